@@ -1,0 +1,1 @@
+"""ac-sync CLI (placeholder until the CLI lands)."""
