@@ -1,0 +1,105 @@
+"""Options of the emulator, chiefly the behaviours ActiveCampaign leaves undocumented.
+
+Every "unknown" of the API reference is an option here, so that the client can be tested against each
+plausible variant instead of against one guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """An option name or value the emulator does not accept."""
+
+
+@dataclass
+class EmulatorConfig:
+    api_key: str = "emulator-key"
+    # Every ActiveCampaign window and delay runs this many times faster (1.0 = real speed).
+    time_scale: float = 1.0
+    forbidden_body: str = "empty"
+    limit_over_max: str = "clamp"
+    name_filter: str = "partial"
+    duplicate_list_names: str = "allow"
+    duplicate_list_group: str = "idempotent"
+    success_casing: str = "Success"
+    invalid_email_status: int = 422
+    rate_limit_status: int = 429
+    accept_unicode_email: bool = False
+    # The reference shows 200 for POST /lists; the prose says "200 or 201".
+    list_create_status: int = 200
+    # The reference shows 403 for a missing group (GET/DELETE /groups/{id}) and for DELETE of a missing
+    # list, which looks like a documentation slip; 404 unless asked to copy the reference.
+    missing_object_status: int = 404
+    # Bulk import timeline, in ActiveCampaign seconds (divided by time_scale).
+    info_false_s: float = 1.0
+    processing_base_s: float = 2.0
+    processing_per_contact_s: float = 0.004
+    requests_per_second: int = 5
+    bulk_per_minute: int = 100
+    bulk_single_per_minute: int = 20
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Apply `changes` all or nothing; raise ConfigError naming the first bad field."""
+        checked = {name: _check(name, value) for name, value in changes.items()}
+        for name, value in checked.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> EmulatorConfig:
+        config = cls()
+        config.update(values)
+        return config
+
+
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "forbidden_body": ("empty", "json"),
+    "limit_over_max": ("clamp", "error"),
+    "name_filter": ("partial", "exact"),
+    "duplicate_list_names": ("allow", "error"),
+    "duplicate_list_group": ("idempotent", "error"),
+    "success_casing": ("Success", "success"),
+    "invalid_email_status": (422, 400),
+    "rate_limit_status": (429, 503),
+    "list_create_status": (200, 201),
+    "missing_object_status": (404, 403),
+}
+
+_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(EmulatorConfig)}
+
+
+def _check(name: str, value: Any) -> Any:
+    if name not in _TYPES:
+        raise ConfigError(f"unknown option {name!r}")
+    kind = _TYPES[name]
+    # bool is an int subclass in Python, but true/false is never a meaningful number here.
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name} must be a number")
+        value = float(value)
+    elif not isinstance(value, kind):
+        raise ConfigError(f"{name} must be a {kind.__name__}")
+    if name in CHOICES and value not in CHOICES[name]:
+        allowed = ", ".join(repr(c) for c in CHOICES[name])
+        raise ConfigError(f"{name} must be one of {allowed}")
+    if kind in (int, float) and name not in CHOICES:
+        if name == "time_scale" and value <= 0:
+            raise ConfigError("time_scale must be positive")
+        if value < 0:
+            raise ConfigError(f"{name} must not be negative")
+        if name in ("requests_per_second", "bulk_per_minute", "bulk_single_per_minute") and value < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    return value

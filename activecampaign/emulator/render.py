@@ -1,0 +1,444 @@
+"""Objects as the API reference's examples show them: key order, string ids, odd casings and all.
+
+Each endpoint family has its own variant of an object (a contact looks different in GET /contacts, in
+POST /contacts and in POST /contact/sync), so each variant has its own function here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from .state import AcList, Contact, FieldValue, Group, ListGroup, Membership
+
+PERMISSIONS = [
+    "pgListAdd",
+    "pgListEdit",
+    "pgListDelete",
+    "pgListHeaders",
+    "pgListEmailaccount",
+    "pgListBounce",
+    "pgMessageAdd",
+    "pgMessageEdit",
+    "pgMessageDelete",
+    "pgMessageSend",
+    "pgContactAdd",
+    "pgContactEdit",
+    "pgContactDelete",
+    "pgContactMerge",
+    "pgContactImport",
+    "pgContactApprove",
+    "pgContactExport",
+    "pgContactSync",
+    "pgContactFilters",
+    "pgContactActions",
+    "pgContactFields",
+    "pg_user_add",
+    "pg_user_edit",
+    "pg_user_delete",
+    "pgGroupAdd",
+    "pgGroupEdit",
+    "pgGroupDelete",
+    "pgTemplateAdd",
+    "pgTemplateEdit",
+    "pgTemplateDelete",
+    "pgPersonalizationAdd",
+    "pgPersonalizationEdit",
+    "pgPersonalizationDelete",
+    "pgAutomationManage",
+    "pgFormEdit",
+    "pgReportsCampaign",
+    "pgReportsList",
+    "pgReportsUser",
+    "pgReportsTrend",
+    "pgStartupReports",
+    "pgStartupGettingstarted",
+    "pgDeal",
+    "pgDealDelete",
+    "pgDealReassign",
+    "pgDealGroupAdd",
+    "pgDealGroupEdit",
+    "pgDealGroupDelete",
+    "pgSavedResponsesManage",
+]
+
+GROUP_LINKS = (
+    "userGroups",
+    "groupLimit",
+    "dealGroupGroups",
+    "listGroups",
+    "addressGroups",
+    "automationGroups",
+)
+LIST_LINKS = ("contactGoalLists", "user", "addressLists")
+CONTACT_LINKS = (
+    "bounceLogs",
+    "contactAutomations",
+    "contactData",
+    "contactGoals",
+    "contactLists",
+    "contactLogs",
+    "contactTags",
+    "contactDeals",
+    "deals",
+    "fieldValues",
+    "geoIps",
+    "notes",
+    "organization",
+    "plusAppend",
+    "trackingLogs",
+    "scoreValues",
+)
+SYNC_CONTACT_LINKS = (*CONTACT_LINKS, "automationEntryCounts", "accountContacts")
+CONTACT_LIST_LINKS = (
+    "automation",
+    "list",
+    "contact",
+    "form",
+    "autosyncLog",
+    "campaign",
+    "unsubscribeAutomation",
+    "message",
+)
+FIELD_VALUE_LINKS = ("owner", "field")
+
+
+def links(base: str, kind: str, object_id: int, names: tuple[str, ...]) -> dict[str, str]:
+    return {name: f"{base}/api/3/{kind}/{object_id}/{name}" for name in names}
+
+
+def user(base: str) -> dict[str, Any]:
+    return {
+        "username": "admin",
+        "firstName": "Emulator",
+        "lastName": "Admin",
+        "email": "admin@example.com",
+        "phone": "",
+        "signature": None,
+        "links": links(
+            base, "users", 1, ("lists", "userGroup", "dealGroupTotals", "dealGroupUsers", "configs")
+        ),
+        "id": "1",
+    }
+
+
+def group(g: Group, base: str) -> dict[str, Any]:
+    perms = {name: g.perms.get(name, "1" if g.admin else "0") for name in PERMISSIONS}
+    if g.admin:
+        perms["pgContactActions"] = g.perms.get("pgContactActions", "0")
+    return {
+        "title": g.title,
+        "descript": g.descript,
+        "unsubscribelink": "0",
+        "optinconfirm": "0",
+        "p_admin": "1" if g.admin else "0",
+        **perms,
+        "sdate": g.sdate,
+        "reqApproval": "0",
+        "reqApproval1st": "2",
+        "reqApprovalNotify": "",
+        "socialdata": "0",
+        "links": links(base, "groups", g.id, GROUP_LINKS),
+        "id": str(g.id),
+    }
+
+
+def group_created(g: Group, base: str) -> dict[str, Any]:
+    # The reference's create answer is much shorter than the read one, and p_admin is a number there.
+    return {
+        "title": g.title,
+        "p_admin": 1 if g.admin else 0,
+        "links": links(base, "groups", g.id, GROUP_LINKS),
+        "id": str(g.id),
+    }
+
+
+def ac_list(lst: AcList, base: str) -> dict[str, Any]:
+    return {
+        "stringid": lst.stringid,
+        "userid": "1",
+        "name": lst.name,
+        "cdate": lst.cdate,
+        "p_use_tracking": "1",
+        "p_use_analytics_read": "0",
+        "p_use_analytics_link": "0",
+        "p_use_twitter": "0",
+        "p_use_facebook": "0",
+        "p_embed_image": "1",
+        "p_use_captcha": "1",
+        "send_last_broadcast": "0",
+        "private": "0",
+        "analytics_domains": None,
+        "analytics_source": "",
+        "analytics_ua": "",
+        "twitter_token": "",
+        "twitter_token_secret": "",
+        "facebook_session": None,
+        "carboncopy": None,
+        "subscription_notify": None,
+        "unsubscription_notify": None,
+        "require_name": "0",
+        "get_unsubscribe_reason": "0",
+        "to_name": "Subscriber",
+        "optinoptout": "1",
+        "sender_name": "",
+        "sender_addr1": "",
+        "sender_addr2": "",
+        "sender_city": "",
+        "sender_state": "",
+        "sender_zip": "",
+        "sender_country": "",
+        "sender_phone": "",
+        "sender_url": lst.sender_url,
+        "sender_reminder": lst.sender_reminder,
+        "fulladdress": "",
+        "optinmessageid": "0",
+        "optoutconf": "0",
+        "deletestamp": None,
+        "udate": lst.udate,
+        "links": links(base, "lists", lst.id, LIST_LINKS),
+        "id": str(lst.id),
+        "user": "1",
+    }
+
+
+def list_created(lst: AcList, base: str) -> dict[str, Any]:
+    return {
+        "name": lst.name,
+        "stringid": lst.stringid,
+        "cdate": lst.cdate,
+        "udate": lst.udate or lst.cdate,
+        "links": links(base, "lists", lst.id, LIST_LINKS),
+        "id": str(lst.id),
+    }
+
+
+def list_group(link: ListGroup, base: str) -> dict[str, Any]:
+    # Integers here, unlike almost everywhere else: that is what the reference shows.
+    return {
+        "list": link.list_id,
+        "group": link.group_id,
+        "links": links(base, "listGroups", link.id, ("list", "group")),
+        "id": str(link.id),
+    }
+
+
+def _hash(c: Contact) -> str:
+    return hashlib.md5(c.email.lower().encode()).hexdigest()
+
+
+def _contact_common(c: Contact) -> dict[str, Any]:
+    return {
+        "cdate": c.cdate,
+        "email": c.email,
+        "phone": c.phone,
+        "firstName": c.first_name,
+        "lastName": c.last_name,
+        "orgid": "0",
+        "segmentio_id": "",
+        "bounced_hard": "0",
+        "bounced_soft": "0",
+        "bounced_date": "0000-00-00",
+        "ip": "0",
+        "ua": "",
+        "hash": _hash(c),
+        "socialdata_lastcheck": "0000-00-00 00:00:00",
+        "email_local": "",
+        "email_domain": "",
+        "sentcnt": "0",
+        "rating_tstamp": "0000-00-00",
+        "gravatar": "1",
+        "deleted": "0",
+        "anonymized": "0",
+    }
+
+
+def contact(c: Contact, base: str) -> dict[str, Any]:
+    """A contact in GET /contacts."""
+    return {
+        **_contact_common(c),
+        "udate": c.udate,
+        "deleted_at": "0000-00-00 00:00:00",
+        "scoreValues": [],
+        "links": links(base, "contacts", c.id, CONTACT_LINKS),
+        "id": str(c.id),
+        "organization": None,
+    }
+
+
+def contact_in_contact_list(c: Contact, base: str) -> dict[str, Any]:
+    """A contact in the answer of POST /contactLists."""
+    return {
+        **_contact_common(c),
+        "adate": c.udate,
+        "udate": c.udate,
+        "deleted_at": "0000-00-00 00:00:00",
+        "created_utc_timestamp": _plain(c.cdate),
+        "updated_utc_timestamp": _plain(c.udate),
+        "links": links(base, "contacts", c.id, CONTACT_LINKS),
+        "id": str(c.id),
+        "organization": None,
+    }
+
+
+def contact_created(c: Contact, base: str) -> dict[str, Any]:
+    """The contact in the answer of POST /contacts."""
+    return {
+        "email": c.email,
+        "cdate": c.cdate,
+        "udate": c.udate,
+        "orgid": "",
+        "links": links(base, "contacts", c.id, CONTACT_LINKS),
+        "id": str(c.id),
+        "organization": "",
+    }
+
+
+def contact_synced(c: Contact, base: str) -> dict[str, Any]:
+    """The contact in the answer of POST /contact/sync."""
+    return {
+        "email": c.email,
+        "phone": c.phone,
+        "firstName": c.first_name,
+        "lastName": c.last_name,
+        "email_empty": False,
+        "cdate": c.cdate,
+        "udate": c.udate,
+        "orgid": "",
+        "orgname": "",
+        "links": links(base, "contacts", c.id, SYNC_CONTACT_LINKS),
+        "hash": _hash(c),
+        "fieldValues": [str(fv.id) for fv in c.field_values.values()],
+        "id": str(c.id),
+        "organization": "",
+    }
+
+
+def contact_detail(c: Contact, memberships: list[Membership], base: str) -> dict[str, Any]:
+    """The contact in GET /contacts/{id}."""
+    common = _contact_common(c)
+    del common["anonymized"]  # absent from this variant in the reference
+    return {
+        **common,
+        "adate": None,
+        "udate": c.udate,
+        "edate": None,
+        "contactAutomations": [],
+        "contactLists": [str(m.id) for m in memberships],
+        "fieldValues": [str(fv.id) for fv in c.field_values.values()],
+        "geoIps": [],
+        "deals": [],
+        "accountContacts": [],
+        "links": links(base, "contacts", c.id, CONTACT_LINKS),
+        "id": str(c.id),
+        "organization": None,
+    }
+
+
+def field_value(fv: FieldValue, c: Contact, base: str, with_authors: bool = False) -> dict[str, Any]:
+    authors = {"created_by": None, "updated_by": None} if with_authors else {}
+    return {
+        "contact": str(c.id),
+        "field": fv.field,
+        "value": fv.value,
+        "cdate": fv.cdate,
+        "udate": fv.udate,
+        **authors,
+        "links": links(base, "fieldValues", fv.id, FIELD_VALUE_LINKS),
+        "id": str(fv.id),
+        "owner": str(c.id),
+    }
+
+
+def _membership_common(m: Membership) -> dict[str, Any]:
+    return {
+        "contact": str(m.contact_id),
+        "list": str(m.list_id),
+        "form": None,
+        "seriesid": "0",
+        "sdate": m.sdate,
+    }
+
+
+def _membership_tail(c: Contact) -> dict[str, Any]:
+    return {
+        "campaign": None,
+        "message": None,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "ip4Sub": "0",
+        "sourceid": "0",
+        "autosyncLog": None,
+        "ip4_last": "0",
+        "ip4Unsub": "0",
+    }
+
+
+def contact_list_written(m: Membership, c: Contact, base: str) -> dict[str, Any]:
+    """The contactList echoed by POST /contactLists; its status is a number there."""
+    return {
+        **_membership_common(m),
+        "status": m.status,
+        "responder": "1",
+        "sync": "0",
+        "unsubreason": "",
+        **_membership_tail(c),
+        "unsubscribeAutomation": None,
+        "links": links(base, "contactLists", m.id, CONTACT_LIST_LINKS),
+        "id": str(m.id),
+        "automation": None,
+    }
+
+
+def contact_list(m: Membership, c: Contact, base: str) -> dict[str, Any]:
+    """A contactList as read back (GET /contacts/{id}/contactLists); status is a string there."""
+    return {
+        **_membership_common(m),
+        "udate": m.udate,
+        "status": str(m.status),
+        "responder": "1",
+        "sync": "0",
+        "unsubreason": None,
+        **_membership_tail(c),
+        "created_timestamp": _plain(m.sdate),
+        "updated_timestamp": _plain(m.udate),
+        "created_by": None,
+        "updated_by": None,
+        "unsubscribeAutomation": None,
+        "links": links(base, "contactLists", m.id, CONTACT_LIST_LINKS),
+        "id": str(m.id),
+        "automation": None,
+    }
+
+
+def contact_list_in_detail(m: Membership, c: Contact, base: str) -> dict[str, Any]:
+    """A contactList inside GET /contacts/{id}."""
+    return {
+        **_membership_common(m),
+        "udate": m.udate,
+        "status": str(m.status),
+        "responder": "1",
+        "sync": "0",
+        "unsubreason": None,
+        **_membership_tail(c),
+        "unsubscribeAutomation": None,
+        "links": links(base, "contactLists", m.id, CONTACT_LIST_LINKS),
+        "id": str(m.id),
+        "automation": None,
+    }
+
+
+def exclusion(index: int, email: str) -> dict[str, Any]:
+    return {
+        "id": str(index),
+        "matchPhrase": email,
+        "matchType": "exact",
+        "channel": "email",
+        "hidden": False,
+        "lists": [],
+    }
+
+
+def _plain(stamp: str) -> str:
+    """2018-10-01T08:40:10-05:00 -> 2018-10-01 08:40:10, the style of the *_timestamp fields."""
+    return stamp[:19].replace("T", " ")

@@ -1,0 +1,244 @@
+"""The emulator answers with the shapes of the API reference's own examples (tests/fixtures copy).
+
+Shape = the same keys and the same JSON types, recursively; lists are compared by their first element;
+a null in the reference says only that the field is nullable, so any type matches it there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from activecampaign.emulator import EmulatorConfig
+
+EXAMPLES = json.loads((Path(__file__).parent / "fixtures" / "api-examples.json").read_text())["operations"]
+
+# Reference responses the emulator does not produce, and why.
+NOT_PRODUCED = {
+    ("GET /users/me", "400"): "no documented trigger",
+    ("PUT /groups/{id}", "200"): "PUT is not emulated",
+    ("PUT /groups/{id}", "403"): "PUT is not emulated",
+    ("DELETE /groups/{id}", "400"): "no documented trigger",
+    ("GET /lists/{id}", "403"): "permission failures are injected as faults, with the body the rule gives",
+    ("POST /contacts", "404"): "no documented trigger",
+    ("PUT /contacts/{id}", "200"): "PUT is not emulated",
+    ("PUT /contacts/{id}", "404"): "PUT is not emulated",
+}
+
+
+def shape_mismatches(actual: Any, expected: Any, path: str = "$") -> list[str]:
+    if expected is None:
+        return []
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected an object, got {type(actual).__name__}"]
+        problems = [f"{path}.{k}: missing" for k in expected if k not in actual]
+        problems += [f"{path}.{k}: not in the reference" for k in actual if k not in expected]
+        for key in expected.keys() & actual.keys():
+            problems += shape_mismatches(actual[key], expected[key], f"{path}.{key}")
+        return problems
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return [f"{path}: expected a list, got {type(actual).__name__}"]
+        return shape_mismatches(actual[0], expected[0], f"{path}[0]") if expected and actual else []
+    # type() rather than isinstance(): true/false must not pass for 1/0.
+    if type(actual) is not type(expected):
+        return [f"{path}: expected {type(expected).__name__}, got {type(actual).__name__}"]
+    return []
+
+
+def test_shape_helper_catches_differences() -> None:
+    assert shape_mismatches({"a": "1", "b": [1]}, {"a": "x", "b": [2, 3]}) == []
+    assert shape_mismatches({"a": 1}, {"a": "1"}) == ["$.a: expected str, got int"]
+    assert shape_mismatches({"a": True}, {"a": 1}) == ["$.a: expected int, got bool"]
+    assert shape_mismatches({}, {"a": None}) == ["$.a: missing"]
+    assert shape_mismatches({"a": "x", "z": 1}, {"a": None}) == ["$.z: not in the reference"]
+
+
+@pytest.fixture
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(time_scale=50, requests_per_second=10_000, bulk_per_minute=10_000)
+
+
+LIST = {
+    "list": {
+        "name": "Audience",
+        "stringid": "audience",
+        "sender_url": "https://x.test",
+        "sender_reminder": "r",
+    }
+}
+
+
+class World:
+    """A seeded account: list 1, contact 1 (with a field value) active on it, and a second group."""
+
+    def __init__(self, api: httpx.Client, admin: httpx.Client, key_free: httpx.Client) -> None:
+        self.api, self.admin, self.anonymous = api, admin, key_free
+        assert api.post("/lists", json=LIST).status_code == 200
+        contact = {
+            "contact": {
+                "email": "ann@example.com",
+                "firstName": "Ann",
+                "fieldValues": [{"field": "1", "value": "v"}],
+            }
+        }
+        assert api.post("/contacts", json=contact).status_code == 201
+        assert api.post(
+            "/contactLists", json={"contactList": {"list": 1, "contact": 1, "status": 1}}
+        ).is_success
+        self.group_id = admin.post("/groups", json={"title": "Editors"}).json()["id"]
+
+    def config(self, **changes: Any) -> None:
+        assert self.admin.post("/config", json=changes).status_code == 200
+
+    def import_batch(self, emails: list[str]) -> str:
+        contacts = [{"email": e, "subscribe": [{"listid": 1}]} for e in emails]
+        response = self.api.post("/import/bulk_import", json={"contacts": contacts})
+        assert response.status_code == 200, response.text
+        return str(response.json()["batchId"])
+
+    def wait_completed(self, batch_id: str) -> httpx.Response:
+        for _ in range(500):
+            response = self.api.get("/import/info", params={"batchId": batch_id})
+            if response.json()["status"] == "completed":
+                return response
+            time.sleep(0.01)
+        raise AssertionError("batch did not complete")
+
+
+def _bulk_rate_limited(w: World) -> httpx.Response:
+    w.config(bulk_per_minute=1)
+    w.import_batch(["a@example.com", "b@example.com"])
+    return w.api.post("/import/bulk_import", json={"contacts": [{"email": "c@example.com"}] * 2})
+
+
+def _bulk_summary(w: World) -> httpx.Response:
+    w.wait_completed(w.import_batch(["a@example.com", "b@example.com"]))
+    w.config(processing_base_s=10_000)
+    w.import_batch(["c@example.com", "d@example.com"])
+    return w.api.get("/import/bulk_import")
+
+
+def _import_info(w: World) -> httpx.Response:
+    w.admin.post("/exclusions", json={"emails": ["blocked@example.com"]})
+    return w.wait_completed(w.import_batch(["new@example.com", "blocked@example.com"]))
+
+
+def _list_group_forbidden(w: World) -> httpx.Response:
+    rule = {
+        "method": "POST",
+        "path": "^/api/3/listGroups$",
+        "match_json": {"listGroup.groupid": w.group_id},
+        "status": 403,
+        "body": {"message": "Forbidden"},
+    }
+    w.admin.post("/faults", json={"rules": [rule]})
+    return w.api.post("/listGroups", json={"listGroup": {"listid": 1, "groupid": int(w.group_id)}})
+
+
+def _missing_as_403(request: Callable[[World], httpx.Response]) -> Callable[[World], httpx.Response]:
+    def trigger(w: World) -> httpx.Response:
+        w.config(missing_object_status=403)
+        return request(w)
+
+    return trigger
+
+
+CASES: dict[tuple[str, str, str], Callable[[World], httpx.Response]] = {
+    ("GET /users/me", "200", "Result"): lambda w: w.api.get("/users/me"),
+    ("POST /groups", "200", "Result"): lambda w: w.api.post(
+        "/groups", json=EXAMPLES["POST /groups"]["request"]
+    ),
+    ("GET /groups", "200", "Result"): lambda w: w.api.get("/groups"),
+    ("GET /groups/{id}", "200", "Result"): lambda w: w.api.get("/groups/3"),
+    ("GET /groups/{id}", "403", "Result"): _missing_as_403(lambda w: w.api.get("/groups/99")),
+    ("DELETE /groups/{id}", "200", "Result"): lambda w: w.api.delete(f"/groups/{w.group_id}"),
+    ("POST /lists", "200", "Result"): lambda w: w.api.post("/lists", json=EXAMPLES["POST /lists"]["request"]),
+    ("POST /lists", "400", "Result"): lambda w: w.api.post("/lists", content=b"{not json"),
+    ("POST /lists", "403", None): lambda w: w.anonymous.post("/lists", json=LIST),
+    ("GET /lists", "200", "Result"): lambda w: w.api.get("/lists"),
+    ("GET /lists", "403", None): lambda w: w.anonymous.get("/lists"),
+    ("GET /lists/{id}", "200", "Result"): lambda w: w.api.get("/lists/1"),
+    ("GET /lists/{id}", "404", "Result"): lambda w: w.api.get("/lists/7"),
+    ("DELETE /lists/{id}", "200", "Result"): lambda w: w.api.delete("/lists/1"),
+    ("DELETE /lists/{id}", "403", "Result"): _missing_as_403(lambda w: w.api.delete("/lists/3")),
+    ("POST /listGroups", "201", "Result"): lambda w: w.api.post(
+        "/listGroups", json={"listGroup": {"listid": 1, "groupid": 3}}
+    ),
+    ("POST /listGroups", "403", "Result"): _list_group_forbidden,
+    ("POST /contacts", "201", "Result"): lambda w: w.api.post(
+        "/contacts", json={**EXAMPLES["POST /contacts"]["request"]}
+    ),
+    ("POST /contacts", "422", "Result"): lambda w: w.api.post(
+        "/contacts", json={"contact": {"email": "ANN@example.com"}}
+    ),
+    ("GET /contacts", "200", "Result"): lambda w: w.api.get("/contacts"),
+    ("GET /contacts", "400", "Result"): lambda w: w.api.get("/contacts", params={"listid": "abc"}),
+    ("GET /contacts/{id}", "200", "Result"): lambda w: w.api.get("/contacts/1"),
+    ("GET /contacts/{id}", "404", "Result"): lambda w: w.api.get("/contacts/99"),
+    ("DELETE /contacts/{id}", "200", "Result"): lambda w: w.api.delete("/contacts/1"),
+    ("DELETE /contacts/{id}", "404", "Result"): lambda w: w.api.delete("/contacts/99"),
+    ("GET /contacts/{id}/contactLists", "200", "Result"): lambda w: w.api.get("/contacts/1/contactLists"),
+    ("GET /contacts/{id}/contactLists", "404", "Result"): lambda w: w.api.get("/contacts/121/contactLists"),
+    ("POST /contact/sync", "201", "Result"): lambda w: w.api.post(
+        "/contact/sync", json=EXAMPLES["POST /contact/sync"]["request"]
+    ),
+    ("POST /contact/sync", "400", "Result"): lambda w: w.api.post("/contact/sync", content=b"[]"),
+    ("POST /contactLists", "200", "Result"): lambda w: w.api.post(
+        "/contactLists", json={"contactList": {"list": 1, "contact": 1, "status": 2}}
+    ),
+    ("POST /contactLists", "400", "Result"): lambda w: w.api.post("/contactLists", content=b""),
+    ("POST /import/bulk_import", "200", "Result"): lambda w: w.api.post(
+        "/import/bulk_import", json=EXAMPLES["POST /import/bulk_import"]["request"]
+    ),
+    ("POST /import/bulk_import", "400", "Contact Create Fail"): lambda w: w.api.post(
+        "/import/bulk_import", json={"contacts": [{"email": "ok@example.com"}, {"email": "bad@"}]}
+    ),
+    ("POST /import/bulk_import", "400", "Other Error"): _bulk_rate_limited,
+    ("GET /import/bulk_import", "200", "Result"): _bulk_summary,
+    ("GET /import/info", "200", "Result"): _import_info,
+    ("GET /import/info", "400", "Bad Request"): lambda w: w.api.get("/import/info"),
+    ("GET /lists/exclusions", "200", "Result"): lambda w: (
+        w.admin.post("/exclusions", json={"emails": ["x@example.com"]}),
+        w.api.get("/lists/exclusions"),
+    )[1],
+    ("GET /lists/exclusions", "422", "Validation errors"): lambda w: w.api.get(
+        "/lists/exclusions", params={"orders[matchPhrase]": "DASC", "filters[nonExisting]": "1"}
+    ),
+}
+
+
+def test_every_reference_response_is_covered_or_explained() -> None:
+    covered = {(op, status) for op, status, _ in CASES}
+    reference = {(op, status) for op, spec in EXAMPLES.items() for status in spec["responses"]}
+    assert reference - covered - NOT_PRODUCED.keys() == set()
+
+
+@pytest.mark.parametrize(("operation", "status", "name"), list(CASES), ids=lambda v: str(v))
+def test_response_matches_reference_shape(
+    operation: str,
+    status: str,
+    name: str | None,
+    emulator_api: httpx.Client,
+    emulator_admin: httpx.Client,
+    emulator: Any,
+) -> None:
+    with httpx.Client(base_url=emulator.api_url) as anonymous:
+        world = World(emulator_api, emulator_admin, anonymous)
+        response = CASES[(operation, status, name)](world)
+    assert response.status_code == int(status), response.text
+    examples = EXAMPLES[operation]["responses"][status]
+    if name is None:
+        # The reference gives no body (a bad key): none here either, and no JSON content type.
+        assert examples is None
+        assert response.content == b""
+        assert "content-type" not in response.headers
+        return
+    assert shape_mismatches(response.json(), examples[name]) == []
