@@ -1,1 +1,97 @@
-"""ac-sync CLI (placeholder until the CLI lands)."""
+"""The `ac-sync` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+# No telemetry from the temporary Prefect server: it cannot reach the internet and says so noisily.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sync an audience into an ActiveCampaign list.")
+err = Console(stderr=True)
+
+
+@app.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="Interface to bind; loopback only by design")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one)")] = 8765,
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Run every limit and delay F times faster")] = 1.0,
+    api_key: Annotated[str, typer.Option("--api-key", help="The API key the emulator accepts")] = "emulator-key",
+) -> None:
+    """Serve the ActiveCampaign emulator until stopped."""
+    from activecampaign.emulator.config import EmulatorConfig
+    from activecampaign.emulator.server import serve
+
+    def ready(base_url: str) -> None:
+        # stdout, unbuffered: scripts wait for these two lines before they start talking to the emulator.
+        print(f"ActiveCampaign emulator at {base_url}  (API URL {base_url}/api/3)", flush=True)
+        print(f"API key: {api_key}", flush=True)
+
+    serve(host, port, EmulatorConfig(api_key=api_key, time_scale=time_scale), on_ready=ready)
+
+
+def _run_flow(params: dict[str, Any], *, as_json: bool, quiet: bool = False) -> tuple[int, dict[str, Any]]:
+    """Run the sync flow in this process and answer (exit code, summary)."""
+    from ac_sync.runner import run_sync
+
+    return asyncio.run(run_sync(params, as_json=as_json, console=err, quiet=quiet))
+
+
+@app.command()
+def run(
+    audience: Annotated[str, typer.Option("--audience", help="A .csv/.parquet/.json/.jsonl file or a SQL query")],
+    list_name: Annotated[str | None, typer.Option("--list", help="The list's exact name")] = None,
+    group: Annotated[str | None, typer.Option("--group", help="The user group's exact title")] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")
+    ] = None,
+    verbose_log: Annotated[str | None, typer.Option("--verbose-log", help="Write the rejected rows CSV here")] = None,
+    database: Annotated[str | None, typer.Option("--database", help="Run the SQL here (postgresql://...)")] = None,
+    credentials_block: Annotated[
+        str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=250)] = None,
+    full_resync: Annotated[bool, typer.Option("--full-resync", help="Send every row, ignoring the state")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
+) -> None:
+    """Run one sync."""
+    if database:
+        # The URL may hold a password: it reaches the run through the environment, never a flow parameter.
+        os.environ["AC_SYNC_DATABASE_URL"] = database
+    params = {
+        "audience": audience,
+        "list_name": list_name,
+        "group_name": group,
+        "state": state,
+        "verbose_log": verbose_log,
+        "credentials_block": credentials_block,
+        "batch_size": batch_size,
+        "full_resync": full_resync,
+    }
+    code, _ = _run_flow({k: v for k, v in params.items() if v is not None}, as_json=as_json)
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    contacts: Annotated[int, typer.Option("--contacts", min=1, help="Rows in the sample audience")] = 1000,
+    time_scale: Annotated[float, typer.Option("--time-scale", help="Emulator speed-up")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
+) -> None:
+    """Start the bundled emulator, seed it, and sync a sample audience into it."""
+    from ac_sync.demo import run_demo
+
+    raise typer.Exit(run_demo(contacts=contacts, time_scale=time_scale, as_json=as_json, console=err))
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -172,18 +172,18 @@ class ACClient:
         failures = 0
         throttled = 0
         while True:
-            await self.limiter.acquire(kind)
             self.stats.total += 1
             if kind != "request":
                 self.stats.bulk_import += 1
             try:
-                resp = await self._http.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers={"Api-Token": self._key.get_secret_value()},
-                )
+                async with self.limiter.slot(kind):
+                    resp = await self._http.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json_body,
+                        headers={"Api-Token": self._key.get_secret_value()},
+                    )
             except httpx.TransportError as exc:
                 self.stats.by_status["transport_error"] += 1
                 failures += 1
@@ -269,14 +269,10 @@ class ACClient:
                 f"{where}: refused ({status}){detail}", status=status, method=method, path=path, body=body
             )
 
-    async def paginate(
-        self, path: str, key: str, params: dict[str, Any] | None = None
-    ) -> AsyncIterator[dict]:
+    async def paginate(self, path: str, key: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
         offset = 0
         while True:
-            page = await self.request(
-                "GET", path, params={**(params or {}), "limit": PAGE_SIZE, "offset": offset}
-            )
+            page = await self.request("GET", path, params={**(params or {}), "limit": PAGE_SIZE, "offset": offset})
             items = (page or {}).get(key) or []
             for item in items:
                 yield item
@@ -301,9 +297,7 @@ class ACClient:
         return [g async for g in self.paginate("groups", "groups")]
 
     async def create_group(self, title: str, descript: str = "") -> dict[str, Any]:
-        body = await self.request(
-            "POST", "groups", json_body={"group": {"title": title, "descript": descript}}
-        )
+        body = await self.request("POST", "groups", json_body={"group": {"title": title, "descript": descript}})
         return body["group"]
 
     async def lists_named(self, name: str) -> list[dict[str, Any]]:
@@ -311,9 +305,7 @@ class ACClient:
         found = [lst async for lst in self.paginate("lists", "lists", {"filters[name]": name})]
         return [lst for lst in found if lst.get("name") == name]
 
-    async def create_list(
-        self, *, name: str, stringid: str, sender_url: str, sender_reminder: str
-    ) -> dict[str, Any]:
+    async def create_list(self, *, name: str, stringid: str, sender_url: str, sender_reminder: str) -> dict[str, Any]:
         payload = {
             "name": name,
             "stringid": stringid,
@@ -326,9 +318,7 @@ class ACClient:
     async def link_list_to_group(self, list_id: int, group_id: int) -> bool:
         """Link a list to a user group. True if linked now, False if the API says the pair already exists."""
         try:
-            await self.request(
-                "POST", "listGroups", json_body={"listGroup": {"listid": list_id, "groupid": group_id}}
-            )
+            await self.request("POST", "listGroups", json_body={"listGroup": {"listid": list_id, "groupid": group_id}})
         except ValidationError as exc:
             text = json.dumps(exc.body).lower() if exc.body is not None else ""
             if exc.status == 422 and any(w in text for w in ("duplicate", "already", "exists")):

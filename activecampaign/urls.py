@@ -29,9 +29,7 @@ def normalise_base_url(url: str) -> str:
         raise ApiUrlError("the API URL is empty: copy it from ActiveCampaign's Settings → Developer page")
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApiUrlError(
-            f"the API URL {raw!r} is not an http(s) URL such as https://youraccount.api-us1.com"
-        )
+        raise ApiUrlError(f"the API URL {raw!r} is not an http(s) URL such as https://youraccount.api-us1.com")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ApiUrlError("the API URL must not contain credentials, a query or a fragment")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -40,7 +38,5 @@ def normalise_base_url(url: str) -> str:
     if path.endswith(API_PREFIX):
         path = path[: -len(API_PREFIX)]
     if path:
-        raise ApiUrlError(
-            f"the API URL {raw!r} has an unexpected path {parts.path!r}; use the bare account URL"
-        )
+        raise ApiUrlError(f"the API URL {raw!r} has an unexpected path {parts.path!r}; use the bare account URL")
     return f"{parts.scheme}://{parts.netloc}{API_PREFIX}"

@@ -7,12 +7,16 @@ indirectly) to run with other options.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from activecampaign.emulator import EmulatorConfig, EmulatorServer
+from activecampaign.emulator import EmulatorConfig, EmulatorProcess, EmulatorServer
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @pytest.fixture
@@ -47,3 +51,39 @@ def emulator_admin(emulator: EmulatorServer) -> Iterator[httpx.Client]:
     """A client for the emulator's admin endpoints (/__emulator__/...)."""
     with httpx.Client(base_url=f"{emulator.base_url}/__emulator__") as client:
         yield client
+
+
+# --- the sync flow: a Prefect backend and an emulator in its own process --------------------------------
+
+
+@pytest.fixture(scope="session")
+def prefect_backend() -> Iterator[None]:
+    """One throwaway Prefect database for the session (each harness costs ~7 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+@pytest.fixture(scope="session")
+def _emulator_process() -> Iterator[EmulatorProcess]:
+    # A child process: the flow's own work must not skew the emulator's clock through the GIL.
+    with EmulatorProcess(EmulatorConfig(time_scale=10)) as proc:
+        yield proc
+
+
+@pytest.fixture
+def sync_env(
+    _emulator_process: EmulatorProcess, prefect_backend: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> EmulatorProcess:
+    """A reset emulator (time-scale 10) and the environment a sync run reads its settings from."""
+    with httpx.Client(base_url=f"{_emulator_process.base_url}/__emulator__") as admin:
+        admin.post("/config", json={**EmulatorConfig(time_scale=10).to_dict()}).raise_for_status()
+        admin.post("/reset").raise_for_status()
+    monkeypatch.setenv("AC_SYNC_API_URL", _emulator_process.base_url)
+    monkeypatch.setenv("AC_SYNC_API_KEY", _emulator_process.api_key)
+    monkeypatch.setenv("AC_SYNC_TIME_SCALE", "10")
+    monkeypatch.setenv("AC_SYNC_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("AC_SYNC_VERBOSE_LOG_PATH", str(tmp_path / "rejected.csv"))
+    monkeypatch.chdir(tmp_path)
+    return _emulator_process

@@ -26,9 +26,7 @@ CANARY = "canary-key-3f9c1e7b"
 FAST_RETRY = RetryPolicy(backoff_base_s=0.01, backoff_max_s=0.05, bulk_rate_backoff_s=0.05)
 
 
-def make_client(
-    emu: EmulatorServer, *, key: str | None = None, time_scale: float = 1.0, **kw: Any
-) -> ACClient:
+def make_client(emu: EmulatorServer, *, key: str | None = None, time_scale: float = 1.0, **kw: Any) -> ACClient:
     limits = AccountLimits(time_scale=time_scale)
     # A fresh limiter per test: the process-wide registry would carry one test's budget into the next.
     return ACClient(
@@ -104,9 +102,7 @@ async def test_403_is_authentication_error_without_the_key(
     assert [r["status"] for r in requests_log(emulator_admin)] == [403]
 
 
-async def test_402_is_payment_required_and_not_retried(
-    emulator: EmulatorServer, emulator_admin: httpx.Client
-) -> None:
+async def test_402_is_payment_required_and_not_retried(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     faults(
         emulator_admin,
         {"method": "*", "path": "^/api/3/users/me$", "status": 402, "body": {"message": "Pay"}},
@@ -129,9 +125,7 @@ async def test_unreachable_host_is_api_url_error() -> None:
 # --- traffic shaping -------------------------------------------------------------------------------
 
 
-async def test_burst_of_30_stays_under_5_per_second(
-    emulator: EmulatorServer, emulator_admin: httpx.Client
-) -> None:
+async def test_burst_of_30_stays_under_5_per_second(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     async with make_client(emulator) as ac:
         await asyncio.gather(*(ac.me() for _ in range(30)))
         assert ac.stats.rate_limited == 0
@@ -141,9 +135,7 @@ async def test_burst_of_30_stays_under_5_per_second(
     assert max_in_window([r["t"] for r in log], 1.0) <= 5
 
 
-async def test_retry_after_pauses_the_whole_account(
-    emulator: EmulatorServer, emulator_admin: httpx.Client
-) -> None:
+async def test_retry_after_pauses_the_whole_account(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     faults(
         emulator_admin,
         {"method": "GET", "path": "^/api/3/groups$", "status": 429, "retry_after": 3, "times": 1},
@@ -175,21 +167,15 @@ async def test_bulk_rate_limit_400_is_retried(emulator: EmulatorServer, emulator
     assert [r["status"] for r in posts] == [400, 200]
 
 
-async def test_malformed_email_400_is_not_retried(
-    emulator: EmulatorServer, emulator_admin: httpx.Client
-) -> None:
+async def test_malformed_email_400_is_not_retried(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     async with make_client(emulator) as ac:
         with pytest.raises(ValidationError) as info:
-            await ac.bulk_import(
-                [{"email": "ok@example.com"}, {"email": "a@b@c"}, {"email": "x@example.com"}]
-            )
+            await ac.bulk_import([{"email": "ok@example.com"}, {"email": "a@b@c"}, {"email": "x@example.com"}])
     assert info.value.failure_indices == [1]
     assert len(requests_log(emulator_admin)) == 1
 
 
-async def test_endless_429_becomes_rate_limited_error(
-    emulator: EmulatorServer, emulator_admin: httpx.Client
-) -> None:
+async def test_endless_429_becomes_rate_limited_error(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     faults(emulator_admin, {"method": "*", "path": "users/me", "status": 429, "retry_after": 0})
     retry = RetryPolicy(max_rate_limited=3, backoff_base_s=0.01)
     async with make_client(emulator, retry=retry) as ac:
@@ -229,9 +215,7 @@ async def test_read_timeout_is_retried(emulator: EmulatorServer, emulator_admin:
 
 
 @pytest.mark.parametrize("casing", ["Success", "success"])
-async def test_bulk_success_casing(
-    emulator: EmulatorServer, emulator_admin: httpx.Client, casing: str
-) -> None:
+async def test_bulk_success_casing(emulator: EmulatorServer, emulator_admin: httpx.Client, casing: str) -> None:
     emulator_admin.post("/config", json={"success_casing": casing}).raise_for_status()
     async with make_client(emulator) as ac:
         assert await ac.bulk_import([{"email": "a@example.com"}, {"email": "b@example.com"}])
@@ -272,9 +256,7 @@ async def test_duplicate_list_group_link_tolerated(
 ) -> None:
     emulator_admin.post("/config", json={"duplicate_list_group": duplicate_list_group}).raise_for_status()
     async with make_client(emulator, time_scale=20) as ac:
-        new = await ac.create_list(
-            name="L", stringid="l", sender_url="https://x.example", sender_reminder="r"
-        )
+        new = await ac.create_list(name="L", stringid="l", sender_url="https://x.example", sender_reminder="r")
         assert await ac.link_list_to_group(int(new["id"]), 3) is True
         second = await ac.link_list_to_group(int(new["id"]), 3)
     assert second is (duplicate_list_group == "idempotent")

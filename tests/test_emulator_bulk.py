@@ -52,10 +52,7 @@ def members(admin: httpx.Client, list_id: str) -> dict[str, int]:
 
 def nothing_queued(api: httpx.Client, admin: httpx.Client) -> bool:
     summary = api.get("/import/bulk_import").json()
-    return (
-        summary == {"outstanding": [], "recentlyCompleted": []}
-        and admin.get("/state").json()["contacts"] == 0
-    )
+    return summary == {"outstanding": [], "recentlyCompleted": []} and admin.get("/state").json()["contacts"] == 0
 
 
 def test_more_than_250_contacts_rejected(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
@@ -88,9 +85,7 @@ def test_400000_byte_limit(emulator_api: httpx.Client, emulator_admin: httpx.Cli
     assert at_limit.status_code == 200
 
 
-def test_one_bad_email_rejects_the_whole_request(
-    emulator_api: httpx.Client, emulator_admin: httpx.Client
-) -> None:
+def test_one_bad_email_rejects_the_whole_request(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
     contacts = [
         {"email": e}
         for e in (
@@ -108,16 +103,12 @@ def test_one_bad_email_rejects_the_whole_request(
     assert body["success"] == 0
     assert body["message"] == VALIDATION_MESSAGE
     assert [r["contact"] for r in body["failureReasons"]] == [1, 3, 4, 5]
-    assert {r["failureReason"] for r in body["failureReasons"]} == {
-        "Field\u2018 email\u2019 incorrect format"
-    }
+    assert {r["failureReason"] for r in body["failureReasons"]} == {"Field\u2018 email\u2019 incorrect format"}
     time.sleep(0.1)  # long past when a queued batch would have completed at this time scale
     assert nothing_queued(emulator_api, emulator_admin)
 
 
-def test_statuses_move_from_false_to_completed(
-    emulator_api: httpx.Client, emulator_admin: httpx.Client
-) -> None:
+def test_statuses_move_from_false_to_completed(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
     emulator_admin.post(
         "/config",
         json={
@@ -148,9 +139,7 @@ def test_statuses_move_from_false_to_completed(
 
 def test_effects_and_info_lists(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
     list_id, other_id = make_list(emulator_api), make_list(emulator_api, "Other")
-    existing = emulator_api.post(
-        "/contacts", json={"contact": {"email": "old@example.com", "firstName": "Old"}}
-    )
+    existing = emulator_api.post("/contacts", json={"contact": {"email": "old@example.com", "firstName": "Old"}})
     emulator_admin.post("/exclusions", json={"emails": ["Blocked@Example.com"]})
     batch_id = submit(
         emulator_api,
@@ -180,9 +169,7 @@ def test_effects_and_info_lists(emulator_api: httpx.Client, emulator_admin: http
 
 def test_bulk_import_never_resubscribes(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
     list_id = make_list(emulator_api)
-    seeded = emulator_admin.post(
-        "/contacts", json={"contacts": [{"email": "gone@example.com", "lists": {list_id: 2}}]}
-    )
+    seeded = emulator_admin.post("/contacts", json={"contacts": [{"email": "gone@example.com", "lists": {list_id: 2}}]})
     assert seeded.status_code == 200
     finish(
         emulator_api,
@@ -196,9 +183,7 @@ def test_bulk_import_never_resubscribes(emulator_api: httpx.Client, emulator_adm
     )
     assert members(emulator_admin, list_id) == {"gone@example.com": 2, "here@example.com": 1}
     # The contact API, unlike bulk import, does move 2 -> 1 when asked to.
-    contact_id = emulator_api.get("/contacts", params={"email": "gone@example.com"}).json()["contacts"][0][
-        "id"
-    ]
+    contact_id = emulator_api.get("/contacts", params={"email": "gone@example.com"}).json()["contacts"][0]["id"]
     moved = emulator_api.post(
         "/contactLists", json={"contactList": {"list": list_id, "contact": contact_id, "status": 1}}
     )
@@ -227,22 +212,16 @@ def test_summary_counts(emulator_api: httpx.Client, emulator_admin: httpx.Client
 
 def test_contact_endpoints(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
     list_id = make_list(emulator_api)
-    created = emulator_api.post(
-        "/contact/sync", json={"contact": {"email": "s@example.com", "firstName": "S"}}
-    )
+    created = emulator_api.post("/contact/sync", json={"contact": {"email": "s@example.com", "firstName": "S"}})
     assert created.status_code == 201
-    updated = emulator_api.post(
-        "/contact/sync", json={"contact": {"email": "S@example.com", "lastName": "T"}}
-    )
+    updated = emulator_api.post("/contact/sync", json={"contact": {"email": "S@example.com", "lastName": "T"}})
     assert updated.status_code == 200
     assert updated.json()["contact"]["id"] == created.json()["contact"]["id"]
     assert (updated.json()["contact"]["firstName"], updated.json()["contact"]["lastName"]) == ("S", "T")
     # Sync leaves list membership alone.
     assert members(emulator_admin, list_id) == {}
     contact_id = created.json()["contact"]["id"]
-    emulator_api.post(
-        "/contactLists", json={"contactList": {"list": list_id, "contact": contact_id, "status": 1}}
-    )
+    emulator_api.post("/contactLists", json={"contactList": {"list": list_id, "contact": contact_id, "status": 1}})
     emulator_admin.post("/contacts", json={"contacts": [{"email": "u@example.com", "lists": {list_id: 2}}]})
 
     def emails(params: dict[str, Any]) -> list[str]:
@@ -257,7 +236,5 @@ def test_contact_endpoints(emulator_api: httpx.Client, emulator_admin: httpx.Cli
     assert emails({"emial": "typo@example.com"}) == ["s@example.com", "u@example.com"]
     statuses = emulator_api.get(f"/contacts/{contact_id}/contactLists").json()["contactLists"]
     assert [(s["list"], s["status"]) for s in statuses] == [(list_id, "1")]
-    bad = emulator_api.post(
-        "/contactLists", json={"contactList": {"list": list_id, "contact": 99, "status": 1}}
-    )
+    bad = emulator_api.post("/contactLists", json={"contactList": {"list": list_id, "contact": 99, "status": 1}})
     assert bad.status_code == 404

@@ -82,9 +82,7 @@ def test_per_group_permission_fault(emulator_api: httpx.Client, emulator_admin: 
     )
     denied = emulator_api.post("/listGroups", json={"listGroup": {"listid": 1, "groupid": int(group_id)}})
     assert (denied.status_code, denied.json()) == (403, {"message": "Forbidden"})
-    assert (
-        emulator_api.post("/listGroups", json={"listGroup": {"listid": 1, "groupid": 3}}).status_code == 201
-    )
+    assert emulator_api.post("/listGroups", json={"listGroup": {"listid": 1, "groupid": 3}}).status_code == 201
     faults(
         emulator_admin,
         {"method": "GET", "path": "^/api/3/lists/1$", "status": 403, "body": {"message": "Forbidden"}},
@@ -102,9 +100,7 @@ def test_drop_connection_before_the_effect(emulator_api: httpx.Client, emulator_
 
 
 def test_drop_connection_after_the_effect(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
-    faults(
-        emulator_admin, {"method": "POST", "path": "^/api/3/lists$", "drop_after_effect": True, "times": 1}
-    )
+    faults(emulator_admin, {"method": "POST", "path": "^/api/3/lists$", "drop_after_effect": True, "times": 1})
     with pytest.raises(httpx.TransportError):
         make_list(emulator_api)
     assert [lst["name"] for lst in emulator_admin.get("/state").json()["lists"]] == ["Audience"]

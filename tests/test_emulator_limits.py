@@ -75,9 +75,7 @@ def test_bulk_import_single_contact_limit(emulator_api: httpx.Client, emulator_a
     assert sum(int(day["batches"]) for day in queued) == 2
 
 
-def test_admin_requests_are_not_limited_or_logged(
-    emulator_api: httpx.Client, emulator_admin: httpx.Client
-) -> None:
+def test_admin_requests_are_not_limited_or_logged(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
     for _ in range(10):
         assert emulator_admin.get("/state").status_code == 200
     assert emulator_api.get("/users/me").status_code == 200

@@ -76,9 +76,7 @@ def test_name_filter(setting: str, emulator_api: httpx.Client, emulator_admin: h
         return [item["name"] for item in response.json()["lists"]]
 
     plain = names({"filters[name]": "newsletter"})
-    assert plain == (
-        ["Newsletter", "Newsletter 2", "Old newsletter"] if setting == "partial" else ["Newsletter"]
-    )
+    assert plain == (["Newsletter", "Newsletter 2", "Old newsletter"] if setting == "partial" else ["Newsletter"])
     # The operator forms do not depend on the option.
     assert names({"filters[name][eq]": "NEWSLETTER"}) == ["Newsletter"]
     assert names({"filters[name][neq]": "Newsletter"}) == ["Newsletter 2", "Old newsletter", "Other"]
@@ -141,21 +139,15 @@ def test_duplicate_list_group(setting: str, emulator_api: httpx.Client, emulator
 
 def test_list_group_with_missing_list_or_group(emulator_api: httpx.Client) -> None:
     new_list(emulator_api, "Audience")
-    assert (
-        emulator_api.post("/listGroups", json={"listGroup": {"listid": 9, "groupid": 3}}).status_code == 404
-    )
-    assert (
-        emulator_api.post("/listGroups", json={"listGroup": {"listid": 1, "groupid": 9}}).status_code == 404
-    )
+    assert emulator_api.post("/listGroups", json={"listGroup": {"listid": 9, "groupid": 3}}).status_code == 404
+    assert emulator_api.post("/listGroups", json={"listGroup": {"listid": 1, "groupid": 9}}).status_code == 404
     assert emulator_api.post("/listGroups", json={"listGroup": {"listid": 1}}).status_code == 422
 
 
 @pytest.mark.parametrize("casing", ["Success", "success"])
 def test_success_casing(casing: str, emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
     configure(emulator_admin, success_casing=casing)
-    body = emulator_api.post(
-        "/import/bulk_import", json={"contacts": [{"email": "a@example.com"}] * 2}
-    ).json()
+    body = emulator_api.post("/import/bulk_import", json={"contacts": [{"email": "a@example.com"}] * 2}).json()
     other = "success" if casing == "Success" else "Success"
     assert body[casing] == 1
     assert other not in body
@@ -229,10 +221,7 @@ def test_config_endpoint_reads_validates_and_keeps_values_over_reset(emulator_ad
     assert emulator_admin.post("/config", json={"no_such_option": 1}).status_code == 400
     assert emulator_admin.post("/config", json={"time_scale": 0}).status_code == 400
     # All or nothing: one bad field changes nothing.
-    assert (
-        emulator_admin.post("/config", json={"name_filter": "exact", "rate_limit_status": 500}).status_code
-        == 400
-    )
+    assert emulator_admin.post("/config", json={"name_filter": "exact", "rate_limit_status": 500}).status_code == 400
     assert emulator_admin.get("/config").json()["name_filter"] == "partial"
     configure(emulator_admin, name_filter="exact")
     emulator_admin.post("/reset")

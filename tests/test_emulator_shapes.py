@@ -90,9 +90,7 @@ class World:
             }
         }
         assert api.post("/contacts", json=contact).status_code == 201
-        assert api.post(
-            "/contactLists", json={"contactList": {"list": 1, "contact": 1, "status": 1}}
-        ).is_success
+        assert api.post("/contactLists", json={"contactList": {"list": 1, "contact": 1, "status": 1}}).is_success
         self.group_id = admin.post("/groups", json={"title": "Editors"}).json()["id"]
 
     def config(self, **changes: Any) -> None:
@@ -153,9 +151,7 @@ def _missing_as_403(request: Callable[[World], httpx.Response]) -> Callable[[Wor
 
 CASES: dict[tuple[str, str, str], Callable[[World], httpx.Response]] = {
     ("GET /users/me", "200", "Result"): lambda w: w.api.get("/users/me"),
-    ("POST /groups", "200", "Result"): lambda w: w.api.post(
-        "/groups", json=EXAMPLES["POST /groups"]["request"]
-    ),
+    ("POST /groups", "200", "Result"): lambda w: w.api.post("/groups", json=EXAMPLES["POST /groups"]["request"]),
     ("GET /groups", "200", "Result"): lambda w: w.api.get("/groups"),
     ("GET /groups/{id}", "200", "Result"): lambda w: w.api.get("/groups/3"),
     ("GET /groups/{id}", "403", "Result"): _missing_as_403(lambda w: w.api.get("/groups/99")),

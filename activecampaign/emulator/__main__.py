@@ -22,9 +22,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         if isinstance(default, bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default)
         else:
-            parser.add_argument(
-                flag, dest=f.name, type=type(default), default=default, choices=CHOICES.get(f.name)
-            )
+            parser.add_argument(flag, dest=f.name, type=type(default), default=default, choices=CHOICES.get(f.name))
 
 
 def config_from_arguments(args: argparse.Namespace) -> EmulatorConfig:

@@ -116,9 +116,7 @@ def _seed_plan(lists: dict[int, Any], entry: Any) -> tuple[str, dict[int, int], 
         if isinstance(status, bool) or status not in (0, 1, 2, 3):
             raise AdminError(f"status must be 0, 1, 2 or 3, not {status!r}")
         statuses[list_id] = status
-    names = tuple(
-        entry.get(k) if isinstance(entry.get(k), str) else None for k in ("first_name", "last_name", "phone")
-    )
+    names = tuple(entry.get(k) if isinstance(entry.get(k), str) else None for k in ("first_name", "last_name", "phone"))
     return entry["email"], statuses, names
 
 
@@ -150,8 +148,7 @@ async def get_state(request: Request) -> Response:
     return JSONResponse(
         {
             "groups": [
-                {"id": str(g.id), "title": g.title}
-                for g in sorted(account.groups.values(), key=lambda g: g.id)
+                {"id": str(g.id), "title": g.title} for g in sorted(account.groups.values(), key=lambda g: g.id)
             ],
             "lists": [
                 {

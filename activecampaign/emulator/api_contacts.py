@@ -109,9 +109,7 @@ def _update(emu: Emulator, contact: Contact, data: dict[str, Any]) -> None:
         value = data.get(key)
         return None if value is None else str(value)
 
-    emu.account.update_contact(
-        contact, text("firstName"), text("lastName"), text("phone"), _field_values(data)
-    )
+    emu.account.update_contact(contact, text("firstName"), text("lastName"), text("phone"), _field_values(data))
 
 
 async def create_contact(request: Request) -> Response:
@@ -155,8 +153,7 @@ async def sync_contact(request: Request) -> Response:
     return ok(
         {
             "fieldValues": [
-                render.field_value(fv, contact, base, with_authors=True)
-                for fv in contact.field_values.values()
+                render.field_value(fv, contact, base, with_authors=True) for fv in contact.field_values.values()
             ],
             "contact": render.contact_synced(contact, base),
         },
@@ -178,9 +175,7 @@ async def set_contact_list(request: Request) -> Response:
         return errors(422, problems)
     list_id, contact_id, status = int(data["list"]), int(data["contact"]), int(data["status"])
     if status not in (ACTIVE, UNSUBSCRIBED):
-        entry = field_error(
-            "Invalid status", "invalid", "status", "status must be 1 (subscribe) or 2 (unsubscribe)"
-        )
+        entry = field_error("Invalid status", "invalid", "status", "status must be 1 (subscribe) or 2 (unsubscribe)")
         return errors(422, [entry])
     contact = emu.account.contacts.get(contact_id)
     if contact is None:

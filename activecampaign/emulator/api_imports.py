@@ -18,9 +18,7 @@ async def bulk_import(request: Request) -> Response:
     # Single-contact requests have their own, tighter, per-minute window.
     single = count_contacts(info.body) == 1
     window, limit = (
-        (emu.bulk_single_window, cfg.bulk_single_per_minute)
-        if single
-        else (emu.bulk_window, cfg.bulk_per_minute)
+        (emu.bulk_single_window, cfg.bulk_single_per_minute) if single else (emu.bulk_window, cfg.bulk_per_minute)
     )
     if not window.acquire(emu.clock(), limit, emu.scaled(60.0)).admitted:
         # "minute.Please" without a space: as the reference prints it.

@@ -59,9 +59,7 @@ async def create_group(request: Request) -> Response:
         return errors(422, [field_error("Title is required", "field_missing", "title")])
     perms = {name: "1" if str(data[name]) == "1" else "0" for name in render.PERMISSIONS if name in data}
     descript = data.get("descript")
-    group = emulator(request).account.create_group(
-        title, descript if isinstance(descript, str) else None, perms
-    )
+    group = emulator(request).account.create_group(title, descript if isinstance(descript, str) else None, perms)
     return ok({"group": render.group_created(group, base_url(request))})
 
 
@@ -94,9 +92,7 @@ async def list_lists(request: Request) -> Response:
             if operator is None:
                 operator = "contains" if emu.config.name_filter == "partial" else "eq"
             if operator not in _OPERATORS:
-                detail = (
-                    f'Invalid filter operator: "{operator}". Allowed operators are: {", ".join(_OPERATORS)}'
-                )
+                detail = f'Invalid filter operator: "{operator}". Allowed operators are: {", ".join(_OPERATORS)}'
                 return errors(422, [invalid_attribute(detail, f"/data/attributes/{key}")])
             matchers.append((_OPERATORS[operator], value.lower()))
         elif key == "orders[name]":

@@ -21,9 +21,7 @@ ConnectionLookup = Callable[[Any], asyncio.BaseTransport | None]
 
 
 class Emulator:
-    def __init__(
-        self, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config if config is not None else EmulatorConfig()
         self.clock = clock
         self.faults = FaultSet()
@@ -61,9 +59,7 @@ class Emulator:
         for batch in due:
             apply_batch(self.account, batch)
 
-    def schedule_batch(
-        self, contacts: list[dict[str, Any]], outcome: str = "completed", hold_s: float = 0.0
-    ) -> Batch:
+    def schedule_batch(self, contacts: list[dict[str, Any]], outcome: str = "completed", hold_s: float = 0.0) -> Batch:
         cfg = self.config
         now = self.clock()
         duration = cfg.processing_base_s + cfg.processing_per_contact_s * len(contacts)

@@ -112,9 +112,7 @@ class FaultRule:
         delay_s = _number(raw, "delay_s")
         actions = [a for a in (status is not None, drop is not None, import_status is not None) if a]
         if len(actions) > 1:
-            raise FaultError(
-                "a rule takes one action: status, drop_connection/drop_after_effect or import_status"
-            )
+            raise FaultError("a rule takes one action: status, drop_connection/drop_after_effect or import_status")
         if not actions and not delay_s:
             raise FaultError("a rule needs an action: status, drop_connection, delay_s or import_status")
         if import_status is not None and delay_s:
@@ -127,9 +125,7 @@ class FaultRule:
             raise FaultError("match_json must be an object of dotted paths to values")
         probability = raw.get("probability")
         if probability is not None and (
-            isinstance(probability, bool)
-            or not isinstance(probability, int | float)
-            or not 0 <= probability <= 1
+            isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 <= probability <= 1
         ):
             raise FaultError("probability must be a number between 0 and 1")
         retry_after = raw.get("retry_after")

@@ -158,8 +158,6 @@ def summary(batches: list[Batch]) -> dict[str, list[dict[str, str]]]:
         bucket[0] += 1
         bucket[1] += batch.size
     return {
-        name: [
-            {"forDate": day, "batches": str(n), "contacts": str(c)} for day, (n, c) in sorted(days.items())
-        ]
+        name: [{"forDate": day, "batches": str(n), "contacts": str(c)} for day, (n, c) in sorted(days.items())]
         for name, days in buckets.items()
     }

@@ -115,9 +115,7 @@ def user(base: str) -> dict[str, Any]:
         "email": "admin@example.com",
         "phone": "",
         "signature": None,
-        "links": links(
-            base, "users", 1, ("lists", "userGroup", "dealGroupTotals", "dealGroupUsers", "configs")
-        ),
+        "links": links(base, "users", 1, ("lists", "userGroup", "dealGroupTotals", "dealGroupUsers", "configs")),
         "id": "1",
     }
 

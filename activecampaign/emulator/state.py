@@ -103,15 +103,11 @@ class Account:
         self._membership_ids = itertools.count(1)
         self._list_group_ids = itertools.count(1)
         self._field_value_ids = itertools.count(1)
-        self.groups[ADMIN_GROUP_ID] = Group(
-            ADMIN_GROUP_ID, "Admin", ADMIN_DESCRIPTION, timestamp(), admin=True
-        )
+        self.groups[ADMIN_GROUP_ID] = Group(ADMIN_GROUP_ID, "Admin", ADMIN_DESCRIPTION, timestamp(), admin=True)
 
     # Groups
 
-    def create_group(
-        self, title: str, descript: str | None = None, perms: dict[str, str] | None = None
-    ) -> Group:
+    def create_group(self, title: str, descript: str | None = None, perms: dict[str, str] | None = None) -> Group:
         group = Group(next(self._group_ids), title, descript, timestamp(), perms=dict(perms or {}))
         self.groups[group.id] = group
         return group
@@ -187,9 +183,7 @@ class Account:
         for field_id, value in (field_values or {}).items():
             existing = contact.field_values.get(field_id)
             if existing is None:
-                contact.field_values[field_id] = FieldValue(
-                    next(self._field_value_ids), field_id, value, now, now
-                )
+                contact.field_values[field_id] = FieldValue(next(self._field_value_ids), field_id, value, now, now)
             else:
                 existing.value, existing.udate = value, now
         contact.udate = now
@@ -209,9 +203,7 @@ class Account:
         return None if membership is None else membership.status
 
     def memberships_of(self, contact_id: int) -> list[Membership]:
-        return sorted(
-            (m for m in self.memberships.values() if m.contact_id == contact_id), key=lambda m: m.id
-        )
+        return sorted((m for m in self.memberships.values() if m.contact_id == contact_id), key=lambda m: m.id)
 
     def set_exclusions(self, emails: list[str]) -> None:
         self.exclusions = list(emails)

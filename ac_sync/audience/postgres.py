@@ -1,0 +1,92 @@
+"""Streaming an audience query out of PostgreSQL into the staging database.
+
+A server-side (named) cursor keeps the result on the server; rows come over in FETCH_ROWS chunks
+and go straight into a DuckDB appender, so client memory is one chunk whatever the audience size.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import duckdb
+
+from .errors import AudienceError, one_line
+from .fields import FIELDS, Column, pick_columns
+from .sql import quote_ident
+
+if TYPE_CHECKING:
+    import psycopg
+
+SUPPORTED_SCHEMES = ("postgresql", "postgres")
+FETCH_ROWS = 50_000
+CURSOR_NAME = "ac_sync_audience"
+CONNECT_TIMEOUT_SECONDS = 15
+
+
+def check_database_url(url: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in SUPPORTED_SCHEMES:
+        supported = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
+        shown = f"'{scheme}://'" if scheme else "none"
+        raise AudienceError(f"unsupported database URL scheme {shown} (supported: {supported})")
+
+
+def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: str) -> tuple[list[str], list[Column]]:
+    """Copy the query's audience columns into DuckDB `table`; return (all column names, staged columns)."""
+    check_database_url(url)
+    try:
+        import psycopg
+    except ImportError:
+        raise AudienceError(
+            "reading from PostgreSQL needs psycopg: pip install 'activecampaign-audience-sync[postgres]'"
+        ) from None
+
+    try:
+        pg = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.Error as exc:
+        raise AudienceError(f"cannot connect to PostgreSQL: {one_line(exc)}") from None
+    try:
+        with pg:
+            names, structured = _describe(pg, query)
+            picked = pick_columns([Column(name=n, type="VARCHAR") for n in names])
+            fields = [f for f in FIELDS if f in picked]
+            # Only tags can usefully be a list; it travels as JSON (see _as_text).
+            tags_json = "tags" in picked and picked["tags"].name in structured
+            staged = [
+                Column(name=picked[f].name, type="JSON" if f == "tags" and tags_json else "VARCHAR", sql_name=f)
+                for f in fields
+            ]
+            con.execute(f"CREATE TABLE {table} ({', '.join(f'{f} VARCHAR' for f in fields)})")
+            select = ", ".join(_as_text(picked[f].name, f == "tags" and tags_json) for f in fields)
+            with pg.cursor(name=CURSOR_NAME) as cur, con.appender(table) as appender:
+                cur.execute(f"SELECT {select} FROM ({query}) AS audience")
+                while rows := cur.fetchmany(FETCH_ROWS):
+                    appender.append_rows(rows)
+                    appender.flush()
+            # The audience is only read; nothing to keep.
+            pg.rollback()
+    except psycopg.Error as exc:
+        raise AudienceError(f"the PostgreSQL query failed: {one_line(exc)}") from None
+    return names, staged
+
+
+def _describe(pg: psycopg.Connection, query: str) -> tuple[list[str], set[str]]:
+    """Column names of the query, and which of them are arrays or json (tags may be text[] or jsonb)."""
+    with pg.cursor() as cur:
+        cur.execute(f"SELECT * FROM ({query}) AS audience LIMIT 0")
+        description = cur.description or []
+        oids = [d.type_code for d in description]
+        cur.execute(
+            "SELECT oid FROM pg_type WHERE oid = ANY(%s) AND (typcategory = 'A' OR typname IN ('json', 'jsonb'))",
+            (oids,),
+        )
+        structured = {row[0] for row in cur.fetchall()}
+    return [d.name for d in description], {d.name for d in description if d.type_code in structured}
+
+
+def _as_text(name: str, as_json: bool) -> str:
+    # Casting on the server means psycopg only ever parses text, the cheapest path, and lists
+    # arrive as JSON that DuckDB turns back into a list without ambiguity about commas.
+    ident = "audience." + quote_ident(name)
+    return f"to_json({ident})::text" if as_json else f"{ident}::text"

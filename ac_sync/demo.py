@@ -1,0 +1,71 @@
+"""`ac-sync demo`: the real flow against the bundled emulator, checked against the emulator's final state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from ac_sync.runner import EXIT_OK, EXIT_OTHER, run_sync
+from ac_sync.sample import write_sample
+
+DEMO_GROUP = "Marketing"
+DEMO_LIST = "Demo audience"
+
+
+def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Console) -> int:
+    from activecampaign.emulator.config import EmulatorConfig
+    from activecampaign.emulator.server import EmulatorServer
+
+    with (
+        tempfile.TemporaryDirectory(prefix="ac-sync-demo-") as tmp,
+        EmulatorServer(EmulatorConfig(time_scale=time_scale)) as emu,
+    ):
+        work = Path(tmp)
+        sample = write_sample(work / "audience.csv", contacts)
+        httpx.post(f"{emu.base_url}/__emulator__/groups", json={"title": DEMO_GROUP}).raise_for_status()
+        console.print(
+            f"Emulator at {emu.base_url} (time-scale {time_scale}); sample audience of {sample.rows} rows "
+            f"({len(sample.valid)} valid, {sample.invalid} malformed, {sample.duplicates} duplicates)"
+        )
+        os.environ.update(
+            AC_SYNC_API_URL=emu.base_url,
+            AC_SYNC_API_KEY=emu.api_key,
+            AC_SYNC_TIME_SCALE=str(time_scale),
+        )
+        params = {
+            "audience": str(sample.path),
+            "list_name": DEMO_LIST,
+            "group_name": DEMO_GROUP,
+            "state": str(work / "state"),
+            "verbose_log": str(work / "rejected.csv"),
+        }
+        code, summary = asyncio.run(run_sync(params, as_json=False, console=console))
+        state = httpx.get(f"{emu.base_url}/__emulator__/state").json()
+        lists = [lst for lst in state["lists"] if lst["name"] == DEMO_LIST]
+        members = {email for email, status in lists[0]["members"].items() if status == 1} if lists else set()
+        linked = bool(lists) and summary.get("group_id") in [int(g) for g in lists[0]["group_ids"]]
+        exact = members == set(sample.valid)
+        summary["demo_check"] = {
+            "list_holds_exactly_valid_audience": exact,
+            "list_linked_to_group": linked,
+            "members": len(members),
+            "expected": len(sample.valid),
+        }
+        if code == EXIT_OK:
+            verdict = "[green]OK[/]" if exact and linked else "[red]MISMATCH[/]"
+            console.print(
+                f"{verdict}: the list holds {len(members)} contacts; the valid audience has {len(sample.valid)}; "
+                f"linked to {DEMO_GROUP!r}: {linked}"
+            )
+            if not (exact and linked):
+                code = EXIT_OTHER
+    if as_json:
+        sys.stdout.write(json.dumps(summary, default=str) + "\n")
+    return code

@@ -1,0 +1,110 @@
+"""Run the sync flow in this process: progress bar, summary, and the exit code the interface promises."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ac_sync import progress as progress_events
+from ac_sync.errors import ConfigError
+from resolutions.failures import SyncFailure
+
+EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_TYPED = 0, 1, 2, 3
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    from ac_sync.audience import AudienceError
+
+    return (ConfigError, AudienceError)
+
+
+def empty_summary(status: str, flow_run_id: str | None) -> dict[str, Any]:
+    return {
+        "status": status,
+        "flow_run_id": flow_run_id,
+        "list_id": None,
+        "group_id": None,
+        "audience_rows": 0,
+        "valid": 0,
+        "invalid": 0,
+        "duplicates": 0,
+        "subscribed": 0,
+        "unsubscribed": 0,
+        "rejected": 0,
+        "requests": {"total": 0, "bulk_import": 0},
+        "failure": None,
+    }
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    req = summary.get("requests") or {}
+    console.print(
+        f"[bold]{summary['status']}[/]: list {summary.get('list_name')!r} (id {summary.get('list_id')}), "
+        f"group {summary.get('group_name')!r} (id {summary.get('group_id')})"
+    )
+    console.print(
+        f"  audience rows {summary['audience_rows']}, valid {summary['valid']}, invalid {summary['invalid']}, "
+        f"duplicates {summary['duplicates']}"
+    )
+    console.print(
+        f"  subscribed {summary['subscribed']}, unsubscribed {summary['unsubscribed']}, "
+        f"rejected {summary['rejected']}"
+        + (f" (see {summary['verbose_log']})" if summary.get("verbose_log") and summary["rejected"] else "")
+    )
+    console.print(
+        f"  requests {req.get('total', 0)} ({req.get('bulk_import', 0)} bulk imports, {req.get('429', 0)} × 429)"
+    )
+
+
+async def run_sync(
+    params: dict[str, Any], *, as_json: bool, console: Console, quiet: bool = False
+) -> tuple[int, dict[str, Any]]:
+    from flows.sync_audience import sync_audience
+
+    bar = Progress(
+        TextColumn("uploading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    )
+    task_id = bar.add_task("upload", total=None)
+
+    def on_progress(p: progress_events.Progress) -> None:
+        bar.update(task_id, completed=p.done, total=p.total)
+
+    unsubscribe = progress_events.subscribe(on_progress)
+    try:
+        with bar:
+            state = await sync_audience(**params, return_state=True)
+    finally:
+        unsubscribe()
+    run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
+    if state.is_completed():
+        summary = await state.result()
+        code = EXIT_OK
+        if not quiet:
+            print_summary(summary, console)
+    else:
+        exc = await state.result(raise_on_failure=False)
+        summary = empty_summary("failed", run_id)
+        if isinstance(exc, _usage_errors()):
+            code = EXIT_USAGE
+            console.print(f"[red]error:[/] {exc}")
+        elif isinstance(exc, SyncFailure):
+            code = EXIT_TYPED
+            summary["failure"] = {**exc.as_dict(), "playbook": None}
+            console.print(f"[red]{exc.code}[/] in step {exc.step}: {exc.message}")
+        else:
+            code = EXIT_OTHER
+            console.print(f"[red]failed:[/] {type(exc).__name__}: {exc}")
+    if as_json:
+        sys.stdout.write(json.dumps(summary, default=str) + "\n")
+        sys.stdout.flush()
+    return code, summary

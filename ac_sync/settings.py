@@ -1,0 +1,43 @@
+"""Settings (environment, `.env`) and the Prefect credentials block.
+
+The API key lives in a `SecretStr` and is loaded inside the flow run, never passed as a flow parameter:
+Prefect stores parameters in clear (and a retry of a masked one would receive `'**********'`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SyncSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AC_SYNC_", env_file=".env", extra="ignore")
+
+    api_url: str | None = None
+    api_key: SecretStr | None = None
+    group_name: str | None = None
+    list_name: str | None = None
+    # Where the audience SQL runs when it is not the embedded DuckDB; kept out of flow parameters because
+    # warehouse URLs often carry a password.
+    database_url: SecretStr | None = None
+    verbose_log: bool = True
+    verbose_log_path: Path = Path("ac-sync-rejected.csv")
+    batch_size: int = Field(250, ge=1, le=250)
+    list_sender_url: str = "https://www.example.com"
+    list_sender_reminder: str = "You are receiving this because you signed up with us."
+    state: str = ".ac-sync/state"
+    # Only for the bundled emulator: its limits run this many times faster than ActiveCampaign's.
+    time_scale: float = Field(1.0, gt=0)
+
+
+class ActiveCampaignCredentials(Block):
+    """An ActiveCampaign account URL and API key, saved on the Prefect server (`--credentials-block NAME`)."""
+
+    _block_type_name = "ActiveCampaign Credentials"
+    _block_type_slug = "activecampaign-credentials"
+
+    api_url: str = Field(description="The URL from Settings → Developer, e.g. https://acme.api-us1.com")
+    api_key: SecretStr = Field(description="The API key of the user whose group should see the list")

@@ -1,0 +1,298 @@
+"""Pipelined bulk upload: submit batches at the bulk ceiling while polling earlier ones to confirmation.
+
+A batch is *confirmed* when `import/info` says `completed`; only then is it checkpointed (through
+`on_confirmed`), so a crash or a retry re-sends at most the batches that were in flight. Contacts the API
+refuses end in the rejected log with a reason, never silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from activecampaign.client import BULK_MAX_BYTES, BULK_MAX_CONTACTS, ACClient
+from activecampaign.errors import ValidationError
+
+SUBSCRIBE = "subscribe"
+UNSUBSCRIBE = "unsubscribe"
+# Envelope bytes around the contacts array: {"contacts": [...], "exclude_automations": false}.
+_ENVELOPE_BYTES = 64
+
+
+@dataclass
+class Row:
+    """One contact to write: the audience row (or a leaver) and what to do with it on the list."""
+
+    email: str
+    action: str = SUBSCRIBE
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    tags: list[str] | None = None
+    fields_hash: str | None = None
+    source_row: int | None = None
+
+    def payload(self, list_id: int) -> dict[str, Any]:
+        contact: dict[str, Any] = {"email": self.email}
+        # Absent fields are left out, not sent empty: an empty value would blank what the account holds.
+        for key in ("first_name", "last_name", "phone"):
+            value = getattr(self, key)
+            if value is not None and value != "":
+                contact[key] = value
+        if self.tags:
+            contact["tags"] = list(self.tags)
+        contact[self.action] = [{"listid": list_id}]
+        return contact
+
+
+@dataclass
+class Rejection:
+    email: str
+    reason: str
+    source_row: int | None = None
+
+
+@dataclass
+class Batch:
+    seq: int
+    rows: list[Row]
+    payloads: list[dict[str, Any]]
+    attempts: int = 0
+    batch_id: str | None = None
+    submitted_at: float = 0.0
+    next_poll: float = 0.0
+    polls: int = 0
+
+
+@dataclass
+class UploadResult:
+    batches_confirmed: int = 0
+    batches_resent: int = 0
+    subscribed: int = 0
+    unsubscribed: int = 0
+    rejected: int = 0
+    format_rejections: int = 0
+    polls: int = 0
+    confirmed_at: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, contacts so far)
+
+
+def make_batches(rows: Iterable[Row], list_id: int, size: int = BULK_MAX_CONTACTS) -> Iterator[Batch | Rejection]:
+    """Group rows into batches of at most `size` contacts and BULK_MAX_BYTES bytes.
+
+    A single contact too large for any request is answered as a Rejection instead of a batch.
+    """
+    size = min(size, BULK_MAX_CONTACTS)
+    seq = 0
+    rows_acc: list[Row] = []
+    payloads: list[dict[str, Any]] = []
+    used = _ENVELOPE_BYTES
+    for row in rows:
+        payload = row.payload(list_id)
+        nbytes = len(json.dumps(payload, ensure_ascii=False).encode()) + 1
+        if nbytes + _ENVELOPE_BYTES > BULK_MAX_BYTES:
+            yield Rejection(
+                row.email,
+                f"contact too large for ActiveCampaign's bulk import ({nbytes} bytes)",
+                row.source_row,
+            )
+            continue
+        if rows_acc and (len(rows_acc) >= size or used + nbytes > BULK_MAX_BYTES):
+            seq += 1
+            yield Batch(seq, rows_acc, payloads)
+            rows_acc, payloads, used = [], [], _ENVELOPE_BYTES
+        rows_acc.append(row)
+        payloads.append(payload)
+        used += nbytes
+    if rows_acc:
+        yield Batch(seq + 1, rows_acc, payloads)
+
+
+ConfirmedFn = Callable[[list[Row]], Awaitable[None] | None]
+RejectedFn = Callable[[list[Rejection]], Awaitable[None] | None]
+ProgressFn = Callable[[UploadResult], Awaitable[None] | None]
+
+
+async def _call(fn: Callable[[Any], Awaitable[None] | None] | None, arg: Any) -> None:
+    if fn is None:
+        return
+    out = fn(arg)
+    if asyncio.iscoroutine(out):
+        await out
+
+
+class Uploader:
+    def __init__(
+        self,
+        client: ACClient,
+        list_id: int,
+        *,
+        on_confirmed: ConfirmedFn | None = None,
+        on_rejected: RejectedFn | None = None,
+        on_progress: ProgressFn | None = None,
+        max_batch_attempts: int = 3,
+        max_outstanding: int = 200,
+    ) -> None:
+        self.client = client
+        self.list_id = list_id
+        self.on_confirmed = on_confirmed
+        self.on_rejected = on_rejected
+        self.on_progress = on_progress
+        self.max_batch_attempts = max_batch_attempts
+        self.result = UploadResult()
+        scale = client.limits.time_scale
+        # The status is `false` for about a second after submitting: polling earlier only wastes budget.
+        self._first_poll_s = 1.2 / scale
+        self._poll_max_s = 10.0 / scale
+        # Polls get what the bulk submissions leave of the per-second budget.
+        bulk_rps = client.limits.bulk_per_minute / 60
+        self._poll_gap_s = 1 / max(1.0, client.limits.requests_per_second - bulk_rps - 0.5) / scale
+        self._outstanding: dict[int, Batch] = {}
+        self._slots = asyncio.Semaphore(max_outstanding)
+        self._changed = asyncio.Event()
+        self._submitting_done = False
+
+    async def _reject(self, rejections: list[Rejection]) -> None:
+        if rejections:
+            self.result.rejected += len(rejections)
+            await _call(self.on_rejected, rejections)
+
+    async def _submit(self, batch: Batch) -> None:
+        """Queue the batch, dropping contacts the API names as malformed and re-sending the rest."""
+        while batch.rows:
+            batch.attempts += 1
+            try:
+                batch.batch_id = await self.client.bulk_import(batch.payloads)
+            except ValidationError as exc:
+                bad = sorted({i for i in exc.failure_indices if 0 <= i < len(batch.rows)})
+                if not bad:
+                    raise
+                reasons = {
+                    int(r["contact"]): str(r.get("failureReason", "incorrect format"))
+                    for r in exc.body.get("failureReasons", [])
+                    if isinstance(r, dict) and "contact" in r
+                }
+                self.result.format_rejections += 1
+                await self._reject(
+                    [
+                        Rejection(
+                            batch.rows[i].email,
+                            f"rejected by ActiveCampaign: {reasons.get(i, 'incorrect format')}",
+                            batch.rows[i].source_row,
+                        )
+                        for i in bad
+                    ]
+                )
+                keep = [i for i in range(len(batch.rows)) if i not in set(bad)]
+                batch.rows = [batch.rows[i] for i in keep]
+                batch.payloads = [batch.payloads[i] for i in keep]
+                continue
+            now = time.monotonic()
+            batch.submitted_at = now
+            batch.next_poll = now + self._first_poll_s
+            batch.polls = 0
+            self._outstanding[batch.seq] = batch
+            self._changed.set()
+            return
+        self._slots.release()  # every contact was refused: nothing is outstanding
+
+    async def _submitter(self, items: Iterable[Batch | Rejection]) -> None:
+        try:
+            pending: list[Rejection] = []
+            source = iter(items)
+            # Reading and encoding the next batch runs in a thread: it must not make the event loop (and so
+            # the rate limiter's clock) late.
+            while (item := await asyncio.to_thread(next, source, None)) is not None:
+                if isinstance(item, Rejection):
+                    pending.append(item)
+                    continue
+                if pending:
+                    await self._reject(pending)
+                    pending = []
+                await self._slots.acquire()
+                await self._submit(item)
+            await self._reject(pending)
+        finally:
+            self._submitting_done = True
+            self._changed.set()
+
+    async def _confirm(self, batch: Batch, info: dict[str, Any]) -> None:
+        failed = {e.lower() for e in info["failure"]}
+        confirmed = [r for r in batch.rows if r.email not in failed]
+        await self._reject(
+            [
+                Rejection(
+                    r.email,
+                    "not imported by ActiveCampaign (listed as failed, e.g. on the exclusion list)",
+                    r.source_row,
+                )
+                for r in batch.rows
+                if r.email in failed
+            ]
+        )
+        await _call(self.on_confirmed, confirmed)
+        self.result.batches_confirmed += 1
+        for row in confirmed:
+            if row.action == SUBSCRIBE:
+                self.result.subscribed += 1
+            else:
+                self.result.unsubscribed += 1
+        self.result.confirmed_at.append((time.monotonic(), self.result.subscribed + self.result.unsubscribed))
+        await _call(self.on_progress, self.result)
+
+    async def _poller(self) -> None:
+        while not (self._submitting_done and not self._outstanding):
+            if not self._outstanding:
+                self._changed.clear()
+                await self._changed.wait()
+                continue
+            batch = min(self._outstanding.values(), key=lambda b: b.next_poll)
+            delay = batch.next_poll - time.monotonic()
+            if delay > 0:
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=delay)
+                continue
+            info = await self.client.import_info(batch.batch_id or "")
+            self.result.polls += 1
+            status = info["status"]
+            if status == "completed":
+                del self._outstanding[batch.seq]
+                self._slots.release()
+                await self._confirm(batch, info)
+            elif status in ("failed", "interrupted"):
+                del self._outstanding[batch.seq]
+                if batch.attempts >= self.max_batch_attempts:
+                    self._slots.release()
+                    await self._reject(
+                        [
+                            Rejection(r.email, f"batch import ended {status} {batch.attempts} times", r.source_row)
+                            for r in batch.rows
+                        ]
+                    )
+                else:
+                    self.result.batches_resent += 1
+                    await self._submit(batch)
+            else:
+                batch.polls += 1
+                batch.next_poll = time.monotonic() + min(self._poll_max_s, self._first_poll_s * 1.5**batch.polls)
+            await asyncio.sleep(self._poll_gap_s)
+
+    async def run(self, items: Iterable[Batch | Rejection]) -> UploadResult:
+        submitter = asyncio.create_task(self._submitter(items))
+        poller = asyncio.create_task(self._poller())
+        try:
+            done, _ = await asyncio.wait({submitter, poller}, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # re-raise the first failure
+            await asyncio.gather(submitter, poller)
+        finally:
+            for task in (submitter, poller):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(submitter, poller, return_exceptions=True)
+        return self.result

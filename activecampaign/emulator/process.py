@@ -1,0 +1,64 @@
+"""The emulator in a child process, for measurements that must not share a GIL with the code under test."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from types import TracebackType
+
+from .config import EmulatorConfig
+
+_READY = re.compile(r"emulator at (\S+)")
+
+
+class EmulatorProcess:
+    """`python -m activecampaign.emulator` on a free loopback port; same surface as EmulatorServer."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config if config is not None else EmulatorConfig()
+        self.base_url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def api_key(self) -> str:
+        return self.config.api_key
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/3"
+
+    def start(self) -> EmulatorProcess:
+        args = [sys.executable, "-m", "activecampaign.emulator", "--port", "0"]
+        for name, value in self.config.to_dict().items():
+            flag = "--" + name.replace("_", "-")
+            if isinstance(value, bool):
+                args.append(flag if value else "--no-" + flag[2:])
+            else:
+                args += [flag, str(value)]
+        self._proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        match = _READY.search(line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"the emulator process did not start: {line!r}")
+        self.base_url = match.group(1)
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+            self._proc = None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

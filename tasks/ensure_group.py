@@ -1,0 +1,47 @@
+"""Step 3, ensure-group: the id of the user group whose title is exactly the given name."""
+
+from __future__ import annotations
+
+import difflib
+
+from prefect import get_run_logger, task
+
+from activecampaign.client import ACClient, as_int
+from activecampaign.errors import ACError
+from resolutions.classify import typed_failure
+from resolutions.failures import InvalidGroupName
+from tasks.caching import run_scoped
+
+
+def suggestions(name: str, titles: list[str]) -> list[str]:
+    """Case-insensitive matches first, then near spellings."""
+    same = [t for t in titles if t.strip().casefold() == name.strip().casefold()]
+    near = difflib.get_close_matches(name, titles, n=3, cutoff=0.6)
+    return list(dict.fromkeys(same + near))
+
+
+@task(name="ensure-group", cache_key_fn=run_scoped("ensure-group", "group_name", "create"), persist_result=True)
+async def ensure_group(client: ACClient, group_name: str, create: bool = False) -> int:
+    try:
+        groups = await client.groups()
+        # No title filter is documented: match locally, exactly (case and spaces included).
+        matches = [g for g in groups if g.get("title") == group_name]
+        if matches:
+            return as_int(matches[0]["id"])
+        if create:
+            created = await client.create_group(group_name)
+            get_run_logger().info("Created user group %r (id %s)", group_name, created.get("id"))
+            return as_int(created["id"])
+    except ACError as exc:
+        failure = await typed_failure(exc, step="ensure-group", client=client, group_name=group_name)
+        raise (failure or exc) from None
+    titles = [str(g.get("title", "")) for g in groups]
+    hints = suggestions(group_name, titles)
+    hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
+    raise InvalidGroupName(
+        f"no user group is titled {group_name!r}.{hint}",
+        step="ensure-group",
+        group_name=group_name,
+        suggestions=hints,
+        available_groups=titles[:50],
+    )

@@ -1,0 +1,190 @@
+"""prepare_audience against a real PostgreSQL server started on loopback for this session."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ac_sync.audience import AudienceError, connect_db, prepare_audience
+from ac_sync.audience import postgres as pg_source
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install '.[dev]')")
+
+ROWS = 20_000
+
+
+@dataclass
+class Server:
+    url: str
+    log: Path
+
+    def log_since(self, offset: int) -> str:
+        return self.log.read_bytes()[offset:].decode(errors="replace")
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size
+
+
+def _bin_dir() -> Path | None:
+    """Debian keeps server binaries per version, off PATH; fall back to PATH for other layouts."""
+
+    def version(path: str) -> int:
+        match = re.search(r"/postgresql/(\d+)/", path)
+        return int(match.group(1)) if match else 0
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version)
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb and shutil.which("pg_ctl") else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+    # PostgreSQL refuses to run as root; as root, run it as the postgres user in a dir it owns.
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    base = Path(tempfile.mkdtemp(prefix="ac-sync-pg-"))
+    data, sockets, log = base / "data", base / "sockets", base / "server.log"
+    sockets.mkdir()
+    if as_postgres:
+        for path in (base, sockets):
+            shutil.chown(path, "postgres", "postgres")
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_postgres, *args], check=True, capture_output=True, timeout=120)
+
+    port = _free_port()
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
+        # Every statement is logged, so a test can see how the rows were fetched.
+        " -c log_statement=all"
+    )
+    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
+    try:
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        _create_people(url)
+        yield Server(url=url, log=log)
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _person(i: int) -> tuple[Any, ...]:
+    """Row i of people: every 100th invalid, every 50th (else) a duplicate of the row before, some NULLs."""
+    if i % 100 == 0:
+        email = None if i % 200 == 0 else f"broken{i}"
+    elif i % 50 == 0:
+        email = f" USER{i - 1}@Example.com"
+    else:
+        email = f"user{i}@example.com"
+    tags = ["vip", " new "] if i % 3 == 0 else None
+    return (i, email, f"First{i}", None if i % 7 == 0 else f"Last, {i}", f"0{i:05d}", tags, "a;b", i * 2)
+
+
+def _create_people(url: str) -> None:
+    with psycopg.connect(url) as con, con.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE people (id int PRIMARY KEY, email text, first_name text, last_name text,"
+            " phone text, tags text[], tag_text text, score int)"
+        )
+        with cur.copy("COPY people FROM STDIN") as copy:
+            for i in range(1, ROWS + 1):
+                copy.write_row(_person(i))
+
+
+def fetch(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with connect_db(db) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_counts_and_rows(pg_server: Server, tmp_path: Path) -> None:
+    db = tmp_path / "audience.duckdb"
+    query = 'SELECT id, email AS "Email", first_name, last_name, phone, tags, score FROM people ORDER BY id'
+    summary = prepare_audience(query, db, database_url=pg_server.url)
+
+    invalid = ROWS // 100
+    duplicates = ROWS // 50 - invalid
+    assert summary.rows == ROWS
+    assert (summary.valid, summary.invalid, summary.duplicates) == (ROWS - invalid - duplicates, invalid, duplicates)
+    assert summary.columns == ["id", "Email", "first_name", "last_name", "phone", "tags", "score"]
+    assert fetch(db, "SELECT * EXCLUDE (fields_hash) FROM audience WHERE source_row IN (3, 7) ORDER BY 1") == [
+        (3, "user3@example.com", "First3", "Last, 3", "000003", ["new", "vip"]),
+        (7, "user7@example.com", "First7", None, "000007", []),
+    ]
+    assert fetch(db, "SELECT * FROM rejected WHERE source_row IN (50, 100, 200) ORDER BY 1") == [
+        (50, " USER49@Example.com", "duplicate of row 49"),
+        (100, "broken100", "An email address must have an @-sign."),
+        (200, None, "missing email"),
+    ]
+    # source_row is the query's row order.
+    assert fetch(db, "SELECT count(*) FROM audience WHERE email <> 'user' || source_row || '@example.com'") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("tags_sql", "expected"),
+    [
+        ("tag_text", ["a", "b"]),
+        ('\'[" x ", "y, z"]\'::jsonb', ["x", "y, z"]),
+        ("'\"p; q\"'::json", ["p", "q"]),
+        ("ARRAY[1, 2]", ["1", "2"]),
+    ],
+)
+def test_tags_from_text_arrays_and_json(pg_server: Server, tmp_path: Path, tags_sql: str, expected: list[str]) -> None:
+    db = tmp_path / "audience.duckdb"
+    query = f"SELECT email, {tags_sql} AS tags FROM people WHERE id = 1"
+    prepare_audience(query, db, database_url=pg_server.url)
+    assert fetch(db, "SELECT tags FROM audience") == [(expected,)]
+
+
+def test_rows_stream_through_a_named_server_side_cursor(
+    pg_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_source, "FETCH_ROWS", 3_000)
+    offset = pg_server.log_size()
+    summary = prepare_audience("SELECT * FROM people ORDER BY id", tmp_path / "a.duckdb", database_url=pg_server.url)
+    assert summary.rows == ROWS
+    log = pg_server.log_since(offset)
+    cursor = pg_source.CURSOR_NAME
+    # A client-side cursor would send the SELECT itself and receive all rows at once.
+    assert re.search(rf'DECLARE "?{cursor}"? .*CURSOR .*FOR SELECT', log), log[-2000:]
+    fetches = re.findall(rf'FETCH FORWARD 3000 FROM "?{cursor}"?', log)
+    assert len(fetches) >= ROWS // 3_000, log[-2000:]
+
+
+def test_failing_query_is_an_audience_error(pg_server: Server, tmp_path: Path) -> None:
+    with pytest.raises(AudienceError) as err:
+        prepare_audience("SELECT * FROM no_such_table", tmp_path / "a.duckdb", database_url=pg_server.url)
+    assert str(err.value) == 'the PostgreSQL query failed: relation "no_such_table" does not exist'
+
+
+def test_query_without_email_column(pg_server: Server, tmp_path: Path) -> None:
+    with pytest.raises(AudienceError, match=r"no 'email' column \(columns found: id, score\)"):
+        prepare_audience("SELECT id, score FROM people", tmp_path / "a.duckdb", database_url=pg_server.url)
+
+
+def test_unreachable_server(tmp_path: Path) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres"
+    with pytest.raises(AudienceError, match="^cannot connect to PostgreSQL: ") as err:
+        prepare_audience("SELECT 1 AS email", tmp_path / "a.duckdb", database_url=url)
+    assert "\n" not in str(err.value)
