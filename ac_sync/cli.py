@@ -57,6 +57,10 @@ def run(
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=250)] = None,
     full_resync: Annotated[bool, typer.Option("--full-resync", help="Send every row, ignoring the state")] = False,
+    pause_timeout: Annotated[
+        int | None,
+        typer.Option("--pause-timeout", min=0, help="Seconds to wait, paused, for a resolution (0: stop at once)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
 ) -> None:
     """Run one sync."""
@@ -72,6 +76,7 @@ def run(
         "credentials_block": credentials_block,
         "batch_size": batch_size,
         "full_resync": full_resync,
+        "pause_timeout": pause_timeout,
     }
     code, _ = _run_flow({k: v for k, v in params.items() if v is not None}, as_json=as_json)
     raise typer.Exit(code)
@@ -87,6 +92,48 @@ def demo(
     from ac_sync.demo import run_demo
 
     raise typer.Exit(run_demo(contacts=contacts, time_scale=time_scale, as_json=as_json, console=err))
+
+
+@app.command()
+def playbooks(
+    code: Annotated[str | None, typer.Argument(help="A failure code, e.g. INVALID_GROUP_NAME")] = None,
+) -> None:
+    """List the typed failures, or print one's playbook."""
+    from rich.markdown import Markdown
+
+    from resolutions.failures import FAILURES
+    from resolutions.playbooks import PLAYBOOKS, render
+
+    out = Console()
+    if code is None:
+        for name, book in PLAYBOOKS.items():
+            actions = ", ".join(a.name for a in book.actions)
+            out.print(f"[bold]{name}[/]  {book.title}  [dim](actions: {actions})[/]")
+        return
+    key = code.strip().upper().replace("-", "_")
+    if key not in PLAYBOOKS:
+        err.print(f"[red]error:[/] no playbook {code!r}; known: {', '.join(PLAYBOOKS)}")
+        raise typer.Exit(2)
+    example = FAILURES[key]("(the failure's own message)", step="(the step that failed)")
+    out.print(Markdown(render(example, "FLOW_RUN_ID", paused=True)))
+
+
+@app.command()
+def resolve(
+    flow_run_id: Annotated[str, typer.Argument(help="The paused run's id, as `ac-sync run` printed it")],
+    action: Annotated[str, typer.Option("--action", help="retry, abort, or one the playbook lists")],
+    sets: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE input of the action")] = None,
+) -> None:
+    """Resolve a paused run so that it continues (works from any machine that reaches its Prefect API)."""
+    from ac_sync.errors import ConfigError
+    from ac_sync.resolve import resolve as resolve_run
+
+    try:
+        code = asyncio.run(resolve_run(flow_run_id, action, sets or []))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    err.print(f"Resolved {code} on flow run {flow_run_id} with {action!r}; the run continues.")
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -1,4 +1,4 @@
-"""Progress listeners: the CLI's Rich bar subscribes here; the upload step publishes to it."""
+"""Notices from a running flow to whoever runs it in this process (the CLI's progress bar and prompts)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,18 @@ class Progress:
     batches_confirmed: int
 
 
-Listener = Callable[[Progress], None]
+@dataclass(frozen=True)
+class Paused:
+    """A typed failure stopped the run; it waits for a resolution (or has stopped, when `waiting` is False)."""
+
+    code: str
+    flow_run_id: str
+    playbook: str  # markdown
+    waiting: bool
+
+
+Notice = Progress | Paused
+Listener = Callable[[Notice], None]
 _listeners: list[Listener] = []
 
 
@@ -22,6 +33,6 @@ def subscribe(listener: Listener) -> Callable[[], None]:
     return lambda: _listeners.remove(listener)
 
 
-def publish(progress: Progress) -> None:
+def publish(notice: Notice) -> None:
     for listener in list(_listeners):
-        listener(progress)
+        listener(notice)

@@ -7,11 +7,13 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ac_sync import progress as progress_events
 from ac_sync.errors import ConfigError
 from resolutions.failures import SyncFailure
+from resolutions.playbooks import render
 
 EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_TYPED = 0, 1, 2, 3
 
@@ -76,10 +78,18 @@ async def run_sync(
     )
     task_id = bar.add_task("upload", total=None)
 
-    def on_progress(p: progress_events.Progress) -> None:
-        bar.update(task_id, completed=p.done, total=p.total)
+    def on_notice(notice: progress_events.Notice) -> None:
+        if isinstance(notice, progress_events.Progress):
+            bar.update(task_id, completed=notice.done, total=notice.total)
+            return
+        # A typed failure: the playbook, not a traceback; while the run waits, the exact resolve commands.
+        console.print(Markdown(notice.playbook))
+        if notice.waiting and as_json:
+            paused = {"status": "paused", "flow_run_id": notice.flow_run_id, "failure": {"code": notice.code}}
+            sys.stdout.write(json.dumps(paused) + "\n")
+            sys.stdout.flush()
 
-    unsubscribe = progress_events.subscribe(on_progress)
+    unsubscribe = progress_events.subscribe(on_notice)
     try:
         with bar:
             state = await sync_audience(**params, return_state=True)
@@ -99,7 +109,7 @@ async def run_sync(
             console.print(f"[red]error:[/] {exc}")
         elif isinstance(exc, SyncFailure):
             code = EXIT_TYPED
-            summary["failure"] = {**exc.as_dict(), "playbook": None}
+            summary["failure"] = {**exc.as_dict(), "playbook": render(exc, run_id)}
             console.print(f"[red]{exc.code}[/] in step {exc.step}: {exc.message}")
         else:
             code = EXIT_OTHER

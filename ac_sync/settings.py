@@ -29,6 +29,8 @@ class SyncSettings(BaseSettings):
     list_sender_url: str = "https://www.example.com"
     list_sender_reminder: str = "You are receiving this because you signed up with us."
     state: str = ".ac-sync/state"
+    # How long a run waits, paused, for an operator's resolution of a typed failure; 0 stops at once.
+    pause_timeout: int = Field(3600, ge=0)
     # Only for the bundled emulator: its limits run this many times faster than ActiveCampaign's.
     time_scale: float = Field(1.0, gt=0)
 

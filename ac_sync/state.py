@@ -5,6 +5,7 @@ it):
 
     <location>/<host>/list-<id>/snapshot.parquet     rows as of the last compaction
     <location>/<host>/list-<id>/deltas/*.jsonl       one file per confirmed batch since then
+    <location>/<host>/list-<id>/pending/<batchId>.json   batches queued by the API but not yet confirmed
     <location>/<host>/list-<id>/meta.json            e.g. the groups this tool linked the list to
 
 A delta is written (atomically, by the filesystem's own put) the moment a batch is confirmed, so a crash
@@ -78,6 +79,29 @@ class SyncState:
         self._seq += 1
         name = f"{self.run_tag}-{self._seq:06d}.jsonl"
         self._put_bytes(self._path("deltas", name), ("\n".join(lines) + "\n").encode())
+
+    # --- batches queued but not confirmed -------------------------------------------------------------
+
+    def add_pending(self, batch_id: str, rows: list[dict[str, Any]]) -> None:
+        """Remember a queued batch, so that a later run polls it instead of sending it again."""
+        self._put_bytes(self._path("pending", f"{batch_id}.json"), json.dumps(rows).encode())
+
+    def remove_pending(self, batch_id: str) -> None:
+        path = self._path("pending", f"{batch_id}.json")
+        if self.fs.exists(path):
+            self.fs.rm(path)
+
+    def pending(self) -> dict[str, list[dict[str, Any]]]:
+        folder = self._path("pending")
+        if not self.fs.exists(folder):
+            return {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for path in sorted(self.fs.ls(folder, detail=False)):
+            name = str(path).rsplit("/", 1)[-1]
+            if name.endswith(".json"):
+                with self.fs.open(path, "r") as fh:
+                    out[name.removesuffix(".json")] = json.load(fh)
+        return out
 
     def _delta_files(self) -> list[str]:
         deltas = self._path("deltas")

@@ -1,8 +1,10 @@
 """Pipelined bulk upload: submit batches at the bulk ceiling while polling earlier ones to confirmation.
 
-A batch is *confirmed* when `import/info` says `completed`; only then is it checkpointed (through
-`on_confirmed`), so a crash or a retry re-sends at most the batches that were in flight. Contacts the API
-refuses end in the rejected log with a reason, never silently.
+A batch is *confirmed* when `import/info` says `completed`; only then is it checkpointed. The ledger also
+learns of each accepted batch (its batchId) the moment the API queues it, so a run that was killed or
+stopped can confirm those batches by polling instead of sending them again: at most the one batch whose
+answer was lost in flight is ever sent twice. Contacts the API refuses end in the rejected log with a
+reason, never silently.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from activecampaign.client import BULK_MAX_BYTES, BULK_MAX_CONTACTS, ACClient
 from activecampaign.errors import ValidationError
@@ -112,17 +114,16 @@ def make_batches(rows: Iterable[Row], list_id: int, size: int = BULK_MAX_CONTACT
         yield Batch(seq + 1, rows_acc, payloads)
 
 
-ConfirmedFn = Callable[[list[Row]], Awaitable[None] | None]
-RejectedFn = Callable[[list[Rejection]], Awaitable[None] | None]
-ProgressFn = Callable[[UploadResult], Awaitable[None] | None]
+class Ledger(Protocol):
+    """Where the uploader records what happened to each batch (the sync state, the rejected log)."""
+
+    def submitted(self, batch: Batch) -> None: ...
+    def confirmed(self, batch: Batch, rows: list[Row]) -> None: ...
+    def dropped(self, batch: Batch) -> None: ...  # the batch will never be confirmed: forget its batchId
+    def rejected(self, items: list[Rejection]) -> None: ...
 
 
-async def _call(fn: Callable[[Any], Awaitable[None] | None] | None, arg: Any) -> None:
-    if fn is None:
-        return
-    out = fn(arg)
-    if asyncio.iscoroutine(out):
-        await out
+ProgressFn = Callable[[UploadResult], Awaitable[None]]
 
 
 class Uploader:
@@ -131,16 +132,14 @@ class Uploader:
         client: ACClient,
         list_id: int,
         *,
-        on_confirmed: ConfirmedFn | None = None,
-        on_rejected: RejectedFn | None = None,
+        ledger: Ledger,
         on_progress: ProgressFn | None = None,
         max_batch_attempts: int = 3,
         max_outstanding: int = 200,
     ) -> None:
         self.client = client
         self.list_id = list_id
-        self.on_confirmed = on_confirmed
-        self.on_rejected = on_rejected
+        self.ledger = ledger
         self.on_progress = on_progress
         self.max_batch_attempts = max_batch_attempts
         self.result = UploadResult()
@@ -159,7 +158,7 @@ class Uploader:
     async def _reject(self, rejections: list[Rejection]) -> None:
         if rejections:
             self.result.rejected += len(rejections)
-            await _call(self.on_rejected, rejections)
+            self.ledger.rejected(rejections)
 
     async def _submit(self, batch: Batch) -> None:
         """Queue the batch, dropping contacts the API names as malformed and re-sending the rest."""
@@ -191,14 +190,18 @@ class Uploader:
                 batch.rows = [batch.rows[i] for i in keep]
                 batch.payloads = [batch.payloads[i] for i in keep]
                 continue
-            now = time.monotonic()
-            batch.submitted_at = now
-            batch.next_poll = now + self._first_poll_s
-            batch.polls = 0
-            self._outstanding[batch.seq] = batch
-            self._changed.set()
+            self.ledger.submitted(batch)
+            self._watch(batch)
             return
         self._slots.release()  # every contact was refused: nothing is outstanding
+
+    def _watch(self, batch: Batch) -> None:
+        now = time.monotonic()
+        batch.submitted_at = now
+        batch.next_poll = now + self._first_poll_s
+        batch.polls = 0
+        self._outstanding[batch.seq] = batch
+        self._changed.set()
 
     async def _submitter(self, items: Iterable[Batch | Rejection]) -> None:
         try:
@@ -234,7 +237,7 @@ class Uploader:
                 if r.email in failed
             ]
         )
-        await _call(self.on_confirmed, confirmed)
+        self.ledger.confirmed(batch, confirmed)
         self.result.batches_confirmed += 1
         for row in confirmed:
             if row.action == SUBSCRIBE:
@@ -242,7 +245,8 @@ class Uploader:
             else:
                 self.result.unsubscribed += 1
         self.result.confirmed_at.append((time.monotonic(), self.result.subscribed + self.result.unsubscribed))
-        await _call(self.on_progress, self.result)
+        if self.on_progress is not None:
+            await self.on_progress(self.result)
 
     async def _poller(self) -> None:
         while not (self._submitting_done and not self._outstanding):
@@ -257,16 +261,24 @@ class Uploader:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=delay)
                 continue
-            info = await self.client.import_info(batch.batch_id or "")
+            try:
+                info = await self.client.import_info(batch.batch_id or "")
+            except ValidationError:
+                info = {"status": "unknown", "success": [], "failure": []}  # expired or never known: send again
             self.result.polls += 1
             status = info["status"]
             if status == "completed":
                 del self._outstanding[batch.seq]
                 self._slots.release()
                 await self._confirm(batch, info)
-            elif status in ("failed", "interrupted"):
+            elif status in ("failed", "interrupted", "unknown"):
                 del self._outstanding[batch.seq]
-                if batch.attempts >= self.max_batch_attempts:
+                self.ledger.dropped(batch)
+                if not batch.payloads:
+                    # A batch resumed from an earlier run carries no payload: its rows are not confirmed, so
+                    # the run's own diff sends them again.
+                    self._slots.release()
+                elif batch.attempts >= self.max_batch_attempts:
                     self._slots.release()
                     await self._reject(
                         [
@@ -282,7 +294,16 @@ class Uploader:
                 batch.next_poll = time.monotonic() + min(self._poll_max_s, self._first_poll_s * 1.5**batch.polls)
             await asyncio.sleep(self._poll_gap_s)
 
+    async def resume(self, batches: list[Batch]) -> UploadResult:
+        """Poll batches an earlier run had queued until each is confirmed or known lost; send nothing."""
+        for batch in batches:
+            await self._slots.acquire()
+            self._watch(batch)
+            batch.next_poll = batch.submitted_at  # queued long ago: ask at once
+        return await self.run([])
+
     async def run(self, items: Iterable[Batch | Rejection]) -> UploadResult:
+        self._submitting_done = False
         submitter = asyncio.create_task(self._submitter(items))
         poller = asyncio.create_task(self._poller())
         try:

@@ -1,10 +1,12 @@
-"""The `sync-audience` flow: the five steps, composed."""
+"""The `sync-audience` flow: the five steps, composed, each continuable after a typed failure."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 from prefect import flow, get_run_logger
@@ -12,16 +14,48 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from ac_sync.audience import rejected_rows, write_rejected_csv
-from ac_sync.credentials import load_credentials
 from ac_sync.errors import ConfigError
 from ac_sync.settings import SyncSettings
-from activecampaign.client import ACClient
-from activecampaign.ratelimit import AccountLimits
+from flows.session import Session
+from resolutions.failures import SyncFailure
+from resolutions.pause import Resolution, await_resolution
 from tasks.ensure_group import ensure_group
 from tasks.ensure_list import ensure_list
 from tasks.get_details import get_details
 from tasks.upload_contacts import upload_contacts
 from tasks.validate_credentials import validate_credentials
+
+T = TypeVar("T")
+
+
+@dataclass
+class Choices:
+    """What resolutions can change for the rest of the run."""
+
+    group_name: str
+    create_group: bool = False
+    list_id: int | None = None
+
+
+async def resolvable(step: Callable[[], Awaitable[T]], session: Session, choices: Choices, timeout_s: int) -> T:
+    """Run a step; on a typed failure, wait for a resolution, apply it, and run the step again."""
+    while True:
+        try:
+            return await step()
+        except SyncFailure as failure:
+            resolution = await await_resolution(failure, timeout_s=timeout_s)
+        await apply(resolution, session, choices)
+
+
+async def apply(resolution: Resolution, session: Session, choices: Choices) -> None:
+    if resolution.action == "retry":
+        await session.open()  # the operator may have fixed the key or URL: reload them
+    elif resolution.action == "use-group":
+        choices.group_name, choices.create_group = str(resolution.inputs["group_name"]), False
+    elif resolution.action == "create-group":
+        choices.create_group = True
+    elif resolution.action == "use-list":
+        choices.list_id = int(resolution.inputs["list_id"])
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
@@ -55,8 +89,13 @@ async def sync_audience(
     credentials_block: str | None = None,
     batch_size: int | None = None,
     full_resync: bool = False,
+    pause_timeout: int | None = None,
 ) -> dict[str, Any]:
-    """Send the rows of `audience` into the list `list_name` that the user group `group_name` can see."""
+    """Send the rows of `audience` into the list `list_name` that the user group `group_name` can see.
+
+    On a typed failure the run writes the playbook, emits an `ac-sync.failure.<CODE>` event and pauses for
+    `pause_timeout` seconds (0: stop at once) waiting for a resolution form.
+    """
     log = get_run_logger()
     settings = SyncSettings()
     list_name = list_name or settings.list_name
@@ -64,48 +103,63 @@ async def sync_audience(
     if not list_name or not group_name:
         raise ConfigError("name the list and the group (--list/--group, or AC_SYNC_LIST_NAME/AC_SYNC_GROUP_NAME)")
     state_location = state or settings.state
+    timeout_s = settings.pause_timeout if pause_timeout is None else pause_timeout
     run_id = str(flow_run.id or "local")
     workdir = Path(".ac-sync/work") / run_id
+    choices = Choices(group_name)
+    session = Session(credentials_block)
 
     details = await get_details(audience, str(workdir))
-    api_url, api_key = await load_credentials(credentials_block, settings)
     summary: dict[str, Any] = {
         "status": "completed",
         "flow_run_id": run_id,
         "list_name": list_name,
-        "group_name": group_name,
         "audience_rows": details["rows"],
         "valid": details["valid"],
         "invalid": details["invalid"],
         "duplicates": details["duplicates"],
         "failure": None,
     }
-    async with ACClient(api_url, api_key, limits=AccountLimits(time_scale=settings.time_scale)) as client:
-        await validate_credentials(client)
-        group_id = await ensure_group(client, group_name)
-        listed = await ensure_list(
-            client,
-            list_name,
-            group_id,
-            state_location,
-            settings.list_sender_url,
-            settings.list_sender_reminder,
+
+    def resolving(step: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        return resolvable(step, session, choices, timeout_s)
+
+    await resolving(session.open)
+    try:
+        await resolving(lambda: validate_credentials(session.client))
+        group_id = await resolving(lambda: ensure_group(session.client, choices.group_name, choices.create_group))
+        listed = await resolving(
+            lambda: ensure_list(
+                session.client,
+                list_name,
+                group_id,
+                state_location,
+                settings.list_sender_url,
+                settings.list_sender_reminder,
+                choices.list_id,
+            )
         )
-        uploaded = await upload_contacts(
-            client,
-            details["db_path"],
-            int(listed["list_id"]),
-            state_location,
-            batch_size=batch_size or settings.batch_size,
-            full_resync=full_resync,
+        list_id = int(listed["list_id"])
+        uploaded = await resolving(
+            lambda: upload_contacts(
+                session.client,
+                details["db_path"],
+                list_id,
+                state_location,
+                batch_size=batch_size or settings.batch_size,
+                full_resync=full_resync,
+            )
         )
-        summary["requests"] = client.stats.as_dict()
-    con = duckdb.connect(details["db_path"], read_only=True)
+        summary["requests"] = session.client.stats.as_dict()
+    finally:
+        await session.close()
+    con = duckdb.connect(details["db_path"])
     rejected_total = con.execute("SELECT count(*) FROM rejected").fetchone()[0]  # type: ignore[index]
     con.close()
     summary.update(
+        group_name=choices.group_name,
         group_id=group_id,
-        list_id=int(listed["list_id"]),
+        list_id=list_id,
         list_created=bool(listed["created"]),
         subscribed=uploaded["subscribed"],
         unsubscribed=uploaded["unsubscribed"],

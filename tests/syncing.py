@@ -41,3 +41,13 @@ class Admin:
         resp = self.http.post(path, json=body)
         resp.raise_for_status()
         return resp.json()
+
+
+def create_list(emu: Any, name: str) -> dict[str, Any]:
+    """Create a list through the API, as a person in ActiveCampaign's UI would."""
+    with httpx.Client(base_url=emu.api_url, headers={"Api-Token": emu.api_key}) as api:
+        slug = f"{name.lower().replace(' ', '-')}-{len(api.get('/lists').json()['lists'])}"
+        body = {"list": {"name": name, "stringid": slug, "sender_url": "https://x.example", "sender_reminder": "r"}}
+        resp = api.post("/lists", json=body)
+        resp.raise_for_status()
+        return resp.json()["list"]

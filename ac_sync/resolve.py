@@ -1,0 +1,65 @@
+"""`ac-sync resolve`: answer a paused run's resolution form from any process that reaches its Prefect API."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.flow_runs import aresume_flow_run
+
+from ac_sync.errors import ConfigError
+from resolutions.forms import INPUT_FIELDS, check
+from resolutions.pause import code_of_pause_key
+from resolutions.playbooks import PLAYBOOKS
+
+
+def parse_sets(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in INPUT_FIELDS:
+            raise ConfigError(f"--set takes KEY=VALUE with KEY one of {', '.join(INPUT_FIELDS)}; got {pair!r}")
+        if key == "list_id":
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise ConfigError(f"list_id must be a whole number, got {value!r}") from None
+        else:
+            out[key] = value
+    return out
+
+
+async def paused_code(flow_run_id: UUID) -> str:
+    """The failure code a run is paused on (from its pause key), or a ConfigError saying why not."""
+    async with get_client() as client:
+        try:
+            run = await client.read_flow_run(flow_run_id)
+        except Exception as exc:  # the API's not-found and connection errors alike end the command
+            raise ConfigError(f"cannot read flow run {flow_run_id}: {type(exc).__name__}: {exc}") from None
+    state = run.state
+    if state is None or not state.is_paused():
+        raise ConfigError(f"flow run {flow_run_id} is not paused (it is {state.name if state else 'unknown'})")
+    code = code_of_pause_key(str(state.state_details.pause_key or ""))
+    if code not in PLAYBOOKS:
+        raise ConfigError(f"flow run {flow_run_id} is paused, but not on an ac-sync failure")
+    return code
+
+
+async def resolve(flow_run_id: str, action: str, sets: list[str]) -> str:
+    """Validate the resolution against the paused failure's playbook and resume the run with it."""
+    try:
+        run_id = UUID(flow_run_id)
+    except ValueError:
+        raise ConfigError(f"{flow_run_id!r} is not a flow-run id") from None
+    code = await paused_code(run_id)
+    data = {"action": action, **parse_sets(sets)}
+    problem = check(code, data)
+    if problem:
+        raise ConfigError(f"{code}: {problem}")
+    try:
+        await aresume_flow_run(run_id, run_input=data)
+    except RuntimeError as exc:  # the server refused the form (schema) or the run moved on meanwhile
+        raise ConfigError(f"{code}: {exc}") from None
+    return code

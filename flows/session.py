@@ -1,0 +1,40 @@
+"""The run's connection to ActiveCampaign: credentials loaded inside the run, reloaded on `retry`."""
+
+from __future__ import annotations
+
+from ac_sync.credentials import load_credentials
+from ac_sync.settings import SyncSettings
+from activecampaign.client import ACClient
+from activecampaign.errors import ApiUrlError
+from activecampaign.ratelimit import AccountLimits
+from activecampaign.urls import normalise_base_url
+from resolutions.failures import ApiUrlInvalid
+
+
+class Session:
+    def __init__(self, credentials_block: str | None) -> None:
+        self.credentials_block = credentials_block
+        self._client: ACClient | None = None
+
+    @property
+    def client(self) -> ACClient:
+        assert self._client is not None, "open() the session first"
+        return self._client
+
+    async def open(self) -> None:
+        """(Re)load the URL and key from their source; keep the client (and its limiter) when the URL is the same."""
+        settings = SyncSettings()
+        api_url, api_key = await load_credentials(self.credentials_block, settings)
+        try:
+            if self._client is not None and self._client.base_url == normalise_base_url(api_url):
+                self._client.set_api_key(api_key)
+                return
+            await self.close()
+            self._client = ACClient(api_url, api_key, limits=AccountLimits(time_scale=settings.time_scale))
+        except ApiUrlError as exc:
+            raise ApiUrlInvalid(exc.message, step="validate-credentials", api_url=api_url) from None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

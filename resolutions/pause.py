@@ -1,0 +1,88 @@
+"""What the flow does on a typed failure: playbook artifact, alert event, then wait for a resolution."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import apause_flow_run
+from prefect.runtime import flow_run
+
+from ac_sync.progress import Paused, publish
+from resolutions.failures import SyncFailure
+from resolutions.forms import check, form_for
+from resolutions.playbooks import render
+
+EVENT_PREFIX = "ac-sync.failure"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    action: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+def _stopped(failure: SyncFailure, why: str) -> SyncFailure:
+    """The same typed failure, its message saying why the run stops and how to continue."""
+    message = (
+        f"{failure.message} — {why}. Fix the cause, then Retry this run in the Prefect UI or start a fresh "
+        f"`ac-sync run`; completed steps and confirmed batches are not redone ({failure.code})."
+    )
+    return type(failure)(message, step=failure.step, **failure.context)
+
+
+def artifact_key(code: str) -> str:
+    return "playbook-" + code.lower().replace("_", "-")
+
+
+def pause_key(code: str) -> str:
+    # Prefect keys take lowercase letters, digits and dashes; the code is recoverable with code_of_pause_key.
+    return f"{code.lower().replace('_', '-')}-{uuid.uuid4().hex}"
+
+
+def code_of_pause_key(key: str) -> str:
+    return key.rsplit("-", 1)[0].upper().replace("-", "_")
+
+
+async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int = 1) -> Resolution:
+    """Publish the failure and wait for an operator's resolution; raise the failure if none comes."""
+    log = get_run_logger()
+    run_id = str(flow_run.id)
+    waiting = timeout_s > 0
+    playbook = render(failure, run_id, paused=waiting)
+    await create_markdown_artifact(playbook, key=artifact_key(failure.code), description=failure.title)
+    emit_event(
+        event=f"{EVENT_PREFIX}.{failure.code}",
+        resource={"prefect.resource.id": f"ac-sync.flow-run.{run_id}", "ac-sync.code": failure.code},
+        related=[{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}],
+        payload={"code": failure.code, "step": failure.step, "message": failure.message, "waiting": waiting},
+    )
+    log.error("%s in step %s: %s", failure.code, failure.step, failure.message)
+    publish(Paused(failure.code, run_id, playbook, waiting))
+    if not waiting:
+        raise _stopped(failure, "the run does not wait for a resolution (pause timeout 0)")
+    form = form_for(failure.code).with_initial_data(description=playbook)
+    while True:
+        try:
+            # A fresh key per pause: Prefect treats a repeated key as "already resumed" and would replay an
+            # old answer on a Retry of this run.
+            answer = await apause_flow_run(
+                wait_for_input=form, timeout=timeout_s, poll_interval=poll_s, key=pause_key(failure.code)
+            )
+        except FlowPauseTimeout:
+            raise _stopped(failure, f"nobody resolved it within {timeout_s} s") from None
+        data = answer.model_dump() if answer is not None else {}
+        problem = check(failure.code, data)
+        if problem is None:
+            break
+        log.warning("Resolution refused (%s); waiting for another one", problem)
+    action = str(data.pop("action"))
+    log.info("Resolution for %s: %s %s", failure.code, action, {k: v for k, v in data.items() if v is not None})
+    if action == "abort":
+        raise _stopped(failure, "the operator aborted the run")
+    return Resolution(action, {k: v for k, v in data.items() if v is not None})
