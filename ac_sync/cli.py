@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ac_sync.cli_prefect import register as register_prefect_commands
+
 # No telemetry from the temporary Prefect server: it cannot reach the internet and says so noisily.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -134,6 +136,9 @@ def resolve(
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     err.print(f"Resolved {code} on flow run {flow_run_id} with {action!r}; the run continues.")
+
+
+register_prefect_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -31,6 +31,8 @@ class SyncSettings(BaseSettings):
     state: str = ".ac-sync/state"
     # How long a run waits, paused, for an operator's resolution of a typed failure; 0 stops at once.
     pause_timeout: int = Field(3600, ge=0)
+    # A deployment run suspends instead of pausing, so that no worker is held while it waits.
+    suspend: bool = True
     # Only for the bundled emulator: its limits run this many times faster than ActiveCampaign's.
     time_scale: float = Field(1.0, gt=0)
 

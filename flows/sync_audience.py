@@ -18,7 +18,7 @@ from ac_sync.errors import ConfigError
 from ac_sync.settings import SyncSettings
 from flows.session import Session
 from resolutions.failures import SyncFailure
-from resolutions.pause import Resolution, await_resolution
+from resolutions.pause import Resolution, await_resolution, begin_execution
 from tasks.ensure_group import ensure_group
 from tasks.ensure_list import ensure_list
 from tasks.get_details import get_details
@@ -97,6 +97,7 @@ async def sync_audience(
     `pause_timeout` seconds (0: stop at once) waiting for a resolution form.
     """
     log = get_run_logger()
+    begin_execution()
     settings = SyncSettings()
     list_name = list_name or settings.list_name
     group_name = group_name or settings.group_name

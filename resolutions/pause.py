@@ -10,10 +10,12 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import apause_flow_run
-from prefect.runtime import flow_run
+from prefect.flow_runs import apause_flow_run, asuspend_flow_run
+from prefect.input.actions import acreate_flow_run_input, aread_flow_run_input
+from prefect.runtime import deployment, flow_run
 
 from ac_sync.progress import Paused, publish
+from ac_sync.settings import SyncSettings
 from resolutions.failures import SyncFailure
 from resolutions.forms import check, form_for
 from resolutions.playbooks import render
@@ -40,13 +42,41 @@ def artifact_key(code: str) -> str:
     return "playbook-" + code.lower().replace("_", "-")
 
 
-def pause_key(code: str) -> str:
+def pause_key(code: str, suffix: str) -> str:
     # Prefect keys take lowercase letters, digits and dashes; the code is recoverable with code_of_pause_key.
-    return f"{code.lower().replace('_', '-')}-{uuid.uuid4().hex}"
+    return f"{code.lower().replace('_', '-')}--{suffix}"
 
 
 def code_of_pause_key(key: str) -> str:
-    return key.rsplit("-", 1)[0].upper().replace("-", "_")
+    return key.split("--", 1)[0].upper().replace("-", "_")
+
+
+# Occurrences of each (failure, step) in this execution of a flow run, for suspension keys.
+_occurrences: dict[str, dict[str, int]] = {}
+
+
+def begin_execution() -> None:
+    """Called as a flow run starts executing (again): its suspension keys are counted afresh."""
+    _occurrences.pop(str(flow_run.id), None)
+
+
+async def _suspend_key(failure: SyncFailure) -> str:
+    """A key that is the same when a resumed run re-executes up to the same failure, so Prefect hands it the
+    operator's answer, and new once an answer was used up by an abort (so a later Retry asks again)."""
+    counts = _occurrences.setdefault(str(flow_run.id), {})
+    base = f"{failure.step}-{failure.code.lower().replace('_', '-')}"
+    n = counts.get(base, 0)
+    while True:
+        n += 1
+        key = pause_key(failure.code, f"{failure.step}-{n}")
+        if await aread_flow_run_input(f"consumed-{key}") is None:
+            break
+    counts[base] = n
+    return key
+
+
+def _suspending() -> bool:
+    return deployment.id is not None and SyncSettings().suspend
 
 
 async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int = 1) -> Resolution:
@@ -68,12 +98,21 @@ async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int 
         raise _stopped(failure, "the run does not wait for a resolution (pause timeout 0)")
     form = form_for(failure.code).with_initial_data(description=playbook)
     while True:
+        key = await _suspend_key(failure) if _suspending() else None
         try:
-            # A fresh key per pause: Prefect treats a repeated key as "already resumed" and would replay an
-            # old answer on a Retry of this run.
-            answer = await apause_flow_run(
-                wait_for_input=form, timeout=timeout_s, poll_interval=poll_s, key=pause_key(failure.code)
-            )
+            if key is not None:
+                # A deployment run: the process exits and frees its worker; once resumed, a worker re-runs the
+                # flow, completed steps come back cached, and this call answers the operator's form.
+                answer = await asuspend_flow_run(wait_for_input=form, timeout=timeout_s, key=key)
+            else:
+                # A fresh key per pause: Prefect treats a repeated key as "already resumed" and would replay
+                # an old answer on a Retry of this run.
+                answer = await apause_flow_run(
+                    wait_for_input=form,
+                    timeout=timeout_s,
+                    poll_interval=poll_s,
+                    key=pause_key(failure.code, uuid.uuid4().hex),
+                )
         except FlowPauseTimeout:
             raise _stopped(failure, f"nobody resolved it within {timeout_s} s") from None
         data = answer.model_dump() if answer is not None else {}
@@ -84,5 +123,7 @@ async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int 
     action = str(data.pop("action"))
     log.info("Resolution for %s: %s %s", failure.code, action, {k: v for k, v in data.items() if v is not None})
     if action == "abort":
+        if key is not None:
+            await acreate_flow_run_input(f"consumed-{key}", True)
         raise _stopped(failure, "the operator aborted the run")
     return Resolution(action, {k: v for k, v in data.items() if v is not None})
