@@ -44,43 +44,116 @@ def _run_flow(params: dict[str, Any], *, as_json: bool, quiet: bool = False) -> 
     return asyncio.run(run_sync(params, as_json=as_json, console=err, quiet=quiet))
 
 
+# The options `run` and `plan` share, declared once.
+Audience = Annotated[str, typer.Option("--audience", help="A .csv/.parquet/.json/.jsonl file or a SQL query")]
+ListName = Annotated[str | None, typer.Option("--list", help="The list's exact name")]
+Group = Annotated[str | None, typer.Option("--group", help="The user group's exact title")]
+Mode = Annotated[str, typer.Option("--mode", help="upsert (add and update) or mirror (also remove leavers)")]
+State = Annotated[str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")]
+VerboseLog = Annotated[str | None, typer.Option("--verbose-log", help="Write the rejected rows CSV here")]
+Database = Annotated[str | None, typer.Option("--database", help="Run the SQL there (postgresql://...)")]
+Campaign = Annotated[str | None, typer.Option("--campaign", help="Campaign name for --list-template")]
+ListTemplate = Annotated[
+    str | None, typer.Option("--list-template", help='List name template, e.g. "{campaign_name} – {group_name}"')
+]
+MaxRemovals = Annotated[str | None, typer.Option("--max-removals", help="N or P% (default 10%) in mirror mode")]
+FullResync = Annotated[bool, typer.Option("--full-resync", help="Send every row, ignoring the state")]
+CredentialsBlock = Annotated[
+    str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
+]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", min=1, max=250)]
+Json = Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")]
+
+
+def _params(database: str | None, mode: str, **given: Any) -> dict[str, Any]:
+    if mode not in ("upsert", "mirror"):
+        err.print(f"[red]error:[/] --mode must be upsert or mirror, not {mode!r}")
+        raise typer.Exit(2)
+    if database:
+        # The URL may hold a password: it reaches the run through the environment, never a flow parameter.
+        os.environ["AC_SYNC_DATABASE_URL"] = database
+    return {"mode": mode, **{k: v for k, v in given.items() if v is not None}}
+
+
 @app.command()
 def run(
-    audience: Annotated[str, typer.Option("--audience", help="A .csv/.parquet/.json/.jsonl file or a SQL query")],
-    list_name: Annotated[str | None, typer.Option("--list", help="The list's exact name")] = None,
-    group: Annotated[str | None, typer.Option("--group", help="The user group's exact title")] = None,
-    state: Annotated[
-        str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")
-    ] = None,
-    verbose_log: Annotated[str | None, typer.Option("--verbose-log", help="Write the rejected rows CSV here")] = None,
-    database: Annotated[str | None, typer.Option("--database", help="Run the SQL here (postgresql://...)")] = None,
-    credentials_block: Annotated[
-        str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, max=250)] = None,
-    full_resync: Annotated[bool, typer.Option("--full-resync", help="Send every row, ignoring the state")] = False,
+    audience: Audience,
+    list_name: ListName = None,
+    group: Group = None,
+    mode: Mode = "upsert",
+    state: State = None,
+    verbose_log: VerboseLog = None,
+    database: Database = None,
+    campaign: Campaign = None,
+    list_template: ListTemplate = None,
+    max_removals: MaxRemovals = None,
+    full_resync: FullResync = False,
+    credentials_block: CredentialsBlock = None,
+    batch_size: BatchSize = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only plan: read, write nothing")] = False,
     pause_timeout: Annotated[
         int | None,
         typer.Option("--pause-timeout", min=0, help="Seconds to wait, paused, for a resolution (0: stop at once)"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
+    as_json: Json = False,
 ) -> None:
     """Run one sync."""
-    if database:
-        # The URL may hold a password: it reaches the run through the environment, never a flow parameter.
-        os.environ["AC_SYNC_DATABASE_URL"] = database
-    params = {
-        "audience": audience,
-        "list_name": list_name,
-        "group_name": group,
-        "state": state,
-        "verbose_log": verbose_log,
-        "credentials_block": credentials_block,
-        "batch_size": batch_size,
-        "full_resync": full_resync,
-        "pause_timeout": pause_timeout,
-    }
-    code, _ = _run_flow({k: v for k, v in params.items() if v is not None}, as_json=as_json)
+    params = _params(
+        database,
+        mode,
+        audience=audience,
+        list_name=list_name,
+        group_name=group,
+        state=state,
+        verbose_log=verbose_log,
+        campaign=campaign,
+        list_template=list_template,
+        max_removals=max_removals,
+        full_resync=full_resync,
+        credentials_block=credentials_block,
+        batch_size=batch_size,
+        dry_run=dry_run,
+        pause_timeout=pause_timeout,
+    )
+    code, _ = _run_flow(params, as_json=as_json)
+    raise typer.Exit(code)
+
+
+@app.command()
+def plan(
+    audience: Audience,
+    list_name: ListName = None,
+    group: Group = None,
+    mode: Mode = "upsert",
+    state: State = None,
+    verbose_log: VerboseLog = None,
+    database: Database = None,
+    campaign: Campaign = None,
+    list_template: ListTemplate = None,
+    max_removals: MaxRemovals = None,
+    full_resync: FullResync = False,
+    credentials_block: CredentialsBlock = None,
+    batch_size: BatchSize = None,
+    as_json: Json = False,
+) -> None:
+    """What `run` would do, with request and time estimates; makes no write request."""
+    params = _params(
+        database,
+        mode,
+        audience=audience,
+        list_name=list_name,
+        group_name=group,
+        state=state,
+        verbose_log=verbose_log,
+        campaign=campaign,
+        list_template=list_template,
+        max_removals=max_removals,
+        full_resync=full_resync,
+        credentials_block=credentials_block,
+        batch_size=batch_size,
+        dry_run=True,
+    )
+    code, _ = _run_flow(params, as_json=as_json)
     raise typer.Exit(code)
 
 

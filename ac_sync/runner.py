@@ -60,6 +60,24 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(
         f"  requests {req.get('total', 0)} ({req.get('bulk_import', 0)} bulk imports, {req.get('429', 0)} × 429)"
     )
+    plan = summary.get("plan") or {}
+    if summary["status"] == "planned":
+        will = plan.get("requests", {})
+        console.print(
+            f"  plan ({summary.get('mode')}): {plan.get('adds', 0)} adds, {plan.get('updates', 0)} updates, "
+            f"{plan.get('removals', 0)} removals (limit {plan.get('max_removals')}), "
+            f"{plan.get('resubscribes', 0)} re-subscribes, {plan.get('opted_out', 0)} opted-out skips, "
+            f"{plan.get('unchanged', 0)} unchanged"
+        )
+        console.print(
+            f"  the run will make {will.get('bulk_import', 0)} bulk imports, "
+            f"{will.get('contactLists', 0)} contact-list writes, "
+            f"{will.get('lists', 0)} list creations, {will.get('listGroups', 0)} group links, "
+            f"{will.get('reads', 0)} reads plus status polls: "
+            f"about {plan.get('seconds_at_limits', 0)} s at ActiveCampaign's limits"
+        )
+    elif plan.get("opted_out"):
+        console.print(f"  {plan['opted_out']} contacts opted out of the list themselves: skipped, not re-subscribed")
 
 
 async def run_sync(

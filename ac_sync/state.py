@@ -28,7 +28,8 @@ import fsspec
 from fsspec.core import url_to_fs
 
 SUBSCRIBED = "subscribed"
-UNSUBSCRIBED = "unsubscribed"
+UNSUBSCRIBED = "unsubscribed"  # by this tool: the consent ledger that allows a later re-subscription
+OPTED_OUT = "opted_out"  # unsubscribed by themselves: never re-subscribed
 
 STATE_COLUMNS = "email VARCHAR, fields_hash VARCHAR, status VARCHAR"
 
@@ -70,6 +71,9 @@ class SyncState:
         self.fs.mv(tmp, path)
 
     # --- rows --------------------------------------------------------------------------------------
+
+    def count(self, con: duckdb.DuckDBPyConnection, status: str = SUBSCRIBED, table: str = "state") -> int:
+        return con.execute(f"SELECT count(*) FROM {table} WHERE status = ?", [status]).fetchone()[0]  # type: ignore[index]
 
     def checkpoint(self, rows: Iterable[tuple[str, str | None, str]]) -> None:
         """Record one confirmed batch: (email, fields_hash, status) rows."""

@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import duckdb
 from prefect import flow, get_run_logger
@@ -35,6 +35,7 @@ class Choices:
     group_name: str
     create_group: bool = False
     list_id: int | None = None
+    approve_removals: bool = False
 
 
 async def resolvable(step: Callable[[], Awaitable[T]], session: Session, choices: Choices, timeout_s: int) -> T:
@@ -56,6 +57,8 @@ async def apply(resolution: Resolution, session: Session, choices: Choices) -> N
         choices.create_group = True
     elif resolution.action == "use-list":
         choices.list_id = int(resolution.inputs["list_id"])
+    elif resolution.action == "approve":
+        choices.approve_removals = True
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
@@ -79,6 +82,23 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def list_name_for(list_name: str | None, campaign: str | None, template: str | None, group_name: str) -> str | None:
+    """`--list` as given, or the campaign list named by the template ({campaign_name}, {group_name})."""
+    if not template:
+        return list_name
+    if not campaign:
+        raise ConfigError("--list-template needs --campaign NAME")
+    try:
+        name = template.format(campaign_name=campaign, group_name=group_name)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"--list-template {template!r} is not valid: use only {{campaign_name}} and {{group_name}} ({exc})"
+        ) from None
+    if not name.strip():
+        raise ConfigError("--list-template gives an empty list name")
+    return name.strip()
+
+
 @flow(name="sync-audience", log_prints=False)
 async def sync_audience(
     audience: str,
@@ -90,21 +110,30 @@ async def sync_audience(
     batch_size: int | None = None,
     full_resync: bool = False,
     pause_timeout: int | None = None,
+    mode: Literal["upsert", "mirror"] = "upsert",
+    max_removals: str | None = None,
+    dry_run: bool = False,
+    campaign: str | None = None,
+    list_template: str | None = None,
 ) -> dict[str, Any]:
     """Send the rows of `audience` into the list `list_name` that the user group `group_name` can see.
 
-    On a typed failure the run writes the playbook, emits an `ac-sync.failure.<CODE>` event and pauses for
-    `pause_timeout` seconds (0: stop at once) waiting for a resolution form.
+    `mode` upsert adds and updates; mirror also unsubscribes those who left the audience (at most
+    `max_removals`, `N` or `P%`, default 10 %, unless approved). `dry_run` makes read requests only and
+    answers the plan. On a typed failure the run writes the playbook, emits an `ac-sync.failure.<CODE>`
+    event and pauses for `pause_timeout` seconds (0: stop at once) waiting for a resolution form.
     """
     log = get_run_logger()
     begin_execution()
     settings = SyncSettings()
-    list_name = list_name or settings.list_name
     group_name = group_name or settings.group_name
-    if not list_name or not group_name:
-        raise ConfigError("name the list and the group (--list/--group, or AC_SYNC_LIST_NAME/AC_SYNC_GROUP_NAME)")
+    if not group_name:
+        raise ConfigError("name the group (--group, or AC_SYNC_GROUP_NAME)")
+    list_name = list_name_for(list_name or settings.list_name, campaign, list_template, group_name)
+    if not list_name:
+        raise ConfigError("name the list (--list, --campaign with --list-template, or AC_SYNC_LIST_NAME)")
     state_location = state or settings.state
-    timeout_s = settings.pause_timeout if pause_timeout is None else pause_timeout
+    timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
     run_id = str(flow_run.id or "local")
     workdir = Path(".ac-sync/work") / run_id
     choices = Choices(group_name)
@@ -112,8 +141,9 @@ async def sync_audience(
 
     details = await get_details(audience, str(workdir))
     summary: dict[str, Any] = {
-        "status": "completed",
+        "status": "planned" if dry_run else "completed",
         "flow_run_id": run_id,
+        "mode": mode,
         "list_name": list_name,
         "audience_rows": details["rows"],
         "valid": details["valid"],
@@ -128,7 +158,9 @@ async def sync_audience(
     await resolving(session.open)
     try:
         await resolving(lambda: validate_credentials(session.client))
-        group_id = await resolving(lambda: ensure_group(session.client, choices.group_name, choices.create_group))
+        group_id = await resolving(
+            lambda: ensure_group(session.client, choices.group_name, choices.create_group and not dry_run)
+        )
         listed = await resolving(
             lambda: ensure_list(
                 session.client,
@@ -138,9 +170,10 @@ async def sync_audience(
                 settings.list_sender_url,
                 settings.list_sender_reminder,
                 choices.list_id,
+                dry_run,
             )
         )
-        list_id = int(listed["list_id"])
+        list_id = listed["list_id"]
         uploaded = await resolving(
             lambda: upload_contacts(
                 session.client,
@@ -149,11 +182,20 @@ async def sync_audience(
                 state_location,
                 batch_size=batch_size or settings.batch_size,
                 full_resync=full_resync,
+                mode=mode,
+                max_removals=max_removals,
+                approve_removals=choices.approve_removals,
+                dry_run=dry_run,
             )
         )
         summary["requests"] = session.client.stats.as_dict()
     finally:
         await session.close()
+    plan = uploaded["plan"]
+    if dry_run:
+        # What the run will add to the reads this plan made: the list and its link, and reading a new list.
+        plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
+        plan["requests"]["reads"] = summary["requests"]["total"] + int(bool(listed["created"]))
     con = duckdb.connect(details["db_path"])
     rejected_total = con.execute("SELECT count(*) FROM rejected").fetchone()[0]  # type: ignore[index]
     con.close()
@@ -162,11 +204,14 @@ async def sync_audience(
         group_id=group_id,
         list_id=list_id,
         list_created=bool(listed["created"]),
-        subscribed=uploaded["subscribed"],
-        unsubscribed=uploaded["unsubscribed"],
+        subscribed=uploaded.get("subscribed", 0),
+        unsubscribed=uploaded.get("unsubscribed", 0),
+        resubscribed=uploaded.get("resubscribed", 0),
+        opted_out=plan["opted_out"],
         rejected=rejected_total,
-        batches=uploaded["batches"],
-        batches_resent=uploaded["batches_resent"],
+        batches=uploaded.get("batches", 0),
+        batches_resent=uploaded.get("batches_resent", 0),
+        plan=plan,
     )
     log_path = verbose_log or (str(settings.verbose_log_path) if settings.verbose_log else None)
     if log_path:

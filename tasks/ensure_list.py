@@ -23,12 +23,14 @@ def slugify(name: str) -> str:
     return f"{slug}-{secrets.token_hex(3)}"
 
 
-async def _ensure_linked(client: ACClient, state: SyncState, list_id: int, group_id: int) -> bool:
+async def _ensure_linked(client: ACClient, state: SyncState, list_id: int, group_id: int, dry_run: bool) -> bool:
     """Link once: the link cannot be read back through the API, so the sync state remembers it."""
     meta = state.read_meta()
     linked = set(meta.get("linked_groups", []))
     if group_id in linked:
         return False
+    if dry_run:
+        return True
     await client.link_list_to_group(list_id, group_id)
     state.write_meta({**meta, "linked_groups": sorted(linked | {group_id})})
     return True
@@ -36,7 +38,7 @@ async def _ensure_linked(client: ACClient, state: SyncState, list_id: int, group
 
 @task(
     name="ensure-list",
-    cache_key_fn=run_scoped("ensure-list", "list_name", "group_id", "list_id"),
+    cache_key_fn=run_scoped("ensure-list", "list_name", "group_id", "list_id", "dry_run"),
     persist_result=True,
 )
 async def ensure_list(
@@ -47,7 +49,9 @@ async def ensure_list(
     sender_url: str,
     sender_reminder: str,
     list_id: int | None = None,
-) -> dict[str, int | bool]:
+    dry_run: bool = False,
+) -> dict[str, int | bool | None]:
+    """With `dry_run`, only read: answer what would be created or linked (list_id None if not found)."""
     log = get_run_logger()
     created = False
     try:
@@ -62,6 +66,8 @@ async def ensure_list(
                 )
             if found:
                 list_id = as_int(found[0]["id"])
+            elif dry_run:
+                return {"list_id": None, "created": True, "linked": True}
             else:
                 new = await client.create_list(
                     name=list_name,
@@ -72,12 +78,12 @@ async def ensure_list(
                 list_id, created = as_int(new["id"]), True
                 log.info("Created list %r (id %d)", list_name, list_id)
         state = SyncState(state_location, destination_key(client.base_url, list_id))
-        linked = await _ensure_linked(client, state, list_id, group_id)
+        linked = await _ensure_linked(client, state, list_id, group_id, dry_run)
     except ACError as exc:
         failure = await typed_failure(
             exc, step="ensure-list", client=client, list_name=list_name, group_id=group_id, list_id=list_id
         )
         raise (failure or exc) from None
-    if linked:
+    if linked and not dry_run:
         log.info("Linked list %d to group %d", list_id, group_id)
     return {"list_id": list_id, "created": created, "linked": linked}

@@ -1,47 +1,30 @@
-"""Step 5, upload-contacts: bulk import what the list does not hold yet, batch by confirmed batch."""
+"""Step 5, upload-contacts: write what changed — bulk subscribe/unsubscribe, consent-safe re-subscribes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from ac_sync.plan import (
+    MIRROR,
+    build_plan,
+    count_batches,
+    describe,
+    load_unsubscribed,
+    parse_max_removals,
+    rows_to_send,
+)
 from ac_sync.progress import Progress, publish
-from ac_sync.state import SUBSCRIBED, UNSUBSCRIBED, SyncState, destination_key
+from ac_sync.state import OPTED_OUT, SUBSCRIBED, UNSUBSCRIBED, SyncState, destination_key
 from ac_sync.upload import SUBSCRIBE, Batch, Rejection, Row, Uploader, UploadResult, make_batches
-from activecampaign.client import ACClient
+from activecampaign.client import ACClient, as_int
 from activecampaign.errors import ACError
 from resolutions.classify import typed_failure
+from resolutions.failures import TooManyRemovals
 from tasks.caching import run_scoped
-
-_FETCH = 2_000
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[Row]:
-    cur = con.cursor()
-    cur.execute(sql)
-    while chunk := cur.fetchmany(_FETCH):
-        for email, first_name, last_name, phone, tags, fields_hash, source_row in chunk:
-            yield Row(email, "subscribe", first_name, last_name, phone, tags, fields_hash, source_row)
-
-
-def plan_changes(con: duckdb.DuckDBPyConnection, state: SyncState, *, full_resync: bool) -> int:
-    """Build `to_send`: audience rows the list does not hold as last confirmed. Answers its size."""
-    state.load_into(con, "state")
-    changed = (
-        "TRUE"
-        if full_resync
-        else ("s.email IS NULL OR s.status <> 'subscribed' OR s.fields_hash IS DISTINCT FROM a.fields_hash")
-    )
-    con.execute(
-        "CREATE OR REPLACE TABLE to_send AS SELECT a.email, a.first_name, a.last_name, a.phone, a.tags, "
-        f"a.fields_hash, a.source_row FROM audience a LEFT JOIN state s USING (email) WHERE {changed}"
-    )
-    return con.execute("SELECT count(*) FROM to_send").fetchone()[0]  # type: ignore[index]
 
 
 class StateLedger:
@@ -89,42 +72,95 @@ def resumed_batches(state: SyncState) -> list[Batch]:
     ]
 
 
+async def _resubscribe(client: ACClient, con: duckdb.DuckDBPyConnection, state: SyncState, list_id: int) -> int:
+    """Contacts this tool unsubscribed and the audience wants back: bulk import would leave them out."""
+    rows = con.execute("SELECT email, contact_id, fields_hash FROM resubscribe").fetchall()
+    for email, contact_id, fields_hash in rows:
+        await client.set_list_status(list_id, int(contact_id), 1)
+        state.checkpoint([(email, fields_hash, SUBSCRIBED)])
+    return len(rows)
+
+
 @task(
     name="upload-contacts",
-    cache_key_fn=run_scoped("upload-contacts", "db_path", "list_id", "full_resync"),
+    cache_key_fn=run_scoped(
+        "upload-contacts", "db_path", "list_id", "full_resync", "mode", "approve_removals", "dry_run"
+    ),
     persist_result=True,
 )
 async def upload_contacts(
     client: ACClient,
     db_path: str,
-    list_id: int,
+    list_id: int | None,
     state_location: str,
     batch_size: int = 250,
     full_resync: bool = False,
+    mode: str = "upsert",
+    max_removals: str | None = None,
+    approve_removals: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
+    """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet."""
     log = get_run_logger()
     con = duckdb.connect(db_path)
-    state = SyncState(state_location, destination_key(client.base_url, list_id))
+    state = SyncState(state_location, destination_key(client.base_url, list_id)) if list_id is not None else None
     writer = con.cursor()
     total = done = 0
-    artifact_id = await create_progress_artifact(0.0, description="Uploading contacts")
-
-    async def progressed(result: UploadResult) -> None:
-        nonlocal done
-        done = result.subscribed + result.unsubscribed + result.rejected
-        publish(Progress(done, total, result.batches_confirmed))
-        pct = 100.0 * done / total if total else 100.0
-        await update_progress_artifact(artifact_id, min(pct, 100.0), description=f"{done} of {total} contacts")
-
-    uploader = Uploader(client, list_id, ledger=StateLedger(state, writer), on_progress=progressed)
+    uploader: Uploader | None = None
     try:
-        if resumed := resumed_batches(state):
-            log.info("Confirming %d batches an earlier run queued", len(resumed))
-            await uploader.resume(resumed)
-        total = plan_changes(con, state, full_resync=full_resync)
-        log.info("%d contacts to write to list %d", total, list_id)
-        rows = _rows(con, "SELECT * FROM to_send ORDER BY source_row")
-        result = await uploader.run(make_batches(rows, list_id, batch_size))
+        if state is not None and not dry_run:
+            uploader = Uploader(client, list_id or 0, ledger=StateLedger(state, writer))
+            if resumed := resumed_batches(state):
+                log.info("Confirming %d batches an earlier run queued", len(resumed))
+                await uploader.resume(resumed)
+        unsubscribed = (
+            [(str(c["email"]), as_int(c["id"])) async for c in client.list_contacts(list_id, status=2)]
+            if list_id is not None
+            else []
+        )
+        load_unsubscribed(con, unsubscribed)
+        counts = build_plan(con, state, mode=mode, full_resync=full_resync)
+        kept = state.count(con) if state is not None else 0
+        limit = parse_max_removals(max_removals, kept)
+        batches = count_batches(con, list_id or 0, batch_size)
+        plan = describe(counts, {"bulk_import": batches, "contactLists": counts.resubscribes})
+        plan.update(max_removals=limit, mode=mode)
+        log.info(
+            "Plan: %d adds, %d updates, %d removals, %d re-subscribes, %d opted-out skips, %d unchanged",
+            counts.adds,
+            counts.updates,
+            counts.removals,
+            counts.resubscribes,
+            counts.opted_out,
+            counts.unchanged,
+        )
+        if dry_run:
+            return {"plan": plan}
+        assert state is not None and list_id is not None and uploader is not None
+        if mode == MIRROR and counts.removals > limit and not approve_removals:
+            raise TooManyRemovals(
+                f"the sync would unsubscribe {counts.removals} contacts, over the limit of {limit}",
+                step="upload-contacts",
+                list_id=list_id,
+                removals=counts.removals,
+                limit=limit,
+            )
+        total = counts.writes + counts.resubscribes
+        artifact_id = await create_progress_artifact(0.0, description=f"Writing {total} contacts")
+
+        async def progressed(result: UploadResult) -> None:
+            nonlocal done
+            done = counts.resubscribes + result.subscribed + result.unsubscribed + result.rejected
+            publish(Progress(done, total, result.batches_confirmed))
+            pct = 100.0 * done / total if total else 100.0
+            await update_progress_artifact(artifact_id, min(pct, 100.0), description=f"{done} of {total} contacts")
+
+        uploader.on_progress = progressed
+        resubscribed = await _resubscribe(client, con, state, list_id)
+        result = await uploader.run(make_batches(rows_to_send(con), list_id, batch_size))
+        # Leavers who unsubscribed themselves: remembered as opted out, so no later run re-subscribes them.
+        opted_leavers = con.execute("SELECT email, fields_hash FROM leavers WHERE opted_out").fetchall()
+        state.checkpoint((email, fields_hash, OPTED_OUT) for email, fields_hash in opted_leavers)
         state.compact(con)
     except ACError as exc:
         failure = await typed_failure(exc, step="upload-contacts", client=client, list_id=list_id)
@@ -135,21 +171,24 @@ async def upload_contacts(
     await update_progress_artifact(artifact_id, 100.0, description=f"{total} of {total} contacts")
     publish(Progress(total, total, result.batches_confirmed))
     log.info(
-        "Confirmed %d batches: %d subscribed, %d rejected, %d batches re-sent",
+        "Confirmed %d batches: %d subscribed, %d unsubscribed, %d re-subscribed, %d rejected, %d batches re-sent",
         result.batches_confirmed,
         result.subscribed,
+        result.unsubscribed,
+        resubscribed,
         result.rejected,
         result.batches_resent,
     )
     return {
-        "to_send": total,
+        "plan": plan,
         "subscribed": result.subscribed,
         "unsubscribed": result.unsubscribed,
+        "resubscribed": resubscribed,
+        "opted_out": counts.opted_out,
         "rejected": result.rejected,
         "batches": result.batches_confirmed,
         "batches_resent": result.batches_resent,
         "format_rejections": result.format_rejections,
         "polls": result.polls,
         "confirmed_at": result.confirmed_at,
-        "db_path": str(Path(db_path)),
     }

@@ -8,13 +8,15 @@ indirectly) to run with other options.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ac_sync import progress
 from activecampaign.emulator import EmulatorConfig, EmulatorProcess, EmulatorServer
+from tests.syncing import PauseWatch
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -87,3 +89,12 @@ def sync_env(
     monkeypatch.setenv("AC_SYNC_VERBOSE_LOG_PATH", str(tmp_path / "rejected.csv"))
     monkeypatch.chdir(tmp_path)
     return _emulator_process
+
+
+@pytest.fixture
+async def pauses() -> AsyncIterator[PauseWatch]:
+    """Catches a run's Paused notices in this process."""
+    watch = PauseWatch()
+    unsubscribe = progress.subscribe(watch)
+    yield watch
+    unsubscribe()

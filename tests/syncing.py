@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from typing import Any
+from uuid import UUID
 
 import httpx
+from prefect.client.orchestration import get_client
 from rich.console import Console
 
+from ac_sync import progress
 from ac_sync.runner import run_sync
 
 
@@ -51,3 +56,34 @@ def create_list(emu: Any, name: str) -> dict[str, Any]:
         resp = api.post("/lists", json=body)
         resp.raise_for_status()
         return resp.json()["list"]
+
+
+class PauseWatch:
+    """Catches the run's Paused notice (what the CLI prints), without polling the API."""
+
+    def __init__(self) -> None:
+        self.notices: list[progress.Paused] = []
+        self.event = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+
+    def __call__(self, notice: progress.Notice) -> None:
+        if isinstance(notice, progress.Paused):
+            self.notices.append(notice)
+            self._loop.call_soon_threadsafe(self.event.set)
+
+    async def next(self, timeout: float = 60) -> progress.Paused:
+        await asyncio.wait_for(self.event.wait(), timeout)
+        self.event.clear()
+        return self.notices[-1]
+
+
+async def wait_paused(flow_run_id: str, timeout: float = 30) -> None:
+    """The notice comes just before the pause is proposed; resolving needs the Paused state itself."""
+    deadline = time.monotonic() + timeout
+    async with get_client() as client:
+        while time.monotonic() < deadline:
+            run = await client.read_flow_run(UUID(flow_run_id))
+            if run.state and run.state.is_paused():
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"flow run {flow_run_id} did not pause")

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,13 +22,12 @@ from prefect.flow_runs import aresume_flow_run
 from prefect.settings import PREFECT_API_URL
 from prefect.states import AwaitingRetry
 
-from ac_sync import progress
 from ac_sync.sample import write_sample
 from activecampaign.emulator import EmulatorProcess
 from flows.sync_audience import sync_audience
 from resolutions.forms import form_for
 from resolutions.pause import artifact_key
-from tests.syncing import Admin, create_list, sync
+from tests.syncing import Admin, PauseWatch, create_list, sync, wait_paused
 
 KEY_403_AFTER_TWO_BATCHES = [
     {"method": "POST", "path": "bulk_import", "delay_s": 0.001, "times": 2},
@@ -47,45 +45,6 @@ def accepted_bulk(admin: Admin, since: int = 0) -> int:
 
 def writes(admin: Admin, path: str) -> int:
     return sum(1 for r in admin.requests() if r["method"] == "POST" and r["path"] == path)
-
-
-class PauseWatch:
-    """Catches the run's Paused notice (what the CLI prints), without polling the API."""
-
-    def __init__(self) -> None:
-        self.notices: list[progress.Paused] = []
-        self.event = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-
-    def __call__(self, notice: progress.Notice) -> None:
-        if isinstance(notice, progress.Paused):
-            self.notices.append(notice)
-            self._loop.call_soon_threadsafe(self.event.set)
-
-    async def next(self, timeout: float = 60) -> progress.Paused:
-        await asyncio.wait_for(self.event.wait(), timeout)
-        self.event.clear()
-        return self.notices[-1]
-
-
-@pytest.fixture
-async def pauses() -> AsyncIterator[PauseWatch]:
-    watch = PauseWatch()
-    unsubscribe = progress.subscribe(watch)
-    yield watch
-    unsubscribe()
-
-
-async def wait_paused(flow_run_id: str, timeout: float = 30) -> None:
-    """The notice comes just before the pause is proposed; resolving needs the Paused state itself."""
-    deadline = time.monotonic() + timeout
-    async with get_client() as client:
-        while time.monotonic() < deadline:
-            run = await client.read_flow_run(UUID(flow_run_id))
-            if run.state and run.state.is_paused():
-                return
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"flow run {flow_run_id} did not pause")
 
 
 def cli_env() -> dict[str, str]:
