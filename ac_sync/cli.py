@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ac_sync.cli_prefect import register as register_prefect_commands
 
@@ -206,7 +207,7 @@ def resolve(
     try:
         code = asyncio.run(resolve_run(flow_run_id, action, sets or []))
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     err.print(f"Resolved {code} on flow run {flow_run_id} with {action!r}; the run continues.")
 

@@ -8,10 +8,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ac_sync import progress as progress_events
 from ac_sync.errors import ConfigError
+from ac_sync.quiet_errors import quiet_expected
 from resolutions.failures import SyncFailure
 from resolutions.playbooks import render
 
@@ -109,7 +111,7 @@ async def run_sync(
 
     unsubscribe = progress_events.subscribe(on_notice)
     try:
-        with bar:
+        with bar, quiet_expected((*_usage_errors(), SyncFailure)):
             state = await sync_audience(**params, return_state=True)
     finally:
         unsubscribe()
@@ -124,14 +126,14 @@ async def run_sync(
         summary = empty_summary("failed", run_id)
         if isinstance(exc, _usage_errors()):
             code = EXIT_USAGE
-            console.print(f"[red]error:[/] {exc}")
+            console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         elif isinstance(exc, SyncFailure):
             code = EXIT_TYPED
             summary["failure"] = {**exc.as_dict(), "playbook": render(exc, run_id)}
-            console.print(f"[red]{exc.code}[/] in step {exc.step}: {exc.message}")
+            console.print(f"[red]{exc.code}[/] in step {exc.step}: {escape(exc.message)}", soft_wrap=True)
         else:
             code = EXIT_OTHER
-            console.print(f"[red]failed:[/] {type(exc).__name__}: {exc}")
+            console.print(f"[red]failed:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(summary, default=str) + "\n")
         sys.stdout.flush()

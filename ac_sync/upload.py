@@ -136,20 +136,21 @@ class Uploader:
         on_progress: ProgressFn | None = None,
         max_batch_attempts: int = 3,
         max_outstanding: int = 200,
+        concurrent_submits: int = 2,
+        concurrent_polls: int = 3,
     ) -> None:
         self.client = client
         self.list_id = list_id
         self.ledger = ledger
         self.on_progress = on_progress
         self.max_batch_attempts = max_batch_attempts
+        self.concurrent_submits = concurrent_submits
+        self.concurrent_polls = concurrent_polls
         self.result = UploadResult()
         scale = client.limits.time_scale
         # The status is `false` for about a second after submitting: polling earlier only wastes budget.
         self._first_poll_s = 1.2 / scale
         self._poll_max_s = 10.0 / scale
-        # Polls get what the bulk submissions leave of the per-second budget.
-        bulk_rps = client.limits.bulk_per_minute / 60
-        self._poll_gap_s = 1 / max(1.0, client.limits.requests_per_second - bulk_rps - 0.5) / scale
         self._outstanding: dict[int, Batch] = {}
         self._slots = asyncio.Semaphore(max_outstanding)
         self._changed = asyncio.Event()
@@ -204,6 +205,17 @@ class Uploader:
         self._changed.set()
 
     async def _submitter(self, items: Iterable[Batch | Rejection]) -> None:
+        # A few submissions in flight at once: one at a time, the round trip of a 250-contact request (and
+        # the emulator's parsing) capped the rate below the bulk ceiling at high time-scales.
+        inflight: set[asyncio.Task[None]] = set()
+        gate = asyncio.Semaphore(self.concurrent_submits)
+
+        async def submit(batch: Batch) -> None:
+            try:
+                await self._submit(batch)
+            finally:
+                gate.release()
+
         try:
             pending: list[Rejection] = []
             source = iter(items)
@@ -217,9 +229,17 @@ class Uploader:
                     await self._reject(pending)
                     pending = []
                 await self._slots.acquire()
-                await self._submit(item)
+                await gate.acquire()
+                for task in [t for t in inflight if t.done()]:
+                    inflight.discard(task)
+                    task.result()  # a failed submission stops the run now, not at the end
+                inflight.add(asyncio.create_task(submit(item)))
             await self._reject(pending)
+            await asyncio.gather(*inflight)
         finally:
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
             self._submitting_done = True
             self._changed.set()
 
@@ -254,45 +274,57 @@ class Uploader:
                 self._changed.clear()
                 await self._changed.wait()
                 continue
-            batch = min(self._outstanding.values(), key=lambda b: b.next_poll)
-            delay = batch.next_poll - time.monotonic()
-            if delay > 0:
+            now = time.monotonic()
+            due = sorted((b for b in self._outstanding.values() if b.next_poll <= now), key=lambda b: b.next_poll)
+            if not due:
+                delay = min(b.next_poll for b in self._outstanding.values()) - now
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=delay)
                 continue
-            try:
-                info = await self.client.import_info(batch.batch_id or "")
-            except ValidationError:
-                info = {"status": "unknown", "success": [], "failure": []}  # expired or never known: send again
-            self.result.polls += 1
-            status = info["status"]
-            if status == "completed":
-                del self._outstanding[batch.seq]
+            # Several polls at once, queued in the account limiter beside the submissions: polls then get
+            # about their share of the budget. (Measured: a single poller with a fixed gap let unconfirmed
+            # batches pile up to the outstanding cap at time-scale 20 and stalled the submitter.)
+            due = due[: self.concurrent_polls]
+            infos = await asyncio.gather(*(self._status(b) for b in due))
+            for batch, info in zip(due, infos, strict=True):
+                await self._handle(batch, info)
+
+    async def _status(self, batch: Batch) -> dict[str, Any]:
+        try:
+            info = await self.client.import_info(batch.batch_id or "")
+        except ValidationError:
+            info = {"status": "unknown", "success": [], "failure": []}  # expired or never known: send again
+        self.result.polls += 1
+        return info
+
+    async def _handle(self, batch: Batch, info: dict[str, Any]) -> None:
+        status = info["status"]
+        if status == "completed":
+            del self._outstanding[batch.seq]
+            self._slots.release()
+            await self._confirm(batch, info)
+        elif status in ("failed", "interrupted", "unknown"):
+            del self._outstanding[batch.seq]
+            self.ledger.dropped(batch)
+            if not batch.payloads:
+                # A batch resumed from an earlier run carries no payload: its rows are not confirmed, so the
+                # run's own diff sends them again.
                 self._slots.release()
-                await self._confirm(batch, info)
-            elif status in ("failed", "interrupted", "unknown"):
-                del self._outstanding[batch.seq]
-                self.ledger.dropped(batch)
-                if not batch.payloads:
-                    # A batch resumed from an earlier run carries no payload: its rows are not confirmed, so
-                    # the run's own diff sends them again.
-                    self._slots.release()
-                elif batch.attempts >= self.max_batch_attempts:
-                    self._slots.release()
-                    await self._reject(
-                        [
-                            Rejection(r.email, f"batch import ended {status} {batch.attempts} times", r.source_row)
-                            for r in batch.rows
-                        ]
-                    )
-                else:
-                    self.result.batches_resent += 1
-                    await self._submit(batch)
+            elif batch.attempts >= self.max_batch_attempts:
+                self._slots.release()
+                await self._reject(
+                    [
+                        Rejection(r.email, f"batch import ended {status} {batch.attempts} times", r.source_row)
+                        for r in batch.rows
+                    ]
+                )
             else:
-                batch.polls += 1
-                batch.next_poll = time.monotonic() + min(self._poll_max_s, self._first_poll_s * 1.5**batch.polls)
-            await asyncio.sleep(self._poll_gap_s)
+                self.result.batches_resent += 1
+                await self._submit(batch)
+        else:
+            batch.polls += 1
+            batch.next_poll = time.monotonic() + min(self._poll_max_s, self._first_poll_s * 1.5**batch.polls)
 
     async def resume(self, batches: list[Batch]) -> UploadResult:
         """Poll batches an earlier run had queued until each is confirmed or known lost; send nothing."""

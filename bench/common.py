@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -30,7 +32,24 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
+        # Other work on the machine skews the scaled runs most: compare with cpus before trusting a figure.
+        "loadavg_1_5_15": os.getloadavg(),
     }
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured and the tracked files that differed from it (others may be editing the tree)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = _git(root, "rev-parse", "HEAD").strip()
+        modified = [line[3:] for line in _git(root, "status", "--porcelain", "--untracked-files=no").splitlines()]
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "modified": []}
+    return {"commit": commit, "modified": modified}
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
 
 
 def reset_emulator(admin: httpx.Client) -> float:

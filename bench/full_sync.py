@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from common import (
     RATE_LIMITED,
+    code_version,
     confirmations,
     consecutive_window_counts,
     cumulative,
@@ -65,12 +66,17 @@ def run_flow(contacts: int, time_scale: float) -> dict[str, Any]:
             AC_SYNC_STATE=str(work / "state"),
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
         )
+        # Only now: Prefect reads some of its settings when first imported.
         from ac_sync.runner import run_sync
 
         origin = reset_emulator(admin)
         admin.post("/groups", json={"title": GROUP}).raise_for_status()
-        params = {"audience": str(sample.path), "list_name": LIST, "group_name": GROUP}
-        params["verbose_log"] = str(work / "rejected.csv")
+        params = {
+            "audience": str(sample.path),
+            "list_name": LIST,
+            "group_name": GROUP,
+            "verbose_log": str(work / "rejected.csv"),
+        }
         cwd = Path.cwd()
         # The flow keeps its working files under ./.ac-sync: keep them in the temp dir, not the caller's.
         os.chdir(work)
@@ -138,7 +144,8 @@ def analyse(raw: dict[str, Any], contacts: int, time_scale: float) -> dict[str, 
     return {
         "benchmark": "full_sync",
         "ok": ok,
-        "machine": machine(),
+        "machine": {**machine(), "loadavg_before_run": raw.get("load_before")},
+        "code": raw.get("code"),
         "params": {
             "contacts": contacts,
             "time_scale": time_scale,
@@ -343,7 +350,11 @@ def main() -> int:
     chart: Path | None = args.chart.resolve() if args.chart else None
 
     console = Console(soft_wrap=True)
+    # Taken before the flow's modules are imported: that is the code the run measures.
+    code = code_version()
+    load_before = os.getloadavg()
     raw = run_flow(args.contacts, args.time_scale)
+    raw["code"], raw["load_before"] = code, load_before
     result = analyse(raw, args.contacts, args.time_scale)
     print_report(result, console)
     out.parent.mkdir(parents=True, exist_ok=True)

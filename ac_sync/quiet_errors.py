@@ -1,0 +1,46 @@
+"""Keep tracebacks of expected failures out of the terminal.
+
+Prefect logs every task or flow exception with its traceback. For failures a user can act on (a bad
+audience, a missing setting, a typed failure with its playbook) the CLI prints one clear line or the
+playbook instead; the traceback would only bury it. Other exceptions keep their tracebacks, and the
+Prefect server's own log (the UI) is untouched: only console handlers get the filter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+
+class DropExpectedTracebacks(logging.Filter):
+    def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.expected = expected
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and isinstance(exc, self.expected):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _console_handlers() -> list[logging.Handler]:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(name) for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs")]
+    return [h for lg in loggers for h in lg.handlers if isinstance(h, PrefectConsoleHandler | logging.StreamHandler)]
+
+
+@contextlib.contextmanager
+def quiet_expected(expected: tuple[type[BaseException], ...]) -> Iterator[None]:
+    handlers = _console_handlers()
+    filt = DropExpectedTracebacks(expected)
+    for handler in handlers:
+        handler.addFilter(filt)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(filt)
