@@ -1,0 +1,98 @@
+"""The fault matrix: a 5,000-contact sync under each fault the emulator can throw ends exactly right.
+
+For every fault: the list holds exactly the valid audience, the contacts who opted out stay opted out,
+and the request log shows no accepted batch sent twice beyond the batches the fault itself broke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from prefect.flow_runs import aresume_flow_run
+
+from ac_sync.sample import write_sample
+from activecampaign.emulator import EmulatorProcess
+from tests.syncing import Admin, PauseWatch, create_list, sync, wait_paused
+
+RATE_BODY = {"success": 0, "message": "Rate limit exceeded.", "failureReasons": ["Up to 100 imports may be requested"]}
+BULK = "^/api/3/import/bulk_import$"
+INFO = "^/api/3/import/info$"
+
+FAULTS: dict[str, list[dict[str, Any]]] = {
+    "429-bursts-with-retry-after": [
+        {"method": "*", "path": "^/api/3/", "status": 429, "retry_after": 0.3, "probability": 0.08, "seed": 1}
+    ],
+    "bulk-400-rate-limit": [{"method": "POST", "path": BULK, "status": 400, "body": RATE_BODY, "every": 4}],
+    "500-at-10pc": [{"method": "*", "path": "^/api/3/", "status": 500, "probability": 0.1, "seed": 2}],
+    "502-at-10pc": [{"method": "*", "path": "^/api/3/", "status": 502, "probability": 0.1, "seed": 3}],
+    "503-at-10pc": [{"method": "*", "path": "^/api/3/", "status": 503, "probability": 0.1, "seed": 4}],
+    "connection-resets-at-5pc": [
+        {"method": "*", "path": "^/api/3/", "drop_connection": True, "probability": 0.05, "seed": 5}
+    ],
+    "info-stuck-false-then-recovering": [
+        {"method": "POST", "path": BULK, "import_status": "false", "hold_s": 1.5, "every": 3}
+    ],
+    "batches-failed-or-interrupted": [
+        {"method": "POST", "path": BULK, "import_status": "failed", "every": 5},
+        {"method": "POST", "path": BULK, "import_status": "interrupted", "every": 7},
+    ],
+}  # fmt: skip
+# Faults that break an accepted batch, so that sending it again is right; any other re-send is a bug.
+BATCH_BREAKING = {"batches-failed-or-interrupted"}
+
+
+def accepted(admin: Admin) -> int:
+    return sum(1 for r in admin.requests() if r["method"] == "POST" and r["path"] == "/api/3/import/bulk_import"
+               and r["status"] == 200)  # fmt: skip
+
+
+def prepare(admin: Admin, emu: EmulatorProcess, tmp_path: Path) -> tuple[Path, set[str], set[str]]:
+    sample = write_sample(tmp_path / "a.csv", 5000, malformed_ratio=0.01, duplicate_ratio=0.01, seed=3)
+    # Contacts who opted out of the list themselves before this tool ever ran.
+    list_id = create_list(emu, "Faults")["id"]
+    opted = set(sorted(sample.valid)[:20])
+    admin.post("/contacts", {"contacts": [{"email": e, "lists": {str(list_id): 2}} for e in opted]})
+    return sample.path, set(sample.valid), opted
+
+
+def check(admin: Admin, valid: set[str], opted: set[str], extra_allowed: int) -> None:
+    assert admin.members("Faults") == valid - opted
+    assert admin.members("Faults", status=2) == opted
+    batches = math.ceil(len(valid - opted) / 250)
+    assert batches <= accepted(admin) <= batches + extra_allowed
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_sync_survives(sync_env: EmulatorProcess, tmp_path: Path, fault: str) -> None:
+    admin = Admin(sync_env.base_url)
+    audience, valid, opted = prepare(admin, sync_env, tmp_path)
+    admin.post("/faults", {"rules": FAULTS[fault]})
+    code, summary = await sync(audience=str(audience), list_name="Faults", group_name="Admin", pause_timeout=0)
+    assert code == 0, summary
+    assert summary["opted_out"] == len(opted)
+    extra = summary["batches_resent"] if fault in BATCH_BREAKING else 0
+    if fault in BATCH_BREAKING:
+        assert summary["batches_resent"] > 0
+    check(admin, valid, opted, extra)
+
+
+async def test_key_revoked_mid_run_then_restored(sync_env: EmulatorProcess, tmp_path: Path, pauses: PauseWatch) -> None:
+    admin = Admin(sync_env.base_url)
+    audience, valid, opted = prepare(admin, sync_env, tmp_path)
+    run = asyncio.create_task(sync(audience=str(audience), list_name="Faults", group_name="Admin", pause_timeout=120))
+    while accepted(admin) < 5:
+        await asyncio.sleep(0.01)
+    admin.post("/keys", {"valid": ["some-other-key"]})  # revoked mid-upload
+    notice = await pauses.next()
+    assert notice.code == "INVALID_CREDENTIALS"
+    await wait_paused(notice.flow_run_id)
+    admin.post("/keys", {"valid": [sync_env.api_key]})  # restored
+    await aresume_flow_run(UUID(notice.flow_run_id), run_input={"action": "retry"})
+    code, summary = await run
+    assert code == 0, summary
+    check(admin, valid, opted, 0)
