@@ -136,7 +136,6 @@ class Uploader:
         on_progress: ProgressFn | None = None,
         max_batch_attempts: int = 3,
         max_outstanding: int = 200,
-        concurrent_submits: int = 2,
         concurrent_polls: int = 3,
     ) -> None:
         self.client = client
@@ -144,7 +143,6 @@ class Uploader:
         self.ledger = ledger
         self.on_progress = on_progress
         self.max_batch_attempts = max_batch_attempts
-        self.concurrent_submits = concurrent_submits
         self.concurrent_polls = concurrent_polls
         self.result = UploadResult()
         scale = client.limits.time_scale
@@ -205,23 +203,16 @@ class Uploader:
         self._changed.set()
 
     async def _submitter(self, items: Iterable[Batch | Rejection]) -> None:
-        # A few submissions in flight at once: one at a time, the round trip of a 250-contact request (and
-        # the emulator's parsing) capped the rate below the bulk ceiling at high time-scales.
-        inflight: set[asyncio.Task[None]] = set()
-        gate = asyncio.Semaphore(self.concurrent_submits)
-
-        async def submit(batch: Batch) -> None:
-            try:
-                await self._submit(batch)
-            finally:
-                gate.release()
-
+        # One submission at a time: a batch is recorded as queued only when its answer (the batchId) arrives,
+        # so after a kill -9 the only batch that can be sent twice is the one whose answer was in flight.
+        # The next batch is read and encoded in a thread meanwhile, so the event loop (and the limiter's
+        # clock) never waits for DuckDB or JSON.
+        source = iter(items)
         try:
             pending: list[Rejection] = []
-            source = iter(items)
-            # Reading and encoding the next batch runs in a thread: it must not make the event loop (and so
-            # the rate limiter's clock) late.
-            while (item := await asyncio.to_thread(next, source, None)) is not None:
+            upcoming = asyncio.ensure_future(asyncio.to_thread(next, source, None))
+            while (item := await upcoming) is not None:
+                upcoming = asyncio.ensure_future(asyncio.to_thread(next, source, None))
                 if isinstance(item, Rejection):
                     pending.append(item)
                     continue
@@ -229,17 +220,9 @@ class Uploader:
                     await self._reject(pending)
                     pending = []
                 await self._slots.acquire()
-                await gate.acquire()
-                for task in [t for t in inflight if t.done()]:
-                    inflight.discard(task)
-                    task.result()  # a failed submission stops the run now, not at the end
-                inflight.add(asyncio.create_task(submit(item)))
+                await self._submit(item)
             await self._reject(pending)
-            await asyncio.gather(*inflight)
         finally:
-            for task in inflight:
-                task.cancel()
-            await asyncio.gather(*inflight, return_exceptions=True)
             self._submitting_done = True
             self._changed.set()
 
