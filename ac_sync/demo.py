@@ -44,7 +44,7 @@ def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Consol
             "list_name": DEMO_LIST,
             "group_name": DEMO_GROUP,
             "state": str(work / "state"),
-            "verbose_log": str(work / "rejected.csv"),
+            "verbose_log": str(Path.cwd() / "ac-sync-demo-rejected.csv"),
         }
         code, summary = asyncio.run(run_sync(params, as_json=False, console=console))
         state = httpx.get(f"{emu.base_url}/__emulator__/state").json()
