@@ -12,7 +12,9 @@ from prefect.events import emit_event
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input.actions import acreate_flow_run_input, aread_flow_run_input
+from prefect.input.run_input import keyset_from_paused_state
 from prefect.runtime import deployment, flow_run
+from prefect.states import Suspended
 
 from ac_sync.progress import Paused, publish
 from ac_sync.settings import SyncSettings
@@ -62,14 +64,21 @@ def begin_execution() -> None:
 
 async def _suspend_key(failure: SyncFailure) -> str:
     """A key that is the same when a resumed run re-executes up to the same failure, so Prefect hands it the
-    operator's answer, and new once an answer was used up by an abort (so a later Retry asks again)."""
+    operator's answer, and new once an answer was used up by an abort, or once a suspension expired unanswered
+    (so a later Retry asks again)."""
     counts = _occurrences.setdefault(str(flow_run.id), {})
     base = f"{failure.step}-{failure.code.lower().replace('_', '-')}"
     n = counts.get(base, 0)
     while True:
         n += 1
         key = pause_key(failure.code, f"{failure.step}-{n}")
-        if await aread_flow_run_input(f"consumed-{key}") is None:
+        if await aread_flow_run_input(f"consumed-{key}") is not None:
+            continue
+        # Prefect refuses a key this run already suspended with and hands back that suspension's answer: one
+        # that expired unanswered would give an empty form.
+        keys = keyset_from_paused_state(Suspended(pause_key=key))
+        asked = await aread_flow_run_input(keys["schema"]) is not None
+        if not asked or await aread_flow_run_input(keys["response"]) is not None:
             break
     counts[base] = n
     return key
