@@ -88,26 +88,35 @@ def _suspending() -> bool:
     return deployment.id is not None and SyncSettings().suspend
 
 
+async def _answered(key: str) -> bool:
+    keys = keyset_from_paused_state(Suspended(pause_key=key))
+    return await aread_flow_run_input(keys["response"]) is not None
+
+
 async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int = 1) -> Resolution:
     """Publish the failure and wait for an operator's resolution; raise the failure if none comes."""
     log = get_run_logger()
     run_id = str(flow_run.id)
     waiting = timeout_s > 0
     playbook = render(failure, run_id, paused=waiting)
-    await create_markdown_artifact(playbook, key=artifact_key(failure.code), description=failure.title)
-    emit_event(
-        event=f"{EVENT_PREFIX}.{failure.code}",
-        resource={"prefect.resource.id": f"ac-sync.flow-run.{run_id}", "ac-sync.code": failure.code},
-        related=[{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}],
-        payload={"code": failure.code, "step": failure.step, "message": failure.message, "waiting": waiting},
-    )
-    log.error("%s in step %s: %s", failure.code, failure.step, failure.message)
-    publish(Paused(failure.code, run_id, playbook, waiting))
+    suspending = waiting and _suspending()
+    key = await _suspend_key(failure) if suspending else None
+    # A resumed deployment run re-executes up to the same failure with the operator's answer already stored:
+    # it was announced before the suspension, so no second artifact, alert or notice.
+    if key is None or not await _answered(key):
+        await create_markdown_artifact(playbook, key=artifact_key(failure.code), description=failure.title)
+        emit_event(
+            event=f"{EVENT_PREFIX}.{failure.code}",
+            resource={"prefect.resource.id": f"ac-sync.flow-run.{run_id}", "ac-sync.code": failure.code},
+            related=[{"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.role": "flow-run"}],
+            payload={"code": failure.code, "step": failure.step, "message": failure.message, "waiting": waiting},
+        )
+        log.error("%s in step %s: %s", failure.code, failure.step, failure.message)
+        publish(Paused(failure.code, run_id, playbook, waiting))
     if not waiting:
         raise _stopped(failure, "the run does not wait for a resolution (pause timeout 0)")
     form = form_for(failure.code).with_initial_data(description=playbook)
     while True:
-        key = await _suspend_key(failure) if _suspending() else None
         try:
             if key is not None:
                 # A deployment run: the process exits and frees its worker; once resumed, a worker re-runs the
@@ -129,6 +138,8 @@ async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int 
         if problem is None:
             break
         log.warning("Resolution refused (%s); waiting for another one", problem)
+        if suspending:
+            key = await _suspend_key(failure)
     action = str(data.pop("action"))
     log.info("Resolution for %s: %s %s", failure.code, action, {k: v for k, v in data.items() if v is not None})
     if action == "abort":

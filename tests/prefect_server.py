@@ -291,6 +291,17 @@ def task_states(server: PrefectServer, flow_run_id: str) -> dict[str, list[str]]
     return out
 
 
+def playbook_artifacts(server: PrefectServer, flow_run_id: str) -> list[str]:
+    """Keys of the playbook artifacts of a run: one per announced failure (each also emits one alert event)."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with server.api() as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)]))
+        )
+    return [a.key for a in found if a.key and a.key.startswith("playbook-")]
+
+
 # --- a webhook receiver --------------------------------------------------------------------------------
 
 

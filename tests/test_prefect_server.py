@@ -28,6 +28,7 @@ from tests.prefect_server import (
     WebhookReceiver,
     deploy,
     flow_state,
+    playbook_artifacts,
     run_worker,
     save_credentials,
     task_states,
@@ -137,6 +138,8 @@ def test_wrong_group_suspends_alerts_and_resumes_on_a_new_worker_run(
     assert steps["upload-contacts"] == ["Completed"], steps
     bulk = [r for r in admin.requests() if r["path"].endswith("bulk_import") and r["status"] == 200]
     assert len(bulk) == math.ceil(len(sample.valid) / 250)
+    # Announced once: the re-execution that found the answer stored did not alert again.
+    assert playbook_artifacts(server, run_id) == ["playbook-invalid-group-name"]
 
 
 def test_ui_retry_after_a_key_rotation_fixed_in_the_block(
