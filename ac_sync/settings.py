@@ -35,6 +35,8 @@ class SyncSettings(BaseSettings):
     suspend: bool = True
     # Only for the bundled emulator: its limits run this many times faster than ActiveCampaign's.
     time_scale: float = Field(1.0, gt=0)
+    # Several processes syncing into one account stay under its limits together, through the Prefect server.
+    shared_budget: bool = False
 
 
 class ActiveCampaignCredentials(Block):

@@ -11,6 +11,12 @@ event loop ran late under load; a leaky bucket (aiolimiter) let 9 requests into 
 limit after idling.
 
 A `Retry-After` answer pauses the whole account, so every coroutine waits, not only the one that was told.
+
+These windows are exact within one process. Several processes syncing into one account also need a
+`SharedBudget` (ac_sync.shared_budget keeps one on the Prefect server): a slot per request, taken before the
+local windows and given back one window after the answer. Any requests the server stamps within one window
+then all hold their slots at the moment the last of them is stamped, so there are at most `limit` of them,
+across every process. This package does not depend on Prefect: the budget is only this module's Protocol.
 """
 
 from __future__ import annotations
@@ -21,9 +27,28 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, TypeAlias
 
 Kind = Literal["request", "bulk", "bulk_single"]
+# Opaque to the limiter: it only hands a lease back to the budget that issued it.
+Lease: TypeAlias = object
+
+
+class SharedBudget(Protocol):
+    """Slots of the account's limits shared with other processes; see `AccountLimiter.slot` for their use."""
+
+    async def acquire(self, kind: Kind, *, urgent: bool = False) -> Lease:
+        """Wait for one slot of `kind` ("request" for the per-second limit, or a bulk kind); `urgent` ones are
+        served before the others of this process."""
+        ...
+
+    def release_later(self, lease: Lease, delay_s: float) -> None:
+        """Give the slot back `delay_s` from now, without making the caller wait."""
+        ...
+
+    async def aclose(self) -> None:
+        """Give back every slot still held, each no earlier than it was due."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -81,10 +106,15 @@ class SlidingWindow:
 
 
 class AccountLimiter:
-    """One per account (API host) and event loop; every client of that account shares it."""
+    """One per account (API host) and event loop; every client of that account shares it.
 
-    def __init__(self, limits: AccountLimits | None = None) -> None:
+    With a `shared` budget every request also holds one of the account's shared slots (and a bulk import one of
+    the shared bulk slots) from before it is sent until one window after its answer.
+    """
+
+    def __init__(self, limits: AccountLimits | None = None, shared: SharedBudget | None = None) -> None:
         self.limits = limits or AccountLimits()
+        self.shared = shared
         lim = self.limits
         self._windows: dict[Kind, SlidingWindow] = {
             "request": SlidingWindow(lim.requests_per_second, lim.request_window_s),
@@ -102,28 +132,52 @@ class AccountLimiter:
             await asyncio.sleep(delay)
 
     @contextlib.asynccontextmanager
+    async def _shared_slot(self, kind: Kind, urgent: bool = False) -> AsyncIterator[None]:
+        if self.shared is None:
+            yield
+            return
+        lease = await self.shared.acquire(kind, urgent=urgent)
+        try:
+            yield
+        finally:
+            # Reached once the answer (or failure) is in: the slot stays taken for one more window, the window
+            # in which the server may still count this request. Also when nothing was sent (cancelled while
+            # queued): rare, and never wrong to hold a slot longer.
+            window_s = self.limits.request_window_s if kind == "request" else self.limits.bulk_window_s
+            self.shared.release_later(lease, window_s)
+
+    @contextlib.asynccontextmanager
     async def slot(self, kind: Kind = "request") -> AsyncIterator[None]:
         """Hold a permit for one request, from before it is sent until its answer (or failure) arrives."""
-        bulk = self._windows[kind] if kind != "request" else None
         request = self._windows["request"]
-        # The bulk permit is taken first so that a batch waiting for its minute does not hold a request slot.
-        if bulk is not None:
-            await bulk.acquire()
-        try:
+        async with contextlib.AsyncExitStack() as held:
+            # Exits run in reverse: the local request window, the shared request slot, the local bulk window,
+            # the shared bulk slot, so every release is stamped after the answer.
+            if kind != "request":
+                # The bulk permits are taken first so that a batch waiting for its minute holds no request slot.
+                await held.enter_async_context(self._shared_slot(kind))
+                bulk = self._windows[kind]
+                await bulk.acquire()
+                held.callback(bulk.release)
+            await self._wait_pause()
+            # A bulk import holding its bulk slot goes first: that slot is the scarcer one, and a status poll
+            # that waits is likelier to find its batch done.
+            await held.enter_async_context(self._shared_slot("request", urgent=kind != "request"))
             while True:
                 await self._wait_pause()
                 await request.acquire()
-                # A Retry-After may have arrived while we queued: then this permit is spent, not used.
+                # A Retry-After may have arrived while we queued: then this permit is spent, not used (the shared
+                # slot is kept for the next try).
                 if self._paused_until <= time.monotonic():
                     break
                 request.release()
-            try:
-                yield
-            finally:
-                request.release()
-        finally:
-            if bulk is not None:
-                bulk.release()
+            held.callback(request.release)
+            yield
+
+    async def aclose(self) -> None:
+        """Give the shared budget back (each slot when due); the local windows need nothing."""
+        if self.shared is not None:
+            await self.shared.aclose()
 
 
 _registry: dict[tuple[str, AccountLimits, asyncio.AbstractEventLoop], AccountLimiter] = {}

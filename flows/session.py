@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ac_sync.credentials import load_credentials
 from ac_sync.settings import SyncSettings
+from ac_sync.shared_budget import shared_limiter
 from activecampaign.client import ACClient
 from activecampaign.errors import ApiUrlError
 from activecampaign.ratelimit import AccountLimits
@@ -30,11 +31,14 @@ class Session:
                 self._client.set_api_key(api_key)
                 return
             await self.close()
-            self._client = ACClient(api_url, api_key, limits=AccountLimits(time_scale=settings.time_scale))
+            limits = AccountLimits(time_scale=settings.time_scale)
+            limiter = shared_limiter(normalise_base_url(api_url), limits) if settings.shared_budget else None
+            self._client = ACClient(api_url, api_key, limits=limits, limiter=limiter)
         except ApiUrlError as exc:
             raise ApiUrlInvalid(exc.message, step="validate-credentials", api_url=api_url) from None
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+            await self._client.limiter.aclose()  # gives the shared budget back, if any
             self._client = None
