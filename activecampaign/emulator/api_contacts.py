@@ -77,6 +77,10 @@ async def list_contacts(request: Request) -> Response:
 
 
 def _on_list(emu: Emulator, contact: Contact, list_id: int | None, status: int) -> bool:
+    if list_id is not None:
+        # Memberships are keyed by (contact, list): a list filter must not scan them all for every contact.
+        membership = emu.account.memberships.get((contact.id, list_id))
+        return membership is not None and (status == ALL_STATUSES or membership.status == status)
     for membership in emu.account.memberships_of(contact.id):
         if list_id is not None and membership.list_id != list_id:
             continue
