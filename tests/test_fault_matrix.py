@@ -37,9 +37,11 @@ FAULTS: dict[str, list[dict[str, Any]]] = {
     "info-stuck-false-then-recovering": [
         {"method": "POST", "path": BULK, "import_status": "false", "hold_s": 1.5, "every": 3}
     ],
+    # Three broken imports, 3 apart: a re-sent batch comes back at least 4 imports later, so no batch can
+    # use up its 3 attempts (that case, ending in the rejected log, is test_upload_behaviour's).
     "batches-failed-or-interrupted": [
-        {"method": "POST", "path": BULK, "import_status": "failed", "every": 5},
-        {"method": "POST", "path": BULK, "import_status": "interrupted", "every": 7},
+        {"method": "POST", "path": BULK, "import_status": "failed", "every": 6, "times": 2},
+        {"method": "POST", "path": BULK, "import_status": "interrupted", "every": 9, "times": 1},
     ],
 }  # fmt: skip
 # Faults that break an accepted batch, so that sending it again is right; any other re-send is a bug.
