@@ -9,15 +9,22 @@ Consent rules, in one place:
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import math
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ac_sync.state import SUBSCRIBED, UNSUBSCRIBED, SyncState
-from ac_sync.upload import SUBSCRIBE, UNSUBSCRIBE, Batch, Row, make_batches
+from ac_sync.audience import finish_audience, pending_counts, prepare_head
+from ac_sync.audience.db import bound_memory
+from ac_sync.state import STATE_COLUMNS, SUBSCRIBED, UNSUBSCRIBED, SyncState, drop_relation
+from ac_sync.upload import _ENVELOPE_BYTES, SUBSCRIBE, UNSUBSCRIBE, Batch, Rejection, Row, make_batches
+from activecampaign.client import BULK_MAX_BYTES, BULK_MAX_CONTACTS
 
 UPSERT = "upsert"
 MIRROR = "mirror"
@@ -52,15 +59,36 @@ def load_unsubscribed(con: duckdb.DuckDBPyConnection, contacts: list[tuple[str, 
 
 
 def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, *, mode: str, full_resync: bool) -> PlanCounts:
-    """Create the tables `to_send` (bulk rows with their action), `resubscribe` and `opted_out_leavers`."""
+    """Create the tables `to_send` (bulk rows with their action), `resubscribe` and `leavers`.
+
+    Only the rows that need a decision are joined in full: a narrow anti-join of (email, fields_hash)
+    against the state's subscribed rows finds what changed, and everything else is `unchanged` by
+    count. A re-sync of 10 M rows with 1 % changed thus copies 100 k rows, not 10 M.
+    """
+    bound_memory(con)
     if state is not None:
         state.load_into(con, "state")
     else:
-        con.execute("CREATE OR REPLACE TABLE state (email VARCHAR, fields_hash VARCHAR, status VARCHAR)")
+        drop_relation(con, "state")
+        con.execute(f"CREATE TABLE state ({STATE_COLUMNS})")
     if not con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'list_unsubscribed'"
     ).fetchone()[0]:  # type: ignore[index]
         load_unsubscribed(con, [])
+    if full_resync:
+        candidates = "SELECT source_row FROM audience"
+    else:
+        # Unchanged means the same (email, fields_hash) is subscribed in the state. The pairs are compared by
+        # two independent 64-bit hashes rather than as strings (less than half the time at 10 M rows): a
+        # changed contact could pass as unchanged only if both collided, odds like those of fields_hash's
+        # own md5 colliding.
+        candidates = f"""
+            SELECT a.source_row FROM ({_pair_keys("audience")}) a
+            ANTI JOIN ({_pair_keys(f"(SELECT * FROM state WHERE status = '{SUBSCRIBED}')")}) s
+                ON a.k1 = s.k1 AND a.k2 = s.k2
+            UNION
+            SELECT source_row FROM audience WHERE email IN (SELECT email FROM list_unsubscribed)"""
+    con.execute(f"CREATE OR REPLACE TABLE plan_candidates AS {candidates}")
     changed = "TRUE" if full_resync else "s.fields_hash IS DISTINCT FROM a.fields_hash"
     con.execute(
         f"""
@@ -73,7 +101,7 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, *, mode:
             WHEN {changed} THEN 'update'
             ELSE 'unchanged'
           END AS verdict
-        FROM audience a
+        FROM (SELECT * FROM audience WHERE source_row IN (SELECT source_row FROM plan_candidates)) a
         LEFT JOIN state s USING (email)
         LEFT JOIN list_unsubscribed u USING (email)
         """
@@ -82,14 +110,16 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, *, mode:
         "CREATE OR REPLACE TABLE resubscribe AS SELECT email, unsubscribed_id AS contact_id, fields_hash "
         "FROM audience_plan WHERE verdict = 'resubscribe' ORDER BY source_row"
     )
-    leavers = (
-        f"SELECT s.email, s.fields_hash, u.email IS NOT NULL AS opted_out FROM state s "
-        f"LEFT JOIN audience a USING (email) LEFT JOIN list_unsubscribed u USING (email) "
-        f"WHERE a.email IS NULL AND s.status = '{SUBSCRIBED}'"
-    )
-    if mode != MIRROR:
-        leavers += " AND FALSE"
-    con.execute(f"CREATE OR REPLACE TABLE leavers AS {leavers}")
+    if mode == MIRROR:
+        con.execute(
+            f"CREATE OR REPLACE TABLE leavers AS "
+            f"SELECT s.email, s.fields_hash, u.email IS NOT NULL AS opted_out FROM state s "
+            f"LEFT JOIN list_unsubscribed u USING (email) "
+            f"WHERE s.status = '{SUBSCRIBED}' AND s.email NOT IN (SELECT email FROM audience)"
+        )
+    else:
+        # Upsert never removes anyone: no need to look for who left.
+        con.execute("CREATE OR REPLACE TABLE leavers (email VARCHAR, fields_hash VARCHAR, opted_out BOOLEAN)")
     con.execute(
         f"""
         CREATE OR REPLACE TABLE to_send AS
@@ -102,28 +132,63 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, *, mode:
     )
     verdicts = dict(con.execute("SELECT verdict, count(*) FROM audience_plan GROUP BY verdict").fetchall())
     removals = con.execute("SELECT count(*) FROM leavers WHERE NOT opted_out").fetchone()[0]  # type: ignore[index]
+    audience_rows = con.execute("SELECT count(*) FROM audience").fetchone()[0]  # type: ignore[index]
     return PlanCounts(
         adds=verdicts.get("add", 0),
         updates=verdicts.get("update", 0),
         removals=removals,
         resubscribes=verdicts.get("resubscribe", 0),
         opted_out=verdicts.get("opted_out", 0),
-        unchanged=verdicts.get("unchanged", 0),
+        unchanged=audience_rows - sum(verdicts.values()) + verdicts.get("unchanged", 0),
     )
 
 
-def rows_to_send(con: duckdb.DuckDBPyConnection) -> Iterator[Row]:
-    """Subscriptions in audience order, then unsubscriptions: streamed, never all in memory."""
+def _pair_keys(relation: str) -> str:
+    return f"SELECT *, hash(email, fields_hash) AS k1, hash(fields_hash || email) AS k2 FROM {relation}"
+
+
+def rows_to_send(con: duckdb.DuckDBPyConnection, after_row: int = 0) -> Iterator[Row]:
+    """Subscriptions in audience order, then unsubscriptions: streamed, never all in memory.
+
+    `after_row` leaves out the subscriptions of source rows up to it (an early start sent those).
+    """
     cur = con.cursor()
-    cur.execute(f"SELECT {_COLUMNS} FROM to_send ORDER BY source_row NULLS LAST, email")
+    cur.execute(
+        f"SELECT {_COLUMNS} FROM to_send WHERE source_row IS NULL OR source_row > ? "
+        "ORDER BY source_row NULLS LAST, email",
+        [after_row],
+    )
     while chunk := cur.fetchmany(_FETCH):
         for email, action, first_name, last_name, phone, tags, fields_hash, source_row in chunk:
             yield Row(email, action, first_name, last_name, phone, tags, fields_hash, source_row)
     cur.close()
 
 
+# Payload bytes beyond the values themselves: keys, quotes, separators, the list id and some slack.
+_ROW_OVERHEAD_BYTES = 160
+_TAG_OVERHEAD_BYTES = 4
+# json.dumps escapes a byte as at most 6 (\u00XX); other characters go out as their own UTF-8 bytes.
+_ESCAPE_FACTOR = 6
+
+
 def count_batches(con: duckdb.DuckDBPyConnection, list_id: int, batch_size: int) -> int:
-    """Exactly the bulk requests the upload will make (the byte limit can split batches early)."""
+    """Exactly the bulk requests the upload will make (the byte limit can split batches early).
+
+    Encoding every row as the uploader does costs minutes at 10 M rows, so SQL first bounds each row's
+    payload from above; when even a full batch of rows at the largest bound fits in one request, the
+    byte limit cannot split anything and the count is plain arithmetic. Otherwise the rows are encoded.
+    """
+    size = min(batch_size, BULK_MAX_CONTACTS)
+    values = " + ".join(f"strlen(coalesce({c}, ''))" for c in ("email", "first_name", "last_name", "phone"))
+    tag_bytes = "coalesce(list_sum(list_transform(tags, lambda t: strlen(t) + 4)), 0)"
+    row = con.execute(f"SELECT count(*), max({_ESCAPE_FACTOR} * ({values} + {tag_bytes})) FROM to_send").fetchone()
+    assert row is not None
+    rows, largest = row
+    if not rows:
+        return 0
+    bound = largest + _ROW_OVERHEAD_BYTES + len(str(list_id))
+    if bound * size + _ENVELOPE_BYTES <= BULK_MAX_BYTES:
+        return math.ceil(rows / size)
     return sum(1 for item in make_batches(rows_to_send(con), list_id, batch_size) if isinstance(item, Batch))
 
 
@@ -145,3 +210,106 @@ def estimate_seconds(requests: dict[str, int], *, requests_per_second: int = 5, 
 
 def describe(counts: PlanCounts, requests: dict[str, int]) -> dict[str, Any]:
     return {**counts.as_dict(), "requests": requests, "seconds_at_limits": round(estimate_seconds(requests), 1)}
+
+
+# Source rows a first sync prepares on their own to start sending: about 200 batches, more than a minute
+# of uploading at ActiveCampaign's ceiling, while preparing 10 M rows takes well under that. The first
+# FIRST_ROWS of them are prepared before anything else (in well under 0.1 s), the rest while they go out.
+HEAD_ROWS = 50_000
+FIRST_ROWS = 5_000
+
+
+async def starts_early(db_path: str | Path, state: SyncState) -> bool:
+    """Whether a sync should use EarlyFeed: a first sync (no state) of an audience still being prepared and
+    larger than the head. A smaller one is prepared in moments, and is simply prepared first."""
+    counted = pending_counts(db_path)
+    if counted is None or counted["rows"] <= HEAD_ROWS:
+        return False
+    return await asyncio.to_thread(state.is_empty)
+
+
+class EarlyFeed:
+    """A first sync's batches, starting before its audience is fully prepared.
+
+    Only for a destination with no sync state (nothing can be unchanged, re-subscribed or removed), so
+    every valid first occurrence of an email is an add unless the contact opted out. Which rows those
+    are among the first HEAD_ROWS source rows depends on nothing after them, so prepare_head decides
+    them in moments and they go out at once; the full preparation (finish_audience) starts as soon as
+    the first batch has gone, and the rest of the plan follows from it, leaving out the rows sent.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        db_path: str | Path,
+        source: str,
+        list_id: int,
+        batch_size: int,
+        *,
+        mode: str,
+        opted_out: Iterable[str],
+    ) -> None:
+        self.con = con
+        self.db_path = db_path
+        self.source = source
+        self.list_id = list_id
+        self.batch_size = batch_size
+        self.mode = mode
+        self.opted_out = {e.lower() for e in opted_out}
+        self.counts: PlanCounts | None = None  # known once the full plan is
+        self.batches = 0  # bulk requests handed to the uploader
+        self._head: list[tuple[Any, ...]] = []
+        self._preparing: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def start(self) -> None:
+        """Prepare the start of the head (blocking: run it in a thread)."""
+        self._head = prepare_head(self.source, min(FIRST_ROWS, HEAD_ROWS))
+
+    def provisional_counts(self) -> PlanCounts:
+        """Until the plan is known: every contact get-details counted is an add (opt-outs are not known yet)."""
+        counted = pending_counts(self.db_path) or {}
+        return PlanCounts(adds=counted.get("valid", 0), updates=0, removals=0, resubscribes=0, opted_out=0, unchanged=0)
+
+    def items(self) -> Iterator[Batch | Rejection]:
+        """Batches for Uploader.run: the head's, then the rest's. Blocking: the uploader reads it in a thread."""
+        rows = itertools.chain(self._head_rows(), self._rest_rows())
+        for item in make_batches(rows, self.list_id, self.batch_size):
+            if isinstance(item, Batch):
+                self.batches += 1
+            yield item
+            self._start_preparing()
+
+    def _head_rows(self) -> Iterator[Row]:
+        first_rows = min(FIRST_ROWS, HEAD_ROWS)
+        for email, first, last, phone, tags, digest, source_row in self._head:
+            if email not in self.opted_out:
+                yield Row(email, SUBSCRIBE, first, last, phone, tags, digest, source_row)
+        if first_rows < HEAD_ROWS:
+            for email, first, last, phone, tags, digest, source_row in prepare_head(self.source, HEAD_ROWS):
+                if source_row > first_rows and email not in self.opted_out:
+                    yield Row(email, SUBSCRIBE, first, last, phone, tags, digest, source_row)
+
+    def _start_preparing(self) -> None:
+        if self._preparing is None:
+            self._preparing = threading.Thread(target=self._prepare, name="ac-sync-prepare", daemon=True)
+            self._preparing.start()
+
+    def _prepare(self) -> None:
+        try:
+            finish_audience(self.db_path)
+        except BaseException as exc:  # handed to the uploader's thread by _rest_rows
+            self._failure = exc
+
+    def _rest_rows(self) -> Iterator[Row]:
+        self._start_preparing()
+        assert self._preparing is not None
+        self._preparing.join()
+        if self._failure is not None:
+            raise self._failure
+        cur = self.con.cursor()
+        try:
+            self.counts = build_plan(cur, None, mode=self.mode, full_resync=False)
+            yield from rows_to_send(cur, after_row=HEAD_ROWS)
+        finally:
+            cur.close()

@@ -37,6 +37,8 @@ class SyncSettings(BaseSettings):
     time_scale: float = Field(1.0, gt=0)
     # Several processes syncing into one account stay under its limits together, through the Prefect server.
     shared_budget: bool = False
+    # Seconds to wait for an answer from ActiveCampaign before the request counts as failed (and is retried).
+    request_timeout_s: float = Field(30.0, gt=0)
 
 
 class ActiveCampaignCredentials(Block):

@@ -11,10 +11,15 @@ it):
 A delta is written (atomically, by the filesystem's own put) the moment a batch is confirmed, so a crash
 loses at most the batch in flight. Rows are `(email, fields_hash, status)` where status is `subscribed`
 or `unsubscribed` (unsubscribed by this tool: the consent ledger that allows a later re-subscription).
+
+The snapshot holds one row per email. Loading it is a view over the file, not a copy (10 M rows would
+otherwise be rewritten into the run's database every run), and the deltas are folded in only when they
+have grown large enough to be worth rewriting the snapshot for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -26,12 +31,27 @@ from typing import Any
 import duckdb
 import fsspec
 from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
 
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"  # by this tool: the consent ledger that allows a later re-subscription
 OPTED_OUT = "opted_out"  # unsubscribed by themselves: never re-subscribed
 
 STATE_COLUMNS = "email VARCHAR, fields_hash VARCHAR, status VARCHAR"
+_DELTA_COLUMNS = "{'email': 'VARCHAR', 'fields_hash': 'VARCHAR', 'status': 'VARCHAR'}"
+# Compacting rewrites the whole snapshot; it pays once the deltas hold this share of its rows, or once
+# there are so many delta files that listing and reading them dominates loading.
+COMPACT_MIN_FRACTION = 0.10
+COMPACT_MAX_FILES = 2_000
+
+
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the table or view `name` in the main schema, whichever it is (or nothing)."""
+    found = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
+    ).fetchone()
+    if found is not None:
+        con.execute(f"DROP {'VIEW' if found[0] == 'VIEW' else 'TABLE'} main.{name}")
 
 
 def destination_key(api_base_url: str, list_id: int) -> str:
@@ -113,39 +133,111 @@ class SyncState:
             return []
         return sorted(p for p in self.fs.ls(deltas, detail=False) if str(p).endswith(".jsonl"))
 
-    def load_into(self, con: duckdb.DuckDBPyConnection, table: str = "state") -> int:
-        """(Re)create `table` holding the latest row per email; answers its row count."""
-        con.execute(f"CREATE OR REPLACE TABLE {table} ({STATE_COLUMNS}, seq BIGINT)")
-        with tempfile.TemporaryDirectory(prefix="ac-sync-state-") as tmp:
-            snapshot = self._path("snapshot.parquet")
-            if self.fs.exists(snapshot):
-                local = str(Path(tmp) / "snapshot.parquet")
-                self.fs.get(snapshot, local)
-                con.execute(f"INSERT INTO {table} SELECT email, fields_hash, status, 0 FROM read_parquet(?)", [local])
-            for seq, path in enumerate(self._delta_files(), start=1):
-                local = str(Path(tmp) / f"d{seq}.jsonl")
-                self.fs.get(path, local)
-                con.execute(
-                    f"INSERT INTO {table} SELECT email, fields_hash, status, ? FROM read_json(?, columns="
-                    "{'email': 'VARCHAR', 'fields_hash': 'VARCHAR', 'status': 'VARCHAR'}, format='newline_delimited')",
-                    [seq, local],
-                )
-        con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT email, fields_hash, status FROM {table} "
-            "QUALIFY row_number() OVER (PARTITION BY email ORDER BY seq DESC) = 1"
-        )
-        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+    def is_empty(self) -> bool:
+        """Nothing recorded yet for this destination: no snapshot, no delta, no batch pending."""
+        if self.fs.exists(self._path("snapshot.parquet")) or self._delta_files():
+            return False
+        folder = self._path("pending")
+        return not (self.fs.exists(folder) and any(str(p).endswith(".json") for p in self.fs.ls(folder, detail=False)))
 
-    def compact(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Fold every delta into a fresh snapshot, then drop the folded deltas."""
+    def _local(self, path: str, name: str) -> str:
+        """A path DuckDB can read for `path`: itself on a local disk, else a download kept for this object."""
+        if isinstance(self.fs, LocalFileSystem):
+            return str(path)
+        if not hasattr(self, "_downloads"):
+            self._downloads = tempfile.TemporaryDirectory(prefix="ac-sync-state-")
+        local = str(Path(self._downloads.name) / name)
+        self.fs.get(path, local)
+        return local
+
+    def load_into(self, con: duckdb.DuckDBPyConnection, table: str = "state") -> int:
+        """(Re)create `table`, a view holding the latest row per email; answers its row count.
+
+        The snapshot is read where it lies (or from a download, for a remote location); only the deltas,
+        which are small, are copied into a table (`<table>_deltas`) to pick the latest row per email.
+        """
+        drop_relation(con, table)
+        drop_relation(con, f"{table}_deltas")
+        snapshot = self._path("snapshot.parquet")
+        parts = []
+        snapshot_rows = 0
+        if self.fs.exists(snapshot):
+            local = self._local(snapshot, f"snapshot-{uuid.uuid4().hex[:8]}.parquet")
+            parts.append(f"SELECT email, fields_hash, status FROM read_parquet({_literal(local)})")
+            snapshot_rows = con.execute("SELECT count(*) FROM read_parquet(?)", [local]).fetchone()[0]  # type: ignore[index]
+        deltas = self._delta_files()
+        if deltas:
+            files = [self._local(path, f"d{seq:08d}.jsonl") for seq, path in enumerate(deltas, start=1)]
+            # One scan over every file; the file's place in the (time-ordered) listing says which row is latest.
+            order = {f: seq for seq, f in enumerate(files, start=1)}
+            con.execute(
+                f"""
+                CREATE TABLE main.{table}_deltas AS
+                SELECT email, fields_hash, status FROM (
+                    SELECT d.*, o.seq FROM read_json(?, columns={_DELTA_COLUMNS}, format='newline_delimited',
+                                                     filename=true) d
+                    JOIN (SELECT unnest(?) AS filename, unnest(?) AS seq) o USING (filename)
+                ) QUALIFY row_number() OVER (PARTITION BY email ORDER BY seq DESC) = 1""",
+                [files, list(order), list(order.values())],
+            )
+            if parts:
+                parts[0] += f" WHERE email NOT IN (SELECT email FROM main.{table}_deltas)"
+            parts.append(f"SELECT email, fields_hash, status FROM main.{table}_deltas")
+        if not parts:
+            parts.append("SELECT NULL::VARCHAR AS email, NULL::VARCHAR AS fields_hash, NULL::VARCHAR AS status LIMIT 0")
+        con.execute(f"CREATE VIEW main.{table} AS {' UNION ALL '.join(parts)}")
+        if not deltas:
+            return int(snapshot_rows)
+        return con.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0]  # type: ignore[index]
+
+    def compact(self, con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
+        """Fold the deltas into a fresh snapshot, then drop the folded deltas; answers whether it did.
+
+        Unless `force`d, only once the deltas are worth it (COMPACT_MIN_FRACTION of the snapshot's rows, or
+        COMPACT_MAX_FILES files): rewriting a 10 M-row snapshot after every run costs more than reading
+        the deltas does.
+        """
         deltas = self._delta_files()
         if not deltas:
-            return
-        self.load_into(con, "state_compact")
-        with tempfile.TemporaryDirectory(prefix="ac-sync-state-") as tmp:
-            local = str(Path(tmp) / "snapshot.parquet")
-            con.execute(f"COPY (SELECT * FROM state_compact ORDER BY email) TO '{local}' (FORMAT parquet)")
-            self._put_bytes(self._path("snapshot.parquet"), Path(local).read_bytes())
-        con.execute("DROP TABLE state_compact")
+            return False
+        snapshot = self._path("snapshot.parquet")
+        if not force and self.fs.exists(snapshot) and len(deltas) < COMPACT_MAX_FILES:
+            snapshot_rows = con.execute(
+                "SELECT count(*) FROM read_parquet(?)", [self._local(snapshot, "compact-check.parquet")]
+            ).fetchone()[0]  # type: ignore[index]
+            delta_rows = sum(self._count_lines(path) for path in deltas)
+            if delta_rows < COMPACT_MIN_FRACTION * snapshot_rows:
+                return False
+        view = f"state_compact_{uuid.uuid4().hex[:8]}"
+        self.load_into(con, view)
+        try:
+            with tempfile.TemporaryDirectory(prefix="ac-sync-state-") as tmp:
+                local = str(Path(tmp) / "snapshot.parquet")
+                con.execute(f"COPY (SELECT * FROM main.{view}) TO {_literal(local)} (FORMAT parquet)")
+                self._put_file(snapshot, local)
+        finally:
+            drop_relation(con, view)
+            drop_relation(con, f"{view}_deltas")
         for path in deltas:
             self.fs.rm(path)
+        return True
+
+    def _count_lines(self, path: str) -> int:
+        with self.fs.open(path, "rb") as fh:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+    def _put_file(self, path: str, local: str) -> None:
+        # As _put_bytes, without holding the whole file in memory.
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        self.fs.put_file(local, tmp)
+        try:
+            self.fs.mv(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.fs.rm(tmp)
+            raise
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -33,7 +33,9 @@ class Session:
             await self.close()
             limits = AccountLimits(time_scale=settings.time_scale)
             limiter = shared_limiter(normalise_base_url(api_url), limits) if settings.shared_budget else None
-            self._client = ACClient(api_url, api_key, limits=limits, limiter=limiter)
+            self._client = ACClient(
+                api_url, api_key, limits=limits, limiter=limiter, timeout_s=settings.request_timeout_s
+            )
         except ApiUrlError as exc:
             raise ApiUrlInvalid(exc.message, step="validate-credentials", api_url=api_url) from None
 

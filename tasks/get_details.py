@@ -9,7 +9,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from ac_sync.audience import prepare_audience
+from ac_sync.audience import count_audience
 from ac_sync.settings import SyncSettings
 from tasks.caching import run_scoped
 
@@ -20,8 +20,9 @@ async def get_details(audience: str, workdir: str) -> dict[str, Any]:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     settings = SyncSettings()
     database_url = settings.database_url.get_secret_value() if settings.database_url else None
-    # DuckDB releases the GIL, so the event loop (and the Prefect heartbeat) keep going meanwhile.
-    summary = await asyncio.to_thread(prepare_audience, audience, db_path, database_url=database_url)
+    # DuckDB releases the GIL, so the event loop (and the Prefect heartbeat) keep going meanwhile. An audience
+    # file is only counted here; upload-contacts prepares it, and can start sending before it has finished.
+    summary = await asyncio.to_thread(count_audience, audience, db_path, database_url=database_url)
     get_run_logger().info(
         "Audience: %d rows, %d valid, %d invalid, %d duplicates",
         summary.rows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -9,14 +10,17 @@ import duckdb
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from ac_sync.audience import audience_pending, finish_audience
 from ac_sync.plan import (
     MIRROR,
+    EarlyFeed,
     build_plan,
     count_batches,
     describe,
     load_unsubscribed,
     parse_max_removals,
     rows_to_send,
+    starts_early,
 )
 from ac_sync.progress import Progress, publish
 from ac_sync.state import OPTED_OUT, SUBSCRIBED, UNSUBSCRIBED, SyncState, destination_key
@@ -120,10 +124,21 @@ async def upload_contacts(
             else []
         )
         load_unsubscribed(con, unsubscribed)
-        counts = build_plan(con, state, mode=mode, full_resync=full_resync)
-        kept = state.count(con) if state is not None else 0
+        feed: EarlyFeed | None = None
+        source = audience_pending(db_path)
+        if source is not None and state is not None and not dry_run and await starts_early(db_path, state):
+            # A first sync of a large audience that get-details only counted: its first rows go out while the
+            # rest is prepared, and the plan is known once it is (until then: every counted contact an add).
+            feed = EarlyFeed(con, db_path, source, list_id or 0, batch_size, mode=mode, opted_out=dict(unsubscribed))
+            await asyncio.to_thread(feed.start)
+            counts = feed.provisional_counts()
+        else:
+            # Prepares what get-details only counted (nothing if it prepared everything).
+            await asyncio.to_thread(finish_audience, db_path)
+            counts = build_plan(con, state, mode=mode, full_resync=full_resync)
+        kept = state.count(con) if state is not None and feed is None else 0
         limit = parse_max_removals(max_removals, kept)
-        batches = count_batches(con, list_id or 0, batch_size)
+        batches = count_batches(con, list_id or 0, batch_size) if feed is None else 0
         plan = describe(counts, {"bulk_import": batches, "contactLists": counts.resubscribes})
         plan.update(max_removals=limit, mode=mode)
         log.info(
@@ -163,8 +178,18 @@ async def upload_contacts(
                 await update_progress_artifact(artifact_id, min(pct, 100.0), description=f"{done} of {total} contacts")
 
         uploader.on_progress = progressed
-        resubscribed = await _resubscribe(client, con, state, list_id)
-        result = await uploader.run(make_batches(rows_to_send(con), list_id, batch_size))
+        if feed is None:
+            resubscribed = await _resubscribe(client, con, state, list_id)
+            result = await uploader.run(make_batches(rows_to_send(con), list_id, batch_size))
+        else:
+            resubscribed = 0
+            result = await uploader.run(feed.items())
+            assert feed.counts is not None
+            counts = feed.counts
+            total = counts.writes
+            plan = describe(counts, {"bulk_import": feed.batches, "contactLists": 0})
+            plan.update(max_removals=limit, mode=mode)
+            log.info("Plan, now known: %d adds, %d opted-out skips", counts.adds, counts.opted_out)
         # Leavers who unsubscribed themselves: remembered as opted out, so no later run re-subscribes them.
         opted_leavers = con.execute("SELECT email, fields_hash FROM leavers WHERE opted_out").fetchall()
         state.checkpoint((email, fields_hash, OPTED_OUT) for email, fields_hash in opted_leavers)

@@ -15,7 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ac_sync.audience import check_email, connect_db, prepare_audience
-from ac_sync.audience.emails import FAST_EMAIL_REGEX, MISSING_EMAIL, fast_email_sql
+from ac_sync.audience.emails import (
+    FAST_EMAIL_REGEX,
+    MISSING_EMAIL,
+    DomainVerdicts,
+    fast_email_sql,
+    surely_invalid_sql,
+)
 
 
 def fetch(db: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -210,3 +216,119 @@ def test_fast_path_accepts_the_common_case(fast_path: duckdb.DuckDBPyConnection)
     common = ["john.doe@example.com", "A.B-C_d+e@mail.co.uk", "x@y.museum", "o'neil@example.ie"]
     assert fast_accepts(fast_path, common) == common
     assert fast_accepts(fast_path, ["a@b.test", "a@b.LOCAL", "a--b@x.com", "a@x.c0m", "a@b", "a@b.c"]) == []
+
+
+# --- the SQL reject tier only rejects what email-validator rejects -----------------------------------
+
+ODD = '()<>[]\\,;:"@. \t\x01\x7fü。．ｅ-_'
+local_parts = st.one_of(
+    st.from_regex(r"[A-Za-z0-9._%+-]{0,20}", fullmatch=True),
+    st.text(alphabet=ATEXT + ODD, max_size=20),
+    st.text(max_size=12),
+)
+domain_parts = st.one_of(
+    domains,
+    st.from_regex(r"[A-Za-z0-9.-]{0,20}", fullmatch=True),
+    st.text(alphabet=string.ascii_letters + ODD, max_size=20),
+    st.builds(lambda a, b: f"{a}.{b}", labels, st.sampled_from(SPECIAL + ["com", "LOCAL", "Test"])),
+    st.text(max_size=12),
+)
+reject_candidates = st.one_of(
+    st.builds(lambda local, domain: f"{local}@{domain}", local_parts, domain_parts),
+    st.builds(lambda a, b, c: f"{a}@{b}@{c}", local_parts, local_parts, domain_parts),
+    st.text(alphabet=EMAILISH + "。．ｅ", max_size=40),
+    candidates,
+).flatmap(lambda a: st.sampled_from([a, f"  {a} ", f"{a}\t", f" \n{a}"]))
+
+
+def sql_rejects(con: duckdb.DuckDBPyConnection, addresses: list[str]) -> list[str]:
+    rows = con.execute(
+        f"SELECT a FROM (SELECT unnest(?) AS a) WHERE coalesce({fast_email_sql('trim(a)')}, false) = false"
+        f" AND {surely_invalid_sql('trim(a)')}",
+        [addresses],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(reject_candidates, min_size=1, max_size=40))
+def test_sql_rejects_only_what_email_validator_rejects(fast_path: duckdb.DuckDBPyConnection, batch: list[str]) -> None:
+    for address in sql_rejects(fast_path, batch):
+        email, reason = check_email(address)
+        assert email is None and reason, f"SQL rejected {address!r}, email-validator accepts it as {email!r}"
+
+
+def test_sql_rejects_the_common_mistakes(fast_path: duckdb.DuckDBPyConnection) -> None:
+    plain_mistakes = [
+        "no-at-sign",
+        "a@b@c.com",
+        "@example.com",
+        "user @example.com",
+        "user..x@example.com",
+        ".user@example.com",
+        "user.@example.com",
+        "user@.example.com",
+        "user@example..com",
+        "user@example.com.",
+        "jöhn@example.com",
+        "John <john@example.com>",
+        "user@localhost",
+        "user@example",
+        "user@-example.com",
+        "user@example-.com",
+        "user@exa_mple.com",
+        "user@example.test",
+        "",
+        "n/a",
+    ]
+    assert sql_rejects(fast_path, plain_mistakes) == plain_mistakes
+    # Left to email-validator: what IDNA may map, what check_email strips, and anything unusual.
+    undecided = ["user@bücher.de", "user@example。com", "\tuser@example.com", "user@ab--cd.com", "\t"]
+    assert sql_rejects(fast_path, undecided) == []
+
+
+def test_every_tier_agrees_on_a_mixed_file(tmp_path: Path) -> None:
+    # Duplicates across the tiers: a Python-validated address first, its fast-path twin later, and back.
+    emails = [
+        "u@ｅｘａｍｐｌｅ.com",  # 1 kept (email-validator maps the full-width domain)
+        "U@example.com",  # 2 duplicate of 1
+        "v@example.com",  # 3 kept
+        "v@ｅｘａｍｐｌｅ.com",  # 4 duplicate of 3
+        "\tw@example.com\t",  # 5 kept (check_email strips tabs)
+        "w@example.com",  # 6 duplicate of 5
+        "bad@@example.com",  # 7 invalid (SQL)
+        "x@bücher.de",  # 8 kept
+    ]
+    db = prepare_emails(tmp_path, emails)
+    assert fetch(db, "SELECT source_row, email FROM audience ORDER BY 1") == [
+        (1, "u@example.com"),
+        (3, "v@example.com"),
+        (5, "w@example.com"),
+        (8, "x@xn--bcher-kva.de"),
+    ]
+    assert fetch(db, "SELECT source_row, reason FROM rejected ORDER BY 1") == [
+        (2, "duplicate of row 1"),
+        (4, "duplicate of row 3"),
+        (6, "duplicate of row 5"),
+        (7, check_email("bad@@example.com")[1]),
+    ]
+
+
+idn_labels = st.text(alphabet="abcü-ßé。．ﬁ" + string.digits, min_size=1, max_size=25)
+cached_candidates = st.one_of(
+    st.builds(
+        lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{tld}",
+        st.one_of(locals_, st.just("a" * 64), st.just("a" * 65)),
+        st.lists(idn_labels, min_size=1, max_size=4),
+        st.sampled_from(["de", "com", "test", "xn--p1ai", "рф", "c0m", ""]),
+    ),
+    reject_candidates,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(cached_candidates, min_size=1, max_size=30))
+def test_domain_verdicts_answer_as_check_email(batch: list[str]) -> None:
+    verdicts = DomainVerdicts()
+    for address in batch + batch:  # the second time from the cache
+        assert verdicts.check(address) == check_email(address), address

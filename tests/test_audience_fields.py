@@ -129,3 +129,13 @@ def test_fields_hash_stable_across_runs_and_detects_changes(tmp_path: Path) -> N
     # NULL and empty are the same (blank); the empty string and a value are not.
     blank = hashes(prepare_rows(tmp_path, [["c@example.com", "Cid", "", "0456", ""]], "run5"))
     assert blank["c@example.com"] != first["c@example.com"]
+
+
+def test_tag_sets_of_every_length_match_python(tmp_path: Path) -> None:
+    lists = [[], ["b"], ["b", "a"], ["a", "a"], ["c", "a", "b"], ["b", "a", "b", "a", "c"], ["x"] * 5, ["é", "e", "E"]]
+    db = tmp_path / "db.duckdb"
+    values = ", ".join(f"({i}, {lst!r}::VARCHAR[])" for i, lst in enumerate(lists))
+    prepare_audience(f"SELECT 'u' || i || '@example.com' AS email, tags FROM (VALUES {values}) t(i, tags)", db)
+    stored = fetch(db, "SELECT tags, fields_hash FROM audience ORDER BY source_row")
+    assert [tags for tags, _ in stored] == [sorted(set(lst)) for lst in lists]
+    assert [digest for _, digest in stored] == [fields_hash(None, None, None, sorted(set(lst))) for lst in lists]

@@ -34,6 +34,13 @@ FAULTS: dict[str, list[dict[str, Any]]] = {
     "connection-resets-at-5pc": [
         {"method": "*", "path": "^/api/3/", "drop_connection": True, "probability": 0.05, "seed": 5}
     ],
+    # Answers that come after the client has given up (AC_SYNC_REQUEST_TIMEOUT_S below). A timed-out bulk
+    # import still takes effect on the server, so sending it again is right: READ_TIMEOUT_BULK of them.
+    "read-timeouts": [
+        {"method": "POST", "path": BULK, "delay_s": 4.0, "every": 7, "times": 3},
+        {"method": "*", "path": "^/api/3/(import/info|users/me|groups|lists)", "delay_s": 4.0, "probability": 0.05,
+         "seed": 6},
+    ],
     "info-stuck-false-then-recovering": [
         {"method": "POST", "path": BULK, "import_status": "false", "hold_s": 1.5, "every": 3}
     ],
@@ -46,6 +53,8 @@ FAULTS: dict[str, list[dict[str, Any]]] = {
 }  # fmt: skip
 # Faults that break an accepted batch, so that sending it again is right; any other re-send is a bug.
 BATCH_BREAKING = {"batches-failed-or-interrupted"}
+READ_TIMEOUT_S = "1.5"  # well above a loaded machine's answer time, well below the delay
+READ_TIMEOUT_BULK = 3
 
 
 def accepted(admin: Admin) -> int:
@@ -70,8 +79,12 @@ def check(admin: Admin, valid: set[str], opted: set[str], extra_allowed: int) ->
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-async def test_sync_survives(sync_env: EmulatorProcess, tmp_path: Path, fault: str) -> None:
+async def test_sync_survives(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
     admin = Admin(sync_env.base_url)
+    if fault == "read-timeouts":
+        monkeypatch.setenv("AC_SYNC_REQUEST_TIMEOUT_S", READ_TIMEOUT_S)
     audience, valid, opted = prepare(admin, sync_env, tmp_path)
     admin.post("/faults", {"rules": FAULTS[fault]})
     code, summary = await sync(audience=str(audience), list_name="Faults", group_name="Admin", pause_timeout=0)
@@ -80,6 +93,9 @@ async def test_sync_survives(sync_env: EmulatorProcess, tmp_path: Path, fault: s
     extra = summary["batches_resent"] if fault in BATCH_BREAKING else 0
     if fault in BATCH_BREAKING:
         assert summary["batches_resent"] > 0
+    if fault == "read-timeouts":
+        assert summary["requests"]["transport_error"] >= READ_TIMEOUT_BULK  # the client did time out
+        extra = READ_TIMEOUT_BULK
     check(admin, valid, opted, extra)
 
 

@@ -24,6 +24,9 @@ UTF8_BOM = b"\xef\xbb\xbf"
 HEADER_PROBE_BYTES = 1 << 20
 # DuckDB's default (2 MB) is below what a pasted HTML signature or notes field can reach.
 MAX_LINE_BYTES = 8 << 20
+# DuckDB sizes its read buffers at 16 x max_line_size unless told: 128 MB blocks, outside the memory
+# limit's reach for spilling, which a 10 M-row aggregate under a 512 MB limit could then not get.
+BUFFER_BYTES = 2 * MAX_LINE_BYTES
 REJECTS_TABLE = "audience_csv_rejects"
 REJECTS_SCAN = "audience_csv_scans"
 
@@ -61,7 +64,7 @@ def csv_relation(path: Path, names: list[str], delim: str) -> tuple[str, list[Co
     relation = (
         f"read_csv({sql_literal(str(path))}, header=true, auto_detect=false, columns={spec},"
         f" delim={sql_literal(delim)}, quote='\"', escape='\"', strict_mode=true,"
-        f" max_line_size={MAX_LINE_BYTES}, store_rejects=true,"
+        f" max_line_size={MAX_LINE_BYTES}, buffer_size={BUFFER_BYTES}, store_rejects=true,"
         f" rejects_table='{REJECTS_TABLE}', rejects_scan='{REJECTS_SCAN}')"
     )
     return relation, columns

@@ -20,6 +20,22 @@ def temp_dir_for(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".tmp")
 
 
+def bound_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply the audience database's memory limit and spill directory to the instance behind `con`.
+
+    For connections opened with a plain duckdb.connect(path): DuckDB's default limit is 80 % of RAM, so a
+    10 M-row plan would take gigabytes instead of spilling. The settings are the instance's, so they
+    last as long as some connection to the file is open.
+    """
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if row and row[0]:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"SET temp_directory = {sql_literal(str(temp_dir_for(Path(row[0]))))}")
+    with contextlib.suppress(duckdb.Error):
+        con.execute("SET disabled_compression_methods = 'dict_fsst'")
+
+
 def connect_db(db_path: Path | str) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the audience database with bounded memory.
 
@@ -37,6 +53,11 @@ def connect_db(db_path: Path | str) -> duckdb.DuckDBPyConnection:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         # source_row relies on DuckDB keeping insertion order (its default; make sure).
         con.execute("SET preserve_insertion_order = true")
+        with contextlib.suppress(duckdb.Error):
+            # DuckDB 2.0's default string compression (dict_fsst) cost more CPU than everything else in
+            # preparing a 10 M-row audience; this file lives for one run, so space is the cheaper trade
+            # (about twice the size). Older versions, which lack the method, keep their defaults.
+            con.execute("SET disabled_compression_methods = 'dict_fsst'")
         with contextlib.suppress(duckdb.Error):
             # Refused once the instance has spilled elsewhere; its directory then stays in use.
             con.execute(f"SET temp_directory = {sql_literal(str(temp_dir_for(path)))}")

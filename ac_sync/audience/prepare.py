@@ -1,8 +1,11 @@
-"""The audience pipeline: source -> staged rows -> validated, de-duplicated `audience` + `rejected`.
+"""The audience pipeline: source -> one staged table -> validated, de-duplicated `audience` + `rejected`.
 
-All row data stays in DuckDB; Python only sees the few addresses the SQL fast path does not accept,
-one chunk at a time. Staging tables live in an in-memory attached database (spilling to the temp
-directory under the memory limit), so the audience file only ever gains the two published tables.
+The source is read once, into a work table in the audience file that already holds every output column
+(normalised fields, the email's SQL verdict, the fields hash). Everything after that touches only the
+few rows that need it: email-validator runs over the addresses SQL could not decide, duplicates are
+found through a 64-bit hash pre-filter, and the work table becomes `audience` by deleting the rejected
+rows, dropping its two helper columns and renaming it — so the 10 M rows are written once. Python sees
+only the undecided addresses, one chunk at a time.
 """
 
 from __future__ import annotations
@@ -16,34 +19,11 @@ from pathlib import Path
 import duckdb
 
 from .db import connect_db, temp_dir_for
-from .emails import check_email, fast_email_sql
 from .errors import AudienceError, one_line
-from .fields import (
-    TEXT_FIELDS,
-    clean_text_sql,
-    fields_hash_sql,
-    pick_columns,
-    tag_set_sql,
-    tags_sql,
-    text_sql,
-)
+from .pycheck import CHECKED_COLUMNS, check_rows
+from .rejected import fill_reasons
+from .rowsql import REJECTED, UNDECIDED, VALID, rows_select
 from .source import OpenedSource, open_source
-
-CHECK_CHUNK_ROWS = 50_000
-# Repeated bad values ("n/a", "-") are common; remembering verdicts skips re-validating them.
-VERDICT_CACHE_MAX = 100_000
-
-AUDIENCE_DDL = """
-CREATE TABLE audience (
-    source_row BIGINT,
-    email VARCHAR,
-    first_name VARCHAR,
-    last_name VARCHAR,
-    phone VARCHAR,
-    tags VARCHAR[],
-    fields_hash VARCHAR
-)"""
-REJECTED_DDL = "CREATE TABLE rejected (source_row BIGINT, email VARCHAR, reason VARCHAR)"
 
 
 @dataclass(frozen=True)
@@ -55,33 +35,50 @@ class AudienceSummary:
     columns: list[str]  # columns the source had
 
 
-def prepare_audience(source: str, db_path: Path, *, database_url: str | None = None) -> AudienceSummary:
+def prepare_audience(
+    source: str,
+    db_path: Path,
+    *,
+    database_url: str | None = None,
+    defer_reasons: bool = False,
+    keep_rejected: bool = False,
+) -> AudienceSummary:
     """Load `source` into `audience` and `rejected` in the DuckDB file `db_path`, replacing earlier ones.
 
     Raises AudienceError (one-line message) for anything wrong with the source or its configuration;
     the published tables are then left as they were. Other tables in the file are not touched.
+
+    With `defer_reasons`, rows that SQL rejected are in `rejected` with a NULL reason, for
+    `fill_reasons` to complete later (reading the log through this package does so): every verdict and
+    count is final either way, only the wording of email-validator's message is left to ask. With
+    `keep_rejected`, the rows are added to an existing `rejected` table instead of replacing it (an
+    upload that started early may already have logged rows there).
     """
     source = os.fspath(source)  # a Path is as good as its text
     db_path = Path(db_path)
     con = connect_db(db_path)
     # Attached databases belong to the DuckDB instance, which other connections to the same file
-    # share: a unique name keeps concurrent or interrupted runs from colliding.
-    stage = f"ac_sync_stage_{uuid.uuid4().hex[:12]}"
+    # share: unique names keep concurrent or interrupted runs from colliding.
+    tag = uuid.uuid4().hex[:12]
+    stage = f"ac_sync_stage_{tag}"
+    work, rejected = f"main.ac_sync_work_{tag}", f"main.ac_sync_rejected_{tag}"
     try:
         con.execute(f"ATTACH ':memory:' AS {stage}")
         try:
             opened = open_source(con, source, database_url, stage)
-            _stage_rows(con, opened, stage)
-            opened.after_load(con)
-            _check_slow_path(con, stage)
-            _deduplicate(con, stage)
-            rows, valid, invalid = _publish(con, stage)
+            rows, valid, invalid = _prepare(con, opened, work, stage)
+            _write_rejected(con, work, stage, rejected)
+            if not defer_reasons:
+                fill_reasons(con, rejected)
+            _shape_audience(con, work, stage)
+            _publish(con, work, rejected, keep_rejected=keep_rejected)
         except duckdb.Error as exc:
             # Disk full, temp directory not writable and the like: still one line for the user.
             raise AudienceError(f"preparing the audience failed: {one_line(exc)}") from None
         finally:
-            with contextlib.suppress(duckdb.Error):
-                con.execute(f"DETACH {stage}")
+            for cleanup in (f"DROP TABLE IF EXISTS {work}", f"DROP TABLE IF EXISTS {rejected}", f"DETACH {stage}"):
+                with contextlib.suppress(duckdb.Error):
+                    con.execute(cleanup)
     finally:
         con.close()
         _remove_empty_dir(temp_dir_for(db_path))
@@ -94,118 +91,161 @@ def prepare_audience(source: str, db_path: Path, *, database_url: str | None = N
     )
 
 
-def _stage_rows(con: duckdb.DuckDBPyConnection, opened: OpenedSource, stage: str) -> None:
-    """One pass over the source: the fast path's email verdict and the cleaned contact fields.
+# The head is a few thousand rows, in a private in-memory database.
+HEAD_MEMORY_LIMIT = "256MB"
 
-    The table's rowid (insertion order, which DuckDB preserves) becomes source_row.
+HeadRow = tuple[str, str | None, str | None, str | None, list[str], str, int]
+
+
+def prepare_head(source: str, limit: int) -> list[HeadRow]:
+    """The audience rows among the first `limit` rows of a file source, in order, prepared in memory.
+
+    Whether a row is in the audience depends only on the rows before it (its email's first occurrence
+    wins), so these are exactly the first rows of the full audience: a first sync can start sending
+    them while the rest is prepared. Rows are (email, first_name, last_name, phone, tags, fields_hash,
+    source_row). The source must be one prepare_audience has already read without error.
     """
-    picked = pick_columns(opened.columns)
-    inner = [f"{text_sql(picked['email'])} AS email_raw"]
-    inner += [f"{clean_text_sql(text_sql(picked.get(f)))} AS {f}" for f in TEXT_FIELDS]
-    inner.append(f"{tags_sql(picked.get('tags'))} AS tag_list")
-    # Nested selects so our aliases can never be confused with same-named source columns.
-    sql = f"""
-        CREATE TABLE {stage}.rows AS
-        SELECT email_raw,
-               CASE WHEN fast THEN lower(email_trim) END AS email,
-               fast,
-               fast AS keep,
-               {", ".join(TEXT_FIELDS)},
-               tags
-        FROM (
-            SELECT *,
-                   coalesce({fast_email_sql("email_trim")}, false) AS fast,
-                   {tag_set_sql("tag_list")} AS tags
-            FROM (
-                SELECT *, trim(email_raw) AS email_trim
-                FROM (SELECT {", ".join(inner)} FROM {opened.relation})
-            )
-        )"""
+    con = duckdb.connect()
     try:
-        con.execute(sql)
+        con.execute(f"SET memory_limit = '{HEAD_MEMORY_LIMIT}'")
+        con.execute("SET preserve_insertion_order = true")
+        opened = open_source(con, os.fspath(source), None, "main")
+        work, stage = "main.head", "main"
+        _prepare(con, opened, work, stage, limit=limit)
+        rows = con.execute(f"""
+            SELECT email, first_name, last_name, phone, tags, fields_hash, {_ORDER} AS source_row
+            FROM {work}
+            WHERE cls = {VALID} AND rowid NOT IN (SELECT row_id FROM {stage}.duplicates)
+            ORDER BY source_row""").fetchall()
+    except duckdb.Error as exc:
+        raise AudienceError(f"preparing the audience failed: {one_line(exc)}") from None
+    finally:
+        con.close()
+    return rows
+
+
+def _prepare(
+    con: duckdb.DuckDBPyConnection, opened: OpenedSource, work: str, stage: str, *, limit: int | None = None
+) -> tuple[int, int, int]:
+    """Stage, validate and de-duplicate into `work` (+ helper tables in `stage`); answers (rows, valid, invalid)."""
+    _stage_rows(con, opened, work, limit)
+    opened.after_load(con)
+    rows = _count(con, f"SELECT count(*) FROM {work}")
+    _check_undecided(con, work, stage)
+    duplicates = _find_duplicates(con, work, stage)
+    invalid = _count(
+        con,
+        f"SELECT (SELECT count(*) FROM {work} WHERE cls = {REJECTED})"
+        f" + (SELECT count(*) FROM {stage}.checked WHERE reason IS NOT NULL)",
+    )
+    return rows, rows - invalid - duplicates, invalid
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _stage_rows(con: duckdb.DuckDBPyConnection, opened: OpenedSource, work: str, limit: int | None) -> None:
+    """The one pass over the source. DuckDB keeps insertion order, so the rowid is the source row - 1."""
+    try:
+        con.execute(f"CREATE TABLE {work} AS {rows_select(opened.columns, opened.relation, limit=limit)}")
     except duckdb.Error as exc:
         raise AudienceError(f"cannot read the audience: {one_line(exc)}") from None
 
 
-def _check_slow_path(con: duckdb.DuckDBPyConnection, stage: str) -> None:
-    """Run email-validator over every row the SQL fast path did not accept, chunk by chunk."""
-    con.execute(f"CREATE TABLE {stage}.checked (source_row BIGINT, email_raw VARCHAR, email VARCHAR, reason VARCHAR)")
-    # Reading through a second connection lets the appender write on the first meanwhile.
-    reader = con.cursor()
-    try:
-        result = reader.execute(f"SELECT rowid + 1, email_raw FROM {stage}.rows WHERE NOT fast")
-        cache: dict[str | None, tuple[str | None, str | None]] = {}
-        with con.appender(f"{stage}.checked") as appender:
-            while chunk := result.fetchmany(CHECK_CHUNK_ROWS):
-                verdicts = []
-                for source_row, raw in chunk:
-                    verdict = cache.get(raw)
-                    if verdict is None:
-                        verdict = cache[raw] = check_email(raw)
-                    verdicts.append((source_row, raw, *verdict))
-                appender.append_rows(verdicts)
-                appender.flush()
-                if len(cache) > VERDICT_CACHE_MAX:
-                    cache.clear()
-    finally:
-        reader.close()
+def _check_undecided(con: duckdb.DuckDBPyConnection, work: str, stage: str) -> None:
+    """email-validator over the addresses SQL could not decide; its verdict and normal form are final.
+
+    Updating a text column in place costs seconds even for a few thousand rows scattered over 10 M, so
+    each row email-validator accepts is appended again with its email (and its source_row, as the
+    rowid no longer says it) and the original is left undecided, to be deleted with the rejected rows.
+    """
+    con.execute(f"CREATE TABLE {stage}.checked ({CHECKED_COLUMNS})")
+    if not check_rows(con, f"SELECT rowid, raw FROM {work} WHERE cls = {UNDECIDED}", f"{stage}.checked"):
+        return
+    con.execute(f"""
+        INSERT INTO {work}
+        SELECT w.rowid + 1, c.email, w.first_name, w.last_name, w.phone, w.tags, w.fields_hash, w.raw, {VALID}
+        FROM {work} w JOIN {stage}.checked c ON w.rowid = c.row_id
+        WHERE w.rowid IN (SELECT row_id FROM {stage}.checked WHERE reason IS NULL)""")
 
 
-def _deduplicate(con: duckdb.DuckDBPyConnection, stage: str) -> None:
-    """Mark the rows that make the audience (`keep`) and list the duplicates in a stage table.
+# Rows keep their place (source_row = rowid + 1) except the few appended by _check_undecided.
+_ORDER = "coalesce(source_row, rowid + 1)"
 
-    Everything is decided with small updates to the staged rows rather than joins in the final
-    write: DuckDB's joins do not preserve row order, and sorting 10 M rows again would cost more.
+
+def _find_duplicates(con: duckdb.DuckDBPyConnection, work: str, stage: str) -> int:
+    """List the valid rows whose email an earlier row already has; answer how many there are.
+
+    Grouping 10 M 64-bit hashes is much cheaper than grouping the strings; a hash seen more than once
+    only nominates candidates, which are then grouped by the email itself, so a collision costs nothing.
     """
     con.execute(f"""
-        UPDATE {stage}.rows SET email = c.email, keep = true
-        FROM {stage}.checked c
-        WHERE c.source_row = {stage}.rows.rowid + 1 AND c.reason IS NULL""")
-    # Only emails seen more than once need a second look, and those are few.
-    con.execute(f"""
         CREATE TABLE {stage}.repeated AS
-        SELECT email, min(rowid) + 1 AS first_row
-        FROM {stage}.rows WHERE keep GROUP BY email HAVING count(*) > 1""")
+        SELECT hash(email) AS h FROM {work} WHERE cls = {VALID} GROUP BY h HAVING count(*) > 1""")
     con.execute(f"""
         CREATE TABLE {stage}.duplicates AS
-        SELECT r.rowid + 1 AS source_row, r.email_raw, f.first_row
-        FROM {stage}.rows r JOIN {stage}.repeated f ON f.email = r.email
-        WHERE r.keep AND r.rowid + 1 > f.first_row""")
+        SELECT row_id, source_row, raw, first_row FROM (
+            SELECT rowid AS row_id, {_ORDER} AS source_row, coalesce(raw, email) AS raw,
+                   min({_ORDER}) OVER (PARTITION BY email) AS first_row
+            FROM {work}
+            WHERE cls = {VALID} AND hash(email) IN (SELECT h FROM {stage}.repeated)
+        ) WHERE source_row > first_row""")
+    return _count(con, f"SELECT count(*) FROM {stage}.duplicates")
+
+
+def _write_rejected(con: duckdb.DuckDBPyConnection, work: str, stage: str, rejected: str) -> None:
+    """Every row that is not in the audience, with its row number and reason."""
     con.execute(f"""
-        UPDATE {stage}.rows SET keep = false
-        FROM {stage}.duplicates d WHERE d.source_row = {stage}.rows.rowid + 1""")
+        CREATE TABLE {rejected} AS
+        SELECT * FROM (
+            SELECT rowid + 1 AS source_row, raw AS email, NULL::VARCHAR AS reason FROM {work} WHERE cls = {REJECTED}
+            UNION ALL
+            SELECT row_id + 1, raw, reason FROM {stage}.checked WHERE reason IS NOT NULL
+            UNION ALL
+            SELECT source_row, raw, 'duplicate of row ' || first_row FROM {stage}.duplicates
+        ) ORDER BY source_row""")
 
 
-def _publish(con: duckdb.DuckDBPyConnection, stage: str) -> tuple[int, int, int]:
-    """Replace audience and rejected in one transaction; return (rows, valid, invalid)."""
+def _shape_audience(con: duckdb.DuckDBPyConnection, work: str, stage: str) -> None:
+    """Turn the work table into the audience in place: drop rejected rows, number rows, drop helpers.
+
+    Deleting marks rows and dropping a column forgets it, so none of this rewrites the kept rows.
+    """
+    con.execute(f"""
+        DELETE FROM {work}
+        WHERE cls <> {VALID} OR rowid IN (SELECT row_id FROM {stage}.duplicates)""")
+    con.execute(f"UPDATE {work} SET source_row = rowid + 1 WHERE source_row IS NULL")
+    con.execute(f"ALTER TABLE {work} DROP COLUMN raw")
+    con.execute(f"ALTER TABLE {work} DROP COLUMN cls")
+
+
+def _publish(con: duckdb.DuckDBPyConnection, work: str, rejected: str, *, keep_rejected: bool) -> None:
+    """Replace audience and rejected (or add to rejected) in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DROP TABLE IF EXISTS main.audience")
-        con.execute(AUDIENCE_DDL)
-        # A plain filtered scan keeps the staged (source) order, so no sort is needed. The hash is
-        # computed here, for kept rows only, so the staged rows stay smaller.
-        con.execute(f"""
-            INSERT INTO main.audience
-            SELECT rowid + 1, email, first_name, last_name, phone, tags, {fields_hash_sql(*TEXT_FIELDS, "tags")}
-            FROM {stage}.rows WHERE keep""")
-        con.execute("DROP TABLE IF EXISTS main.rejected")
-        con.execute(REJECTED_DDL)
-        con.execute(f"""
-            INSERT INTO main.rejected
-            SELECT source_row, email_raw, reason FROM {stage}.checked WHERE reason IS NOT NULL
-            UNION ALL
-            SELECT source_row, email_raw, 'duplicate of row ' || first_row FROM {stage}.duplicates
-            ORDER BY 1""")
+        con.execute(f"ALTER TABLE {work} RENAME TO audience")
+        if keep_rejected and _exists(con, "rejected"):
+            con.execute(f"INSERT INTO main.rejected SELECT * FROM {rejected}")
+        else:
+            con.execute("DROP TABLE IF EXISTS main.rejected")
+            con.execute(f"ALTER TABLE {rejected} RENAME TO rejected")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    counts = con.execute(f"""
-        SELECT (SELECT count(*) FROM {stage}.rows),
-               (SELECT count(*) FROM main.audience),
-               (SELECT count(*) FROM {stage}.checked WHERE reason IS NOT NULL)""").fetchone()
-    assert counts is not None
-    return counts[0], counts[1], counts[2]
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main'"
+        " AND table_name = ?",
+        [table],
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def _remove_empty_dir(path: Path) -> None:

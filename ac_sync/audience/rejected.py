@@ -3,16 +3,59 @@
 from __future__ import annotations
 
 import csv
+import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from .db import connect_db
+from .errors import AudienceError
+from .pycheck import CHECKED_COLUMNS, check_rows
 from .read import iter_rows
 
 REJECTED_QUERY = "SELECT source_row, email, reason FROM rejected ORDER BY source_row"
+# Only if email-validator accepted an address the SQL tier rejected (a property test says it cannot).
+PRECHECK_REASON = "The email address is not valid."
+
+
+def fill_reasons(con: duckdb.DuckDBPyConnection, table: str = "main.rejected") -> int:
+    """Ask email-validator for the reason of each row in `table` whose reason is still NULL.
+
+    The SQL tier rejects the plainly invalid addresses without a message; the wording is
+    email-validator's, and it is only needed for the log, so preparing can leave it for later.
+    Answers the number of rows completed (0, cheaply, when none is pending).
+    """
+    row = con.execute(f"SELECT count(*) FROM {table} WHERE reason IS NULL").fetchone()
+    if not row or not row[0]:
+        return 0
+    verdicts = f"ac_sync_reasons_{uuid.uuid4().hex[:12]}"
+    # A temporary table is this connection's own: concurrent fills cannot see each other's.
+    con.execute(f"CREATE TEMP TABLE {verdicts} ({CHECKED_COLUMNS})")
+    try:
+        done = check_rows(con, f"SELECT source_row, email FROM {table} WHERE reason IS NULL", f"temp.{verdicts}")
+        con.execute(f"""
+            UPDATE {table} SET reason = coalesce(v.reason, '{PRECHECK_REASON}')
+            FROM temp.{verdicts} v WHERE {table}.source_row = v.row_id AND {table}.reason IS NULL""")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS temp.{verdicts}")
+    return done
+
+
+def complete_rejected(db_path: Path | str) -> int:
+    """fill_reasons on the audience database at `db_path` (see prepare_audience's defer_reasons)."""
+    if not Path(db_path).exists():
+        raise AudienceError(f"no prepared audience at {db_path}")
+    con = connect_db(db_path)
+    try:
+        return fill_reasons(con)
+    finally:
+        con.close()
 
 
 def write_rejected_csv(db_path: Path | str, out_path: Path | str) -> int:
     """Write `source_row,email,reason` (RFC 4180 quoting) to out_path; return the number of rows."""
+    complete_rejected(db_path)
     count = 0
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -27,4 +70,5 @@ def write_rejected_csv(db_path: Path | str, out_path: Path | str) -> int:
 
 def rejected_rows(db_path: Path | str, limit: int = 100) -> list[dict[str, Any]]:
     """The first `limit` rejected rows in source order, as dicts with source_row, email, reason."""
+    complete_rejected(db_path)
     return list(iter_rows(db_path, REJECTED_QUERY + " LIMIT ?", [limit]))

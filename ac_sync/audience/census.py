@@ -1,0 +1,180 @@
+"""A first, fast pass over a file audience: its exact counts, and the preparation left for later.
+
+A sync has to report the audience's counts as soon as it has read it, but sending can begin long before a
+10 M-row audience is fully prepared (see prepare_head), so for file sources get-details only counts: one
+scan of the email column with the same SQL verdicts and email-validator for the undecided rest, then
+records what is still to do beside the database (`<db>.pending.json`). finish_audience does it, and
+checks that the full preparation finds exactly the counts reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import duckdb
+
+from .db import connect_db
+from .emails import DomainVerdicts, fast_email_sql
+from .errors import AudienceError, one_line
+from .fields import Column
+from .prepare import AudienceSummary, prepare_audience
+from .rowsql import REJECTED, UNDECIDED, VALID, email_select
+from .source import FILE_KINDS, _existing_file, open_source
+
+_finishing = threading.Lock()
+
+
+def pending_path(db_path: Path | str) -> Path:
+    path = Path(db_path)
+    return path.with_name(path.name + ".pending.json")
+
+
+def audience_pending(db_path: Path | str) -> str | None:
+    """The source whose preparation count_audience left for later, or None when the audience is ready."""
+    path = pending_path(db_path)
+    if not path.exists():
+        return None
+    return str(json.loads(path.read_text())["source"])
+
+
+def pending_counts(db_path: Path | str) -> dict[str, int] | None:
+    """The counts count_audience reported for a pending audience (rows, valid, invalid, duplicates)."""
+    path = pending_path(db_path)
+    if not path.exists():
+        return None
+    return dict(json.loads(path.read_text())["counts"])
+
+
+def count_audience(source: str, db_path: Path, *, database_url: str | None = None) -> AudienceSummary:
+    """The counts prepare_audience would report for `source`, leaving the preparation itself pending.
+
+    Only for audience files (which can be read again unchanged); a query, or a database, is prepared in
+    full at once, since running it twice could cost as much and need not return the same rows. Until
+    finish_audience has run, the database has an empty `rejected` table and no `audience`.
+    """
+    source = os.fspath(source)
+    db_path = Path(db_path)
+    path = _existing_file(source)
+    if database_url is not None or path is None or path.suffix.lower() not in FILE_KINDS:
+        return prepare_audience(source, db_path, database_url=database_url)
+    con = connect_db(db_path)
+    try:
+        opened = open_source(con, source, None, "main")
+        try:
+            row = con.execute(_census_sql(email_select(opened.columns, opened.relation))).fetchall()
+        except duckdb.Error as exc:
+            raise AudienceError(f"cannot read the audience: {one_line(exc)}") from None
+        # Only once the result has been fetched in full has the scan finished (and logged unreadable records).
+        opened.after_load(con)
+        rows, invalid, valid, collisions, undecided = row[0]
+        if collisions:
+            # Two different addresses shared a 64-bit hash (about one 10 M-row audience in 400,000): count
+            # the distinct addresses themselves.
+            valid = _count_distinct(con, email_select(opened.columns, opened.relation))
+        # email-validator decides the rest, each distinct value once.
+        normalised: set[str] = set()
+        domains = DomainVerdicts()
+        for item in undecided or []:
+            raw, times = item["raw"], item["n"]
+            email, _ = domains.check(raw)
+            if email is None:
+                invalid += times
+            else:
+                normalised.add(email)
+        valid += len(normalised) - _already_counted(con, opened.columns, opened.relation, normalised)
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DROP TABLE IF EXISTS main.audience")
+        con.execute("CREATE OR REPLACE TABLE main.rejected (source_row BIGINT, email VARCHAR, reason VARCHAR)")
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    summary = AudienceSummary(
+        rows=rows, valid=valid, invalid=invalid, duplicates=rows - valid - invalid, columns=opened.source_columns
+    )
+    pending_path(db_path).write_text(json.dumps({"source": source, "counts": _counts(summary)}))
+    return summary
+
+
+def _census_sql(emails: str) -> str:
+    """Counts: (rows, rejected rows, distinct valid emails, hash collisions seen, undecided values with counts).
+
+    Distinct emails are counted by grouping their 64-bit hash (grouping 10 M strings costs a good deal
+    more, and a grouped aggregate, unlike count(DISTINCT ...), spills to disk under the memory limit). A
+    second, independent hash per group tells whether all of its addresses are the same one; when some
+    group's are not, _count_distinct counts exactly. Undecided values are grouped as text, for Python.
+    """
+    return f"""
+        SELECT coalesce(sum(n), 0)::BIGINT,
+               coalesce(sum(n) FILTER (WHERE cls = {REJECTED}), 0)::BIGINT,
+               count(*) FILTER (WHERE cls = {VALID}),
+               count(*) FILTER (WHERE cls = {VALID} AND lo <> hi),
+               list({{'raw': raw, 'n': n}}) FILTER (WHERE cls = {UNDECIDED})
+        FROM (
+            SELECT cls, h, raw, count(*) AS n, min(check_hash) AS lo, max(check_hash) AS hi
+            FROM (
+                SELECT cls,
+                       CASE WHEN cls = {VALID} THEN hash(email) END AS h,
+                       CASE WHEN cls = {VALID} THEN hash(email || '|') END AS check_hash,
+                       CASE WHEN cls = {UNDECIDED} THEN raw END AS raw
+                FROM ({emails})
+            )
+            GROUP BY cls, h, raw
+        )"""
+
+
+def _count_distinct(con: duckdb.DuckDBPyConnection, emails: str) -> int:
+    row = con.execute(
+        f"SELECT count(*) FROM (SELECT email FROM ({emails}) WHERE cls = {VALID} GROUP BY email)"
+    ).fetchall()
+    return int(row[0][0])
+
+
+def _already_counted(con: duckdb.DuckDBPyConnection, columns: list[Column], relation: str, emails: set[str]) -> int:
+    """How many of `emails` (validated in Python) a fast-path row already has: those are not new.
+
+    Only an address the fast path would itself accept can be one (an internationalised domain, say,
+    normalises to Punycode, which the fast path leaves alone), so this rarely has to read the file again.
+    """
+    if not emails:
+        return 0
+    candidates = [
+        r[0]
+        for r in con.execute(
+            f"SELECT e FROM (SELECT unnest(?) AS e) WHERE coalesce({fast_email_sql('e')}, false)", [sorted(emails)]
+        ).fetchall()
+    ]
+    if not candidates:
+        return 0
+    row = con.execute(
+        f"SELECT count(DISTINCT email) FROM ({email_select(columns, relation)})"
+        f" WHERE cls = {VALID} AND email IN (SELECT unnest(?))",
+        [candidates],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _counts(summary: AudienceSummary) -> dict[str, int]:
+    return {"rows": summary.rows, "valid": summary.valid, "invalid": summary.invalid, "duplicates": summary.duplicates}
+
+
+def finish_audience(db_path: Path | str) -> AudienceSummary | None:
+    """Prepare what count_audience left pending (nothing if nothing is); check it matches the counts.
+
+    The reasons for SQL-rejected rows are left to fill_reasons. Safe to call from several threads: the
+    first does the work, the others wait for it.
+    """
+    with _finishing:
+        marker = pending_path(db_path)
+        if not marker.exists():
+            return None
+        pending = json.loads(marker.read_text())
+        summary = prepare_audience(pending["source"], Path(db_path), defer_reasons=True, keep_rejected=True)
+        if _counts(summary) != pending["counts"]:
+            raise AudienceError(
+                f"the audience changed while it was being synced: it had {pending['counts']}, now {_counts(summary)}"
+            )
+        marker.unlink()
+    return summary

@@ -1,0 +1,65 @@
+"""A first sync starts sending before its audience is fully prepared: the same list, requests and log as ever.
+
+HEAD_ROWS and FIRST_ROWS are made small so that each part (the head's start, the rest of the head, the rest
+from the full plan) carries rows, duplicates and invalid addresses, and the boundaries fall inside batches.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+import ac_sync.plan as plan
+from ac_sync.sample import write_sample
+from activecampaign.emulator import EmulatorProcess
+from tests.syncing import Admin, create_list, sync
+
+
+async def test_first_sync_starts_early_and_ends_exact(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan, "HEAD_ROWS", 517)
+    monkeypatch.setattr(plan, "FIRST_ROWS", 203)
+    admin = Admin(sync_env.base_url)
+    admin.group("Admin")
+    lst = create_list(sync_env, "Early")
+    sample = write_sample(tmp_path / "a.csv", 1_600, seed=5)
+    # Two contacts who opted out of the list: one early in the file, one late; neither may be sent.
+    with open(sample.path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    valid_in_order = [r["email"].strip().lower() for r in rows if r["email"].strip().lower() in sample.valid]
+    early_out, late_out = valid_in_order[3], valid_in_order[-3]
+    admin.post("/contacts", {"contacts": [{"email": e, "lists": {lst["id"]: 2}} for e in (early_out, late_out)]})
+
+    log_path = tmp_path / "rejected.csv"
+    code, summary = await sync(
+        audience=str(sample.path), list_name="Early", group_name="Admin", verbose_log=str(log_path)
+    )
+    assert code == 0, summary
+    expected = set(sample.valid) - {early_out, late_out}
+    assert admin.members("Early") == expected
+    assert admin.members("Early", status=2) == {early_out, late_out}
+    posts = [r for r in admin.requests() if r["method"] == "POST" and r["path"].endswith("/import/bulk_import")]
+    assert len(posts) == math.ceil(len(expected) / 250) == summary["batches"]
+    assert all(r["status"] == 200 for r in posts)
+    assert (summary["valid"], summary["invalid"], summary["duplicates"]) == (
+        len(sample.valid),
+        sample.invalid,
+        sample.duplicates,
+    )
+    assert summary["subscribed"] == len(expected) and summary["opted_out"] == 2
+    assert summary["plan"]["adds"] == len(expected) and summary["plan"]["requests"]["bulk_import"] == len(posts)
+    with log_path.open(newline="") as fh:
+        logged = list(csv.DictReader(fh))
+    assert len(logged) == sample.invalid + sample.duplicates
+    assert all(r["reason"].strip() for r in logged)
+
+    # The next run finds the state the early run left: nothing to send.
+    before = len(admin.requests())
+    code, again = await sync(audience=str(sample.path), list_name="Early", group_name="Admin")
+    assert code == 0, again
+    assert again["plan"]["unchanged"] == len(expected) and again["plan"]["adds"] == 0
+    assert not [r for r in admin.requests()[before:] if r["path"].endswith("/import/bulk_import")]
