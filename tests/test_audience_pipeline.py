@@ -85,9 +85,28 @@ def test_counting_falls_back_to_exact_when_hashes_collide(
     full = prepare_audience(str(dirty), tmp_path / "full.duckdb")
     real = census._census_sql
     # Two buckets for every address: collisions galore, caught by the second hash.
-    collide = "hash(email) % 2 END"
-    monkeypatch.setattr(census, "_census_sql", lambda emails: real(emails).replace("hash(email) END", collide))
+    collide = "hash(email) % 2 WHEN"
+    monkeypatch.setattr(
+        census, "_census_sql", lambda emails, **kw: real(emails, **kw).replace("hash(email) WHEN", collide)
+    )
     assert count_audience(str(dirty), tmp_path / "counted.duckdb") == full
+
+
+def test_counting_falls_back_to_exact_when_undecided_values_collide(
+    dirty: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = prepare_audience(str(dirty), tmp_path / "full.duckdb")
+    real = census._census_sql
+    calls: list[bool] = []
+
+    def colliding(emails: str, *, exact_undecided: bool = False) -> str:
+        calls.append(exact_undecided)
+        # Every undecided value in one bucket, unless grouped by text.
+        return real(emails, exact_undecided=exact_undecided).replace("THEN hash(raw) END", "THEN 0 END")
+
+    monkeypatch.setattr(census, "_census_sql", colliding)
+    assert count_audience(str(dirty), tmp_path / "counted.duckdb") == full
+    assert calls == [False, True]
 
 
 def test_finishing_a_counted_audience(dirty: Path, tmp_path: Path) -> None:

@@ -63,13 +63,17 @@ def count_audience(source: str, db_path: Path, *, database_url: str | None = Non
     con = connect_db(db_path)
     try:
         opened = open_source(con, source, None, "main")
+        emails = email_select(opened.columns, opened.relation)
         try:
-            row = con.execute(_census_sql(email_select(opened.columns, opened.relation))).fetchall()
+            row = con.execute(_census_sql(emails)).fetchall()
+            if row[0][4]:
+                # Two different undecided values shared a hash: group them by their text instead.
+                row = con.execute(_census_sql(emails, exact_undecided=True)).fetchall()
         except duckdb.Error as exc:
             raise AudienceError(f"cannot read the audience: {one_line(exc)}") from None
         # Only once the result has been fetched in full has the scan finished (and logged unreadable records).
         opened.after_load(con)
-        rows, invalid, valid, collisions, undecided = row[0]
+        rows, invalid, valid, collisions, _, undecided = row[0]
         if collisions:
             # Two different addresses shared a 64-bit hash (about one 10 M-row audience in 400,000): count
             # the distinct addresses themselves.
@@ -98,30 +102,37 @@ def count_audience(source: str, db_path: Path, *, database_url: str | None = Non
     return summary
 
 
-def _census_sql(emails: str) -> str:
-    """Counts: (rows, rejected rows, distinct valid emails, hash collisions seen, undecided values with counts).
+def _census_sql(emails: str, *, exact_undecided: bool = False) -> str:
+    """Counts: (rows, rejected rows, distinct valid emails, valid hash collisions seen, impure undecided
+    groups, undecided values with counts).
 
-    Distinct emails are counted by grouping their 64-bit hash (grouping 10 M strings costs a good deal
-    more, and a grouped aggregate, unlike count(DISTINCT ...), spills to disk under the memory limit). A
-    second, independent hash per group tells whether all of its addresses are the same one; when some
-    group's are not, _count_distinct counts exactly. Undecided values are grouped as text, for Python.
+    Rows are grouped by (class, 64-bit hash): the email's for valid rows, the raw value's for undecided
+    ones (grouping 10 M strings costs a good deal more, and a grouped aggregate, unlike count(DISTINCT
+    ...), spills to disk under the memory limit). A second, independent hash per group tells whether all
+    of its values are the same one. When valid ones are not, _count_distinct counts exactly; when
+    undecided ones are not, the census is run again with `exact_undecided`, grouping those as text.
     """
+    undecided_key = "NULL" if exact_undecided else "hash(raw)"
+    undecided_raw = "raw" if exact_undecided else "any_value(raw)"
+    group_raw = ", raw" if exact_undecided else ""
     return f"""
         SELECT coalesce(sum(n), 0)::BIGINT,
                coalesce(sum(n) FILTER (WHERE cls = {REJECTED}), 0)::BIGINT,
                count(*) FILTER (WHERE cls = {VALID}),
                count(*) FILTER (WHERE cls = {VALID} AND lo <> hi),
+               count(*) FILTER (WHERE cls = {UNDECIDED} AND lo <> hi),
                list({{'raw': raw, 'n': n}}) FILTER (WHERE cls = {UNDECIDED})
         FROM (
-            SELECT cls, h, raw, count(*) AS n, min(check_hash) AS lo, max(check_hash) AS hi
+            SELECT cls, h, count(*) AS n, min(check_hash) AS lo, max(check_hash) AS hi, {undecided_raw} AS raw
             FROM (
                 SELECT cls,
-                       CASE WHEN cls = {VALID} THEN hash(email) END AS h,
-                       CASE WHEN cls = {VALID} THEN hash(email || '|') END AS check_hash,
+                       CASE WHEN cls = {VALID} THEN hash(email) WHEN cls = {UNDECIDED} THEN {undecided_key} END AS h,
+                       CASE WHEN cls = {VALID} THEN hash(email || '|') WHEN cls = {UNDECIDED} THEN hash(raw || '|') END
+                           AS check_hash,
                        CASE WHEN cls = {UNDECIDED} THEN raw END AS raw
                 FROM ({emails})
             )
-            GROUP BY cls, h, raw
+            GROUP BY cls, h{group_raw}
         )"""
 
 
