@@ -105,7 +105,13 @@ def one_run(
         admin.post("/groups", json={"title": GROUP}).raise_for_status()
         args = [sys.executable, __file__, "--child", str(csv_path), emu.base_url, emu.api_key, str(time_scale)]
         # A session of its own: the child starts a Prefect server, and the whole group is stopped at the end.
-        proc = subprocess.Popen([*args, str(work), str(events)], start_new_session=True)
+        # Its output goes to a file: stopping it mid-upload makes Prefect log the run as crashed, which is
+        # expected here and only noise; the file is shown when no bulk import arrived.
+        child_log = work / "child.log"
+        with child_log.open("wb") as out:
+            proc = subprocess.Popen(
+                [*args, str(work), str(events)], start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+            )
         first_bulk: dict[str, Any] | None = None
         log: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout_s
@@ -116,6 +122,8 @@ def one_run(
                 first_bulk = next((e for e in log if is_bulk(e)), None)
         finally:
             _stop(proc)
+        if first_bulk is None:
+            print(child_log.read_text(errors="replace")[-4000:], file=sys.stderr)
         # Let every batch that went out finish, then read what the list holds: exactly the first rows.
         settle = time.monotonic() + 30 / time_scale + 10
         while time.monotonic() < settle:

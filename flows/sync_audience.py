@@ -186,6 +186,7 @@ async def sync_audience(
                 max_removals=max_removals,
                 approve_removals=choices.approve_removals,
                 dry_run=dry_run,
+                list_created=bool(listed["created"]),
             )
         )
         summary["requests"] = session.client.stats.as_dict()
@@ -193,9 +194,10 @@ async def sync_audience(
         await session.close()
     plan = uploaded["plan"]
     if dry_run:
-        # What the run will add to the reads this plan made: the list and its link, and reading a new list.
+        # What the run will add to the writes this plan made no room for: the list and its link. A list it
+        # creates is not read (nobody can have unsubscribed from it yet), so the reads are these.
         plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
-        plan["requests"]["reads"] = summary["requests"]["total"] + int(bool(listed["created"]))
+        plan["requests"]["reads"] = summary["requests"]["total"]
     con = duckdb.connect(details["db_path"])
     rejected_total = con.execute("SELECT count(*) FROM rejected").fetchone()[0]  # type: ignore[index]
     con.close()

@@ -104,8 +104,14 @@ async def upload_contacts(
     max_removals: str | None = None,
     approve_removals: bool = False,
     dry_run: bool = False,
+    list_created: bool = False,
 ) -> dict[str, Any]:
-    """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet."""
+    """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet.
+
+    `list_created`: this run created the list, so while nothing has been sent to it, nobody can have
+    unsubscribed from it, and reading its unsubscribed contacts (a request, up to a second at the
+    rate limit before the first import) is skipped.
+    """
     log = get_run_logger()
     con = duckdb.connect(db_path)
     state = SyncState(state_location, destination_key(client.base_url, list_id)) if list_id is not None else None
@@ -118,9 +124,10 @@ async def upload_contacts(
             if resumed := resumed_batches(state):
                 log.info("Confirming %d batches an earlier run queued", len(resumed))
                 await uploader.resume(resumed)
+        untouched = list_created and state is not None and await asyncio.to_thread(state.is_empty)
         unsubscribed = (
             [(str(c["email"]), as_int(c["id"])) async for c in client.list_contacts(list_id, status=2)]
-            if list_id is not None
+            if list_id is not None and not untouched
             else []
         )
         load_unsubscribed(con, unsubscribed)
