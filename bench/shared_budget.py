@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 
@@ -51,8 +50,8 @@ GROUP = "Admin"
 START_LINE_RULE = {"method": "POST", "path": "import/bulk_import", "status": 503, "retry_after": 1.0}
 # A start line, so that the syncs run together from their first bulk import: `python -m ac_sync.cli ...` once
 # every sync has imported its modules (Prefect and the flow take seconds on 2 cores), and no bulk import until
-# every sync has read its list: reading a list costs the emulator time that grows with the account (it scans
-# every contact's memberships), holding every request meanwhile, so a late starter would stall the others.
+# every sync is ready to upload (its list linked, or read if it existed): reading a list costs the emulator
+# time that grows with the account, holding every request meanwhile, so a late starter would stall the others.
 _AT_THE_START_LINE = """
 import pathlib, sys, time
 import ac_sync.cli, ac_sync.runner, flows.sync_audience
@@ -90,7 +89,7 @@ def run_scenario(
             run_dir.mkdir(parents=True, exist_ok=True)
             samples.append(write_sample(run_dir / "audience.csv", contacts, seed=i, salt=f"-{i}"))
         go = work / "go"
-        # The start line's second half: bulk imports wait (503, Retry-After) until every sync has read its list.
+        # The start line's second half: bulk imports wait (503, Retry-After) until every sync is ready to upload.
         admin.post("/faults", json={"rules": [START_LINE_RULE]}).raise_for_status()
         for i in range(1, syncs + 1):
             run_dir = work / f"sync-{i}"
@@ -118,7 +117,7 @@ def run_scenario(
             time.sleep(0.05)
         started = time.monotonic()
         go.touch()
-        while len(_lists_read(admin.get("/requests").json())) < syncs:
+        while len(_lists_ready(admin.get("/requests").json())) < syncs:
             if time.monotonic() > deadline or any(proc.poll() is not None for proc, _ in procs):
                 break
             time.sleep(0.05)
@@ -162,13 +161,17 @@ def run_scenario(
     }
 
 
-def _lists_read(log: list[dict[str, Any]]) -> set[str]:
-    """The lists whose members were read: each sync does so once, as its upload begins."""
-    return {
-        parse_qs(e.get("query") or "").get("listid", [""])[0]
-        for e in log
-        if e["method"] == "GET" and e["path"].rstrip("/").endswith("/contacts") and "listid=" in (e.get("query") or "")
-    }
+def _lists_ready(log: list[dict[str, Any]]) -> list[int]:
+    """Where each sync's last request before its upload is in the log: linking the list it created to the
+    group (a new list is not read), or reading the members of a list that already existed."""
+    return [
+        i
+        for i, e in enumerate(log)
+        if (e["method"] == "POST" and e["path"].rstrip("/").endswith("/listGroups"))
+        or (
+            e["method"] == "GET" and e["path"].rstrip("/").endswith("/contacts") and "listid=" in (e.get("query") or "")
+        )
+    ]
 
 
 def steady_part(log: list[dict[str, Any]], accepted: list[dict[str, Any]]) -> tuple[float, float] | None:
@@ -177,7 +180,7 @@ def steady_part(log: list[dict[str, Any]], accepted: list[dict[str, Any]]) -> tu
     partial one, unless its audience is a multiple of 250). Never before the last list read was answered
     (the first request logged after it): reading a list holds the emulator for time that grows with the account.
     """
-    reads = [i for i, e in enumerate(log) if _lists_read([e])]
+    reads = _lists_ready(log)
     if not accepted or not reads:
         return None
     answered = log[reads[-1] + 1]["t"] if reads[-1] + 1 < len(log) else log[-1]["t"]
