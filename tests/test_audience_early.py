@@ -63,3 +63,40 @@ async def test_first_sync_starts_early_and_ends_exact(
     assert code == 0, again
     assert again["plan"]["unchanged"] == len(expected) and again["plan"]["adds"] == 0
     assert not [r for r in admin.requests()[before:] if r["path"].endswith("/import/bulk_import")]
+
+
+async def test_first_sync_stopped_in_its_head_then_run_again_ends_exact(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The early path stops (a typed failure on its second import, inside the head) and a fresh run finishes
+    from the state it left: the list it created is exact and no accepted batch is sent again."""
+    monkeypatch.setattr(plan, "HEAD_ROWS", 517)
+    monkeypatch.setattr(plan, "FIRST_ROWS", 203)
+    admin = Admin(sync_env.base_url)
+    admin.group("Admin")
+    sample = write_sample(tmp_path / "a.csv", 1_600, seed=6)
+    started: list[object] = []
+    real_start = plan.EarlyFeed.start
+
+    def start(feed: plan.EarlyFeed) -> None:
+        started.append(feed)
+        real_start(feed)
+
+    monkeypatch.setattr(plan.EarlyFeed, "start", start)
+    bulk = "^/api/3/import/bulk_import$"
+    admin.post("/faults", {"rules": [{"method": "POST", "path": bulk, "status": 403, "every": 2, "times": 2}]})
+    code, first = await sync(audience=str(sample.path), list_name="Early", group_name="Admin", pause_timeout=0)
+    assert code == 3 and first["failure"]["code"] == "INVALID_CREDENTIALS", first
+    posts = [r for r in admin.requests() if r["method"] == "POST" and r["path"].endswith("/import/bulk_import")]
+    assert [r["status"] for r in posts] == [200, 403]  # stopped inside the head, one batch in
+    assert len(started) == 1  # by the early path
+
+    admin.post("/faults", {"rules": []})
+    code, second = await sync(audience=str(sample.path), list_name="Early", group_name="Admin", pause_timeout=0)
+    assert code == 0, second
+    assert admin.members("Early") == set(sample.valid)
+    posts = [r for r in admin.requests() if r["method"] == "POST" and r["path"].endswith("/import/bulk_import")]
+    accepted = [r for r in posts if r["status"] == 200]
+    assert len(accepted) == math.ceil(len(sample.valid) / 250)
+    assert second["plan"]["adds"] == len(sample.valid) - 250
+    assert len(started) == 1  # the second run had a state: the usual path
