@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+from common import peak_rss_mb, run_child
 
 # h is a pseudo-random number in [0, 1000) per row; the bands pick the kind of row.
 GENERATOR_SQL = """
@@ -94,21 +92,6 @@ def child_prepare(csv_path: Path, db_path: Path, how: str = "prepare") -> dict[s
     }
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS. Not ru_maxrss: Linux carries the parent's peak over into a forked child."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def run_child(*args: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -140,15 +123,15 @@ def main() -> None:
 
     baseline, stored, prepared, deferred, counted = [], [], [], [], []
     for i in range(args.repeat):
-        baseline.append(run_child("baseline", str(csv_path)))
+        baseline.append(run_child(__file__, "baseline", str(csv_path)))
         store_path = workdir / f"store-{args.rows}-{i}.duckdb"
-        stored.append(run_child("store", str(csv_path), str(store_path)))
+        stored.append(run_child(__file__, "store", str(csv_path), str(store_path)))
         store_path.unlink(missing_ok=True)
         db_path = workdir / f"audience-{args.rows}-{i}.duckdb"
         for kind, runs in (("count", counted), ("deferred", deferred), ("prepare", prepared)):
             for leftover in (db_path, db_path.with_name(db_path.name + ".pending.json")):
                 leftover.unlink(missing_ok=True)
-            runs.append(run_child(kind, str(csv_path), str(db_path)))
+            runs.append(run_child(__file__, kind, str(csv_path), str(db_path)))
         if not args.keep:
             db_path.unlink(missing_ok=True)
 

@@ -6,10 +6,13 @@ ActiveCampaign's limits are enforced: what the client believes it sent is not wh
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
+import sys
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
@@ -167,3 +170,23 @@ def spacing_stats(times: Sequence[float], lag: int, window_s: float) -> dict[str
 
 def fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not ru_maxrss: Linux carries the parent's peak over into a forked child."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(script: str, *args: str) -> dict[str, Any]:
+    """Run `script --child ARGS` in a fresh process (its own peak RSS); answer the JSON of its last line."""
+    out = subprocess.run([sys.executable, script, "--child", *args], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    print(f"\nwrote {path}")

@@ -38,7 +38,7 @@ from typing import Any
 import duckdb
 import httpx
 from audience_prep import child_baseline, generate
-from common import code_version, is_bulk, machine, reset_emulator
+from common import code_version, is_bulk, machine, reset_emulator, write_report
 
 from activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
@@ -241,9 +241,7 @@ def main() -> None:
             f"{all(r['first_rows_exact'] for r in ok)}"
         )
     out = args.out or RESULTS / f"first_request-{'-'.join(str(r) for r in args.rows)}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {out}")
+    write_report(out, report)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +29,7 @@ from typing import Any
 
 import duckdb
 from audience_prep import child_baseline, generate
-from common import code_version, machine
+from common import code_version, machine, peak_rss_mb, run_child, write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DESTINATION = "bench.example/list-1"
@@ -102,21 +99,6 @@ def child_resync(csv_path: Path, db_path: Path, state_root: Path, mode: str) -> 
     }
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS. Not ru_maxrss: Linux carries the parent's peak over into a forked child."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def run_child(*args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -152,9 +134,9 @@ def main() -> None:
             state_info = make_state(csv_path, work / "state", work)
             baseline, measured = [], []
             for i in range(args.repeat):
-                baseline.append(run_child("baseline", str(csv_path)))
+                baseline.append(run_child(__file__, "baseline", str(csv_path)))
                 db = work / f"run-{i}.duckdb"
-                measured.append(run_child("resync", str(csv_path), str(db), str(work / "state"), args.mode))
+                measured.append(run_child(__file__, "resync", str(csv_path), str(db), str(work / "state"), args.mode))
                 db.unlink(missing_ok=True)
                 print(
                     f"rows={rows:,} run {i + 1}: baseline {baseline[-1]['seconds']:.2f}s, "
@@ -188,9 +170,7 @@ def main() -> None:
             f"{plan['unchanged']:,} unchanged"
         )
     out = args.out or RESULTS / f"resync_prep-{'-'.join(str(r) for r in args.rows)}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {out}")
+    write_report(out, report)
 
 
 if __name__ == "__main__":
