@@ -1,7 +1,7 @@
 """Every benchmark in one command, each in its own process, with one summary at the end.
 
     .venv/bin/pip install -e '.[bench]'          # matplotlib, for the chart
-    .venv/bin/python bench/run_all.py            # about 15 minutes on 2 cores
+    .venv/bin/python bench/run_all.py            # about 4 minutes on 2 cores
     .venv/bin/python bench/run_all.py --quick    # smaller sizes, a few minutes
 
 (a) full sync at time-scale 1 (50,000 contacts) and 20: achieved contacts/min ÷ the ceiling, with a chart
