@@ -124,6 +124,8 @@ async def run_sync(
     else:
         exc = await state.result(raise_on_failure=False)
         summary = empty_summary("failed", run_id)
+        if not isinstance(exc, SyncFailure):
+            summary["error"] = str(exc)  # one line (typed failures have their own entry)
         if isinstance(exc, _usage_errors()):
             code = EXIT_USAGE
             console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)

@@ -100,3 +100,32 @@ async def test_first_sync_stopped_in_its_head_then_run_again_ends_exact(
     assert len(accepted) == math.ceil(len(sample.valid) / 250)
     assert second["plan"]["adds"] == len(sample.valid) - 250
     assert len(started) == 1  # the second run had a state: the usual path
+
+
+async def test_audience_that_changes_while_sending_early_is_a_clear_error(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is read twice on the early path (counted, then prepared): if it changed in between, the run
+    stops with one line saying so (exit 2), after the batches already confirmed, and a fresh run completes."""
+    monkeypatch.setattr(plan, "HEAD_ROWS", 517)
+    monkeypatch.setattr(plan, "FIRST_ROWS", 203)
+    admin = Admin(sync_env.base_url)
+    admin.group("Admin")
+    sample = write_sample(tmp_path / "a.csv", 1_600, seed=7)
+    real_finish = plan.finish_audience
+
+    def edited_meanwhile(db_path: object) -> object:
+        with open(sample.path, "a") as fh:
+            fh.write("late.arrival@example.com,Late,Arrival,,\n")
+        return real_finish(db_path)
+
+    monkeypatch.setattr(plan, "finish_audience", edited_meanwhile)
+    code, first = await sync(audience=str(sample.path), list_name="Early", group_name="Admin", pause_timeout=0)
+    assert code == 2, first
+    assert first["status"] == "failed" and "file changed while it was being synced" in first["error"]
+    assert "\n" not in first["error"]
+
+    monkeypatch.setattr(plan, "finish_audience", real_finish)
+    code, second = await sync(audience=str(sample.path), list_name="Early", group_name="Admin", pause_timeout=0)
+    assert code == 0, second
+    assert admin.members("Early") == set(sample.valid) | {"late.arrival@example.com"}

@@ -184,8 +184,11 @@ def finish_audience(db_path: Path | str) -> AudienceSummary | None:
         pending = json.loads(marker.read_text())
         summary = prepare_audience(pending["source"], Path(db_path), defer_reasons=True, keep_rejected=True)
         if _counts(summary) != pending["counts"]:
+            then = ", ".join(f"{v} {k}" for k, v in pending["counts"].items())
+            now = ", ".join(f"{v} {k}" for k, v in _counts(summary).items())
             raise AudienceError(
-                f"the audience changed while it was being synced: it had {pending['counts']}, now {_counts(summary)}"
+                f"the audience file changed while it was being synced (when counted: {then}; now: {now}); the"
+                " batches already confirmed are kept: run the sync again once the file is final"
             )
         marker.unlink()
     return summary
