@@ -138,24 +138,7 @@ def plan(
     as_json: Json = False,
 ) -> None:
     """What `run` would do, with request and time estimates; makes no write request."""
-    params = _params(
-        database,
-        mode,
-        audience=audience,
-        list_name=list_name,
-        group_name=group,
-        state=state,
-        verbose_log=verbose_log,
-        campaign=campaign,
-        list_template=list_template,
-        max_removals=max_removals,
-        full_resync=full_resync,
-        credentials_block=credentials_block,
-        batch_size=batch_size,
-        dry_run=True,
-    )
-    code, _ = _run_flow(params, as_json=as_json)
-    raise typer.Exit(code)
+    run(**locals(), dry_run=True)
 
 
 @app.command()

@@ -9,7 +9,6 @@ Consent rules, in one place:
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import math
 import threading
@@ -219,13 +218,11 @@ HEAD_ROWS = 50_000
 FIRST_ROWS = 5_000
 
 
-async def starts_early(db_path: str | Path, state: SyncState) -> bool:
+def starts_early(db_path: str | Path, state_is_empty: bool) -> bool:
     """Whether a sync should use EarlyFeed: a first sync (no state) of an audience still being prepared and
     larger than the head. A smaller one is prepared in moments, and is simply prepared first."""
     counted = pending_counts(db_path)
-    if counted is None or counted["rows"] <= HEAD_ROWS:
-        return False
-    return await asyncio.to_thread(state.is_empty)
+    return state_is_empty and counted is not None and counted["rows"] > HEAD_ROWS
 
 
 class EarlyFeed:

@@ -36,6 +36,7 @@ from common import (
     percentile,
     reset_emulator,
     spacing_stats,
+    sync_against,
 )
 from rich.console import Console
 
@@ -59,13 +60,7 @@ def run_flow(contacts: int, time_scale: float) -> dict[str, Any]:
         work = Path(tmp)
         # No malformed or duplicate rows: every row is a contact to upload, so the figures are about upload.
         sample = write_sample(work / "audience.csv", contacts, malformed_ratio=0.0, duplicate_ratio=0.0)
-        os.environ.update(
-            AC_SYNC_API_URL=emu.base_url,
-            AC_SYNC_API_KEY=emu.api_key,
-            AC_SYNC_TIME_SCALE=str(time_scale),
-            AC_SYNC_STATE=str(work / "state"),
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        )
+        sync_against(emu, work, time_scale)
         # Only now: Prefect reads some of its settings when first imported.
         from ac_sync.runner import run_sync
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import code_version, machine, reset_emulator
+from common import code_version, machine, reset_emulator, sync_against
 from rich.console import Console
 
 from activecampaign.emulator import EmulatorConfig, EmulatorProcess
@@ -60,13 +60,7 @@ def run(contacts: int, changed_pct: float, time_scale: float) -> dict[str, Any]:
         httpx.Client(base_url=f"{emu.base_url}/__emulator__", timeout=60) as admin,
     ):
         work = Path(tmp)
-        os.environ.update(
-            AC_SYNC_API_URL=emu.base_url,
-            AC_SYNC_API_KEY=emu.api_key,
-            AC_SYNC_TIME_SCALE=str(time_scale),
-            AC_SYNC_STATE=str(work / "state"),
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        )
+        sync_against(emu, work, time_scale)
         from ac_sync.runner import run_sync
 
         audience = work / "audience.csv"

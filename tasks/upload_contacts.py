@@ -124,16 +124,17 @@ async def upload_contacts(
             if resumed := resumed_batches(state):
                 log.info("Confirming %d batches an earlier run queued", len(resumed))
                 await uploader.resume(resumed)
-        untouched = list_created and state is not None and await asyncio.to_thread(state.is_empty)
+        # Nothing recorded for this destination yet: no sync of this list has ever sent anything.
+        first_sync = state is not None and await asyncio.to_thread(state.is_empty)
         unsubscribed = (
             [(str(c["email"]), as_int(c["id"])) async for c in client.list_contacts(list_id, status=2)]
-            if list_id is not None and not untouched
+            if list_id is not None and not (list_created and first_sync)
             else []
         )
         load_unsubscribed(con, unsubscribed)
         feed: EarlyFeed | None = None
         source = audience_pending(db_path)
-        if source is not None and state is not None and not dry_run and await starts_early(db_path, state):
+        if source is not None and not dry_run and starts_early(db_path, first_sync):
             # A first sync of a large audience that get-details only counted: its first rows go out while the
             # rest is prepared, and the plan is known once it is (until then: every counted contact an add).
             feed = EarlyFeed(con, db_path, source, list_id or 0, batch_size, mode=mode, opted_out=dict(unsubscribed))

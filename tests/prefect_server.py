@@ -236,17 +236,13 @@ def deploy(server: PrefectServer) -> None:
     server.deployed = True
 
 
-def save_credentials(server: PrefectServer, api_url: str, api_key: str) -> None:
-    """`ac-sync credentials save` with the key in the environment, as the README says."""
-    server.ok(
-        "ac-sync",
-        "credentials",
-        "save",
-        CREDENTIALS_BLOCK,
-        "--api-url",
-        api_url,
-        env=server.env(AC_SYNC_API_KEY=api_key),
-    )
+def save_credentials(server: PrefectServer, api_url: str, api_key: str, *, from_stdin: bool = False) -> None:
+    """`ac-sync credentials save` with the key in the environment or on standard input, as the README says."""
+    args = ["ac-sync", "credentials", "save", CREDENTIALS_BLOCK, "--api-url", api_url]
+    if from_stdin:
+        server.ok(*args, "--api-key-stdin", stdin=f"{api_key}\n")
+    else:
+        server.ok(*args, env=server.env(AC_SYNC_API_KEY=api_key))
 
 
 def trigger(server: PrefectServer, **params: Any) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import signal
+import subprocess
 import time
 from typing import Any
 from uuid import UUID
@@ -33,6 +35,15 @@ class Admin:
 
     def requests(self) -> list[dict[str, Any]]:
         return self.http.get("/requests").json()
+
+    def bulk_imports(self, since: int = 0) -> list[dict[str, Any]]:
+        """The bulk-import POSTs in the request log (from entry `since` on), in arrival order."""
+        log = self.requests()[since:]
+        return [r for r in log if r["method"] == "POST" and r["path"].endswith("/import/bulk_import")]
+
+    def accepted_bulk(self, since: int = 0) -> int:
+        """Bulk imports the API accepted (a batch each)."""
+        return sum(1 for r in self.bulk_imports(since) if r["status"] == 200)
 
     def members(self, list_name: str, status: int = 1) -> set[str]:
         lists = [lst for lst in self.state()["lists"] if lst["name"] == list_name]
@@ -87,3 +98,17 @@ async def wait_paused(flow_run_id: str, timeout: float = 30) -> None:
                 return
             await asyncio.sleep(0.1)
     raise AssertionError(f"flow run {flow_run_id} did not pause")
+
+
+async def kill_after_accepted(proc: subprocess.Popen[Any], admin: Admin, batches: int, timeout_s: float = 90) -> None:
+    """kill -9 `proc` once the API has accepted `batches` bulk imports (failing if it stops or stalls first)."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while admin.accepted_bulk() < batches:
+            assert proc.poll() is None and time.monotonic() < deadline, "the upload did not get going"
+            await asyncio.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -42,7 +42,7 @@ async def test_first_sync_starts_early_and_ends_exact(
     expected = set(sample.valid) - {early_out, late_out}
     assert admin.members("Early") == expected
     assert admin.members("Early", status=2) == {early_out, late_out}
-    posts = [r for r in admin.requests() if r["method"] == "POST" and r["path"].endswith("/import/bulk_import")]
+    posts = admin.bulk_imports()
     assert len(posts) == math.ceil(len(expected) / 250) == summary["batches"]
     assert all(r["status"] == 200 for r in posts)
     assert (summary["valid"], summary["invalid"], summary["duplicates"]) == (
@@ -62,7 +62,7 @@ async def test_first_sync_starts_early_and_ends_exact(
     code, again = await sync(audience=str(sample.path), list_name="Early", group_name="Admin")
     assert code == 0, again
     assert again["plan"]["unchanged"] == len(expected) and again["plan"]["adds"] == 0
-    assert not [r for r in admin.requests()[before:] if r["path"].endswith("/import/bulk_import")]
+    assert not admin.bulk_imports(before)
 
 
 async def test_first_sync_stopped_in_its_head_then_run_again_ends_exact(
@@ -87,17 +87,14 @@ async def test_first_sync_stopped_in_its_head_then_run_again_ends_exact(
     admin.post("/faults", {"rules": [{"method": "POST", "path": bulk, "status": 403, "every": 2, "times": 2}]})
     code, first = await sync(audience=str(sample.path), list_name="Early", group_name="Admin", pause_timeout=0)
     assert code == 3 and first["failure"]["code"] == "INVALID_CREDENTIALS", first
-    posts = [r for r in admin.requests() if r["method"] == "POST" and r["path"].endswith("/import/bulk_import")]
-    assert [r["status"] for r in posts] == [200, 403]  # stopped inside the head, one batch in
+    assert [r["status"] for r in admin.bulk_imports()] == [200, 403]  # stopped inside the head, one batch in
     assert len(started) == 1  # by the early path
 
     admin.post("/faults", {"rules": []})
     code, second = await sync(audience=str(sample.path), list_name="Early", group_name="Admin", pause_timeout=0)
     assert code == 0, second
     assert admin.members("Early") == set(sample.valid)
-    posts = [r for r in admin.requests() if r["method"] == "POST" and r["path"].endswith("/import/bulk_import")]
-    accepted = [r for r in posts if r["status"] == 200]
-    assert len(accepted) == math.ceil(len(sample.valid) / 250)
+    assert admin.accepted_bulk() == math.ceil(len(sample.valid) / 250)
     assert second["plan"]["adds"] == len(sample.valid) - 250
     assert len(started) == 1  # the second run had a state: the usual path
 

@@ -3,11 +3,9 @@ with at most one batch sent twice."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import random
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +15,7 @@ from prefect.settings import PREFECT_API_URL
 
 from ac_sync.sample import write_sample
 from activecampaign.emulator import EmulatorProcess
-from tests.syncing import Admin, sync
-
-
-def accepted(admin: Admin) -> int:
-    return sum(
-        1
-        for r in admin.requests()
-        if r["method"] == "POST" and r["path"].endswith("bulk_import") and r["status"] == 200
-    )
+from tests.syncing import Admin, kill_after_accepted, sync
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -47,19 +37,10 @@ async def test_kill_at_random_point_then_rerun(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        deadline = asyncio.get_running_loop().time() + 90
-        while accepted(admin) < kill_after:
-            assert proc.poll() is None and asyncio.get_running_loop().time() < deadline, "upload did not progress"
-            await asyncio.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    at_kill = accepted(admin)
+    await kill_after_accepted(proc, admin, kill_after)
+    at_kill = admin.accepted_bulk()
     assert at_kill < total
     code, summary = await sync(audience=str(sample.path), list_name="Crash", group_name="Admin", pause_timeout=0)
     assert code == 0, summary
     assert admin.members("Crash") == set(sample.valid)
-    assert total <= accepted(admin) <= total + 1, (kill_after, at_kill, accepted(admin))
+    assert total <= admin.accepted_bulk() <= total + 1, (kill_after, at_kill, admin.accepted_bulk())

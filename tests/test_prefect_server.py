@@ -136,8 +136,7 @@ def test_wrong_group_suspends_alerts_and_resumes_on_a_new_worker_run(
     assert steps["validate-credentials"] == ["Completed", "Cached"], steps
     assert steps["ensure-group"][0] == "Failed" and steps["ensure-group"][-1] == "Completed", steps
     assert steps["upload-contacts"] == ["Completed"], steps
-    bulk = [r for r in admin.requests() if r["path"].endswith("bulk_import") and r["status"] == 200]
-    assert len(bulk) == math.ceil(len(sample.valid) / 250)
+    assert admin.accepted_bulk() == math.ceil(len(sample.valid) / 250)
     # Announced once: the re-execution that found the answer stored did not alert again.
     assert playbook_artifacts(server, run_id) == ["playbook-invalid-group-name"]
 
@@ -161,16 +160,7 @@ def test_ui_retry_after_a_key_rotation_fixed_in_the_block(
     assert alert["waiting"] is False
 
     # The operator puts the new key in the block (from stdin: never a flag), then presses Retry in the UI.
-    server.ok(
-        "ac-sync",
-        "credentials",
-        "save",
-        CREDENTIALS_BLOCK,
-        "--api-url",
-        emulator_proc.base_url,
-        "--api-key-stdin",
-        stdin="rotated-key-7f3a\n",
-    )
+    save_credentials(server, emulator_proc.base_url, "rotated-key-7f3a", from_stdin=True)
     with server.api() as client:
         client.set_flow_run_state(UUID(run_id), AwaitingRetry(), force=True)
     run_worker(server, worker_env)

@@ -6,10 +6,8 @@ import asyncio
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -27,20 +25,12 @@ from activecampaign.emulator import EmulatorProcess
 from flows.sync_audience import sync_audience
 from resolutions.forms import form_for
 from resolutions.pause import artifact_key
-from tests.syncing import Admin, PauseWatch, create_list, sync, wait_paused
+from tests.syncing import Admin, PauseWatch, create_list, kill_after_accepted, sync, wait_paused
 
 KEY_403_AFTER_TWO_BATCHES = [
     {"method": "POST", "path": "bulk_import", "delay_s": 0.001, "times": 2},
     {"method": "POST", "path": "bulk_import", "status": 403, "body": {"message": "Forbidden"}},
 ]
-
-
-def accepted_bulk(admin: Admin, since: int = 0) -> int:
-    return sum(
-        1
-        for r in admin.requests()[since:]
-        if r["method"] == "POST" and r["path"].endswith("bulk_import") and r["status"] == 200
-    )
 
 
 def writes(admin: Admin, path: str) -> int:
@@ -176,7 +166,7 @@ async def test_group_a_resolved_from_another_process_with_create_group(
     assert admin.members("L") == set(sample.valid)
     assert writes(admin, "/api/3/groups") == 1
     assert writes(admin, "/api/3/lists") == 1 and writes(admin, "/api/3/listGroups") == 1
-    assert accepted_bulk(admin) == math.ceil(len(sample.valid) / 250)
+    assert admin.accepted_bulk() == math.ceil(len(sample.valid) / 250)
 
 
 async def test_group_a_resolved_with_the_corrected_name(
@@ -255,7 +245,7 @@ async def test_credentials_a_key_rotated_mid_upload_resumes_without_resending(
     assert code == 0, summary
     assert admin.members("L") == set(sample.valid)
     # Every batch the API accepted was accepted once: the two queued before the failure were confirmed by polling.
-    assert accepted_bulk(admin) == math.ceil(len(sample.valid) / 250)
+    assert admin.accepted_bulk() == math.ceil(len(sample.valid) / 250)
     assert writes(admin, "/api/3/lists") == 1 and writes(admin, "/api/3/listGroups") == 1
 
 
@@ -269,7 +259,7 @@ async def test_credentials_b_ui_retry_after_key_fixed(sync_env: EmulatorProcess,
     state = await ui_retry(summary["flow_run_id"])
     assert state.is_completed(), state
     assert admin.members("L") == set(sample.valid)
-    assert accepted_bulk(admin) == math.ceil(len(sample.valid) / 250)
+    assert admin.accepted_bulk() == math.ceil(len(sample.valid) / 250)
     states = await task_states(summary["flow_run_id"])
     for step in ("get-details", "validate-credentials", "ensure-group", "ensure-list"):
         assert states[step] == ["Completed", "Cached"], (step, states)
@@ -286,7 +276,7 @@ async def test_credentials_c_fresh_run_after_key_fixed(sync_env: EmulatorProcess
     code, summary = await sync(audience=str(sample.path), list_name="L", group_name="Admin", pause_timeout=0)
     assert code == 0, summary
     assert admin.members("L") == set(sample.valid)
-    assert accepted_bulk(admin) == math.ceil(len(sample.valid) / 250)
+    assert admin.accepted_bulk() == math.ceil(len(sample.valid) / 250)
     assert writes(admin, "/api/3/lists") == 1 and writes(admin, "/api/3/listGroups") == 1
 
 
@@ -321,16 +311,11 @@ async def test_d_resolved_then_killed_mid_upload_then_fresh_run(
         action = "create-group" if seed_failure == "INVALID_GROUP_NAME" else "retry"
         resolved = ac_sync_cli("resolve", paused["flow_run_id"], "--action", action)
         assert resolved.returncode == 0, resolved.stderr
-        deadline = time.monotonic() + 60
-        while accepted_bulk(admin) < 6:
-            assert time.monotonic() < deadline and proc.poll() is None, "the upload did not get going"
-            await asyncio.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        await kill_after_accepted(proc, admin, 6, timeout_s=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    accepted_at_kill = accepted_bulk(admin)
+    accepted_at_kill = admin.accepted_bulk()
     total_batches = math.ceil(len(sample.valid) / 250)
     assert accepted_at_kill < total_batches, "killed too late to show anything"
     monkey_scale = os.environ.get("AC_SYNC_TIME_SCALE")
@@ -342,6 +327,6 @@ async def test_d_resolved_then_killed_mid_upload_then_fresh_run(
     assert code == 0, summary
     assert admin.members("L") == set(sample.valid)
     # At most the one batch in flight at the kill went twice; completed steps' writes were not repeated.
-    assert total_batches <= accepted_bulk(admin) <= total_batches + 1
+    assert total_batches <= admin.accepted_bulk() <= total_batches + 1
     assert writes(admin, "/api/3/lists") == 1 and writes(admin, "/api/3/listGroups") == 1
     assert writes(admin, "/api/3/groups") == (1 if seed_failure == "INVALID_GROUP_NAME" else 0)

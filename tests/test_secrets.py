@@ -33,10 +33,6 @@ def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
                           text=True, timeout=180)  # fmt: skip
 
 
-def accepted(admin: Admin) -> int:
-    return sum(1 for r in admin.requests() if r["path"].endswith("bulk_import") and r["status"] == 200)
-
-
 async def test_canary_key_leaks_nowhere(sync_env: EmulatorProcess, tmp_path: Path) -> None:
     admin = Admin(sync_env.base_url)
     admin.post("/config", {"api_key": CANARY})
@@ -69,9 +65,9 @@ async def test_canary_key_leaks_nowhere(sync_env: EmulatorProcess, tmp_path: Pat
     resolved = cli(["resolve", paused["flow_run_id"], "--action", "create-group"], env, tmp_path)
     assert resolved.returncode == 0, resolved.stderr
     outputs += [resolved.stdout, resolved.stderr]
-    before = accepted(admin)
+    before = admin.accepted_bulk()
     deadline = time.monotonic() + 60
-    while accepted(admin) < before + 3 and time.monotonic() < deadline:
+    while admin.accepted_bulk() < before + 3 and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     out, _ = proc.communicate(timeout=10)

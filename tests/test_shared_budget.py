@@ -82,14 +82,19 @@ async def limit_state(name: str) -> Any:
 CONTACTS, TIME_SCALE = 30_000, 10.0
 
 
+def three_syncs(scenario: ModuleType, tmp_path: Path, *, shared: bool) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Run the benchmark's scenario once; answer its raw record, its figures and the printable report."""
+    raw = scenario.run_scenario(
+        str(PREFECT_API_URL.value()), tmp_path, contacts=CONTACTS, time_scale=TIME_SCALE, shared=shared, timeout_s=240
+    )
+    fig = scenario.analyse(raw)
+    return raw, fig, scenario.report(fig, raw["params"], None)
+
+
 def test_three_processes_stay_under_the_account_limits_together(
     scenario: ModuleType, prefect_backend: None, tmp_path: Path
 ) -> None:
-    raw = scenario.run_scenario(
-        str(PREFECT_API_URL.value()), tmp_path, contacts=CONTACTS, time_scale=TIME_SCALE, shared=True, timeout_s=240
-    )
-    fig = scenario.analyse(raw)
-    report = scenario.report(fig, raw["params"], None)
+    raw, fig, report = three_syncs(scenario, tmp_path, shared=True)
     tails = "\n".join(r["stderr_tail"] for r in raw["runs"] if r["exit_code"] != 0)
     assert fig["exit_codes"] == [0, 0, 0], f"{report}\n{tails}"
     assert fig["lists_exact"] == [True, True, True], report
@@ -109,11 +114,7 @@ def test_without_the_shared_budget_the_same_processes_break_the_limits(
     scenario: ModuleType, prefect_backend: None, tmp_path: Path
 ) -> None:
     """The scenario can fail: each process alone keeps its own limits, together they do not."""
-    raw = scenario.run_scenario(
-        str(PREFECT_API_URL.value()), tmp_path, contacts=CONTACTS, time_scale=TIME_SCALE, shared=False, timeout_s=240
-    )
-    fig = scenario.analyse(raw)
-    report = scenario.report(fig, raw["params"], None)
+    _, fig, report = three_syncs(scenario, tmp_path, shared=False)
     assert not fig["within_limits"], report
     assert fig["rate_limited"] > 0 or fig["max_requests_per_window"] > 5, report
 
