@@ -10,7 +10,7 @@ imports in any 60/F s, and how close the bulk imports together ran to the ceilin
 bound (the n-th and the (n+100)-th import are at best one window apart: ratio = window / mean of those
 gaps). Then the cost of a lease alone: acquire and release against the same server, nobody else waiting.
 
-tests/test_shared_budget.py runs this same scenario (`run_scenario`, `analyse`).
+tests/ac_sync_engine/test_shared_budget.py runs this same scenario (`run_scenario`, `analyse`).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from activecampaign.emulator import EmulatorProcess
 from activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind, Lease
 from tests.syncing import Admin, sync
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "shared_budget.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "shared_budget.py"
 _accounts = itertools.count()
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from activecampaign.emulator import EmulatorConfig
 
-EXAMPLES = json.loads((Path(__file__).parent / "fixtures" / "api-examples.json").read_text())["operations"]
+EXAMPLES = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "api-examples.json").read_text())["operations"]
 
 # Reference responses the emulator does not produce, and why.
 NOT_PRODUCED = {
