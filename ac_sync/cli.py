@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ac_sync.cli_prefect import register as register_prefect_commands
+from ac_sync.prefect_setup import register as register_prefect_commands
 
 # No telemetry from the temporary Prefect server: it cannot reach the internet and says so noisily.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -184,8 +184,8 @@ def resolve(
     sets: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE input of the action")] = None,
 ) -> None:
     """Resolve a paused run so that it continues (works from any machine that reaches its Prefect API)."""
-    from ac_sync.errors import ConfigError
     from ac_sync.resolve import resolve as resolve_run
+    from ac_sync_engine.errors import ConfigError
 
     try:
         code = asyncio.run(resolve_run(flow_run_id, action, sets or []))

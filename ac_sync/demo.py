@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -17,6 +18,18 @@ from ac_sync.sample import write_sample
 
 DEMO_GROUP = "Marketing"
 DEMO_LIST = "Demo audience"
+
+
+def point_at_emulator(emu: Any, time_scale: float, state: Path | None = None) -> None:
+    """Point this process's syncs (settings read from the environment) at the emulator `emu`."""
+    os.environ.update(
+        AC_SYNC_API_URL=emu.base_url,
+        AC_SYNC_API_KEY=emu.api_key,
+        AC_SYNC_TIME_SCALE=str(time_scale),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
+    if state is not None:
+        os.environ["AC_SYNC_STATE"] = str(state)
 
 
 def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Console) -> int:
@@ -34,11 +47,7 @@ def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Consol
             f"Emulator at {emu.base_url} (time-scale {time_scale}); sample audience of {sample.rows} rows "
             f"({len(sample.valid)} valid, {sample.invalid} malformed, {sample.duplicates} duplicates)"
         )
-        os.environ.update(
-            AC_SYNC_API_URL=emu.base_url,
-            AC_SYNC_API_KEY=emu.api_key,
-            AC_SYNC_TIME_SCALE=str(time_scale),
-        )
+        point_at_emulator(emu, time_scale)
         params = {
             "audience": str(sample.path),
             "list_name": DEMO_LIST,

@@ -8,7 +8,7 @@ from uuid import UUID
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import aresume_flow_run
 
-from ac_sync.errors import ConfigError
+from ac_sync_engine.errors import ConfigError
 from resolutions.forms import INPUT_FIELDS, check
 from resolutions.pause import code_of_pause_key
 from resolutions.playbooks import PLAYBOOKS

@@ -11,37 +11,14 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ac_sync import progress as progress_events
-from ac_sync.errors import ConfigError
 from ac_sync.quiet_errors import quiet_expected
+from ac_sync_engine import progress as progress_events
+from ac_sync_engine.errors import SyncInputError
+from flows.summary import run_summary
 from resolutions.failures import SyncFailure
 from resolutions.playbooks import render
 
 EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_TYPED = 0, 1, 2, 3
-
-
-def _usage_errors() -> tuple[type[BaseException], ...]:
-    from ac_sync.audience import AudienceError
-
-    return (ConfigError, AudienceError)
-
-
-def empty_summary(status: str, flow_run_id: str | None) -> dict[str, Any]:
-    return {
-        "status": status,
-        "flow_run_id": flow_run_id,
-        "list_id": None,
-        "group_id": None,
-        "audience_rows": 0,
-        "valid": 0,
-        "invalid": 0,
-        "duplicates": 0,
-        "subscribed": 0,
-        "unsubscribed": 0,
-        "rejected": 0,
-        "requests": {"total": 0, "bulk_import": 0},
-        "failure": None,
-    }
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
@@ -111,7 +88,7 @@ async def run_sync(
 
     unsubscribe = progress_events.subscribe(on_notice)
     try:
-        with bar, quiet_expected((*_usage_errors(), SyncFailure)):
+        with bar, quiet_expected((SyncInputError, SyncFailure)):
             state = await sync_audience(**params, return_state=True)
     finally:
         unsubscribe()
@@ -123,10 +100,10 @@ async def run_sync(
             print_summary(summary, console)
     else:
         exc = await state.result(raise_on_failure=False)
-        summary = empty_summary("failed", run_id)
+        summary = run_summary("failed", run_id)
         if not isinstance(exc, SyncFailure):
             summary["error"] = str(exc)  # one line (typed failures have their own entry)
-        if isinstance(exc, _usage_errors()):
+        if isinstance(exc, SyncInputError):
             code = EXIT_USAGE
             console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         elif isinstance(exc, SyncFailure):

@@ -69,13 +69,22 @@ class RetryPolicy:
     bulk_rate_backoff_s: float = 10.0  # the bulk 400 carries no Retry-After: a sixth of its minute
 
 
+# Refusals that are no rate limit, redirect or server error: the error class and the words for them.
+_REFUSALS: dict[int, tuple[type[ACError], str]] = {
+    402: (PaymentRequiredError, "payment required"),
+    403: (AuthenticationError, "forbidden"),
+    404: (NotFoundError, "not found"),
+}
+
+
 def _message_of(body: Any) -> str:
     """One short line out of any of the API's error envelopes."""
     if isinstance(body, dict):
         if isinstance(body.get("errors"), list) and body["errors"]:
             first = body["errors"][0]
             if isinstance(first, dict):
-                return str(first.get("title") or first.get("detail") or first)
+                # `detail` says what was refused ("You do not have permission..."); `title` only "Forbidden".
+                return str(first.get("detail") or first.get("title") or first)
         for key in ("message", "error"):
             if body.get(key):
                 return str(body[key])
@@ -248,26 +257,9 @@ class ACClient:
                 self.stats.retries += 1
                 await asyncio.sleep(self._backoff(failures))
                 continue
+            cls, what = _REFUSALS.get(status, (ValidationError, "refused"))
             detail = f": {message}" if message else ""
-            if status == 403:
-                raise AuthenticationError(
-                    f"{where}: forbidden (403){detail}", status=status, method=method, path=path, body=body
-                )
-            if status == 402:
-                raise PaymentRequiredError(
-                    f"{where}: payment required (402){detail}",
-                    status=status,
-                    method=method,
-                    path=path,
-                    body=body,
-                )
-            if status == 404:
-                raise NotFoundError(
-                    f"{where}: not found (404){detail}", status=status, method=method, path=path, body=body
-                )
-            raise ValidationError(
-                f"{where}: refused ({status}){detail}", status=status, method=method, path=path, body=body
-            )
+            raise cls(f"{where}: {what} ({status}){detail}", status=status, method=method, path=path, body=body)
 
     async def paginate(self, path: str, key: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
         offset = 0

@@ -1,5 +1,15 @@
 """Exceptions of the ActiveCampaign boundary, one per failure class.
 
+    ACError                     anything the client raises (method, path, status and parsed body attached)
+    ├── ApiUrlError             the base URL is unusable: malformed, plain HTTP, unreachable, not the API
+    ├── AuthenticationError     403: the key is refused, or lacks a permission for this call
+    ├── PaymentRequiredError    402: the account has a billing problem
+    ├── NotFoundError           404 on a resource path
+    ├── ValidationError         400/422 that is no rate limit: the request itself was refused
+    ├── RateLimitedError        throttled (429, 503 at the limit, bulk "Rate limit exceeded.") past the budget
+    ├── ServerError             5xx past the retry budget
+    └── TransportError          connection refused, reset or timed out past the retry budget
+
 None of them ever carries the API key: messages are built from the method, the path and a short,
 sanitised excerpt of the response body only.
 """

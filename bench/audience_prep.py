@@ -75,7 +75,7 @@ def child_store(csv_path: Path, db_path: Path) -> dict[str, float]:
 
 
 def child_prepare(csv_path: Path, db_path: Path, how: str = "prepare") -> dict[str, float]:
-    from ac_sync.audience import count_audience, prepare_audience
+    from ac_sync_engine.audience import count_audience, prepare_audience
 
     start = time.perf_counter()
     if how == "count":

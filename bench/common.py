@@ -194,10 +194,6 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
 
 def sync_against(emu: Any, work: Path, time_scale: float) -> None:
     """Point this process's syncs (settings read from the environment) at the emulator `emu`, state in `work`."""
-    os.environ.update(
-        AC_SYNC_API_URL=emu.base_url,
-        AC_SYNC_API_KEY=emu.api_key,
-        AC_SYNC_TIME_SCALE=str(time_scale),
-        AC_SYNC_STATE=str(work / "state"),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-    )
+    from ac_sync.demo import point_at_emulator
+
+    point_at_emulator(emu, time_scale, work / "state")

@@ -79,7 +79,7 @@ def child(csv_path: Path, base_url: str, api_key: str, time_scale: float, workdi
 
 def expected_first_batch(csv_path: Path, work: Path, size: int) -> list[str]:
     """The first `size` emails the audience holds, in order: only a prefix of the file can decide them."""
-    from ac_sync.audience import prepare_audience
+    from ac_sync_engine.audience import prepare_audience
 
     head = work / "head.csv"
     with duckdb.connect() as con:

@@ -38,8 +38,8 @@ CHANGED_EVERY = 100  # one row in a hundred has changed since the last sync
 
 def make_state(csv_path: Path, state_root: Path, work: Path) -> dict[str, int]:
     """The state a previous sync of `csv_path` left, with every CHANGED_EVERY-th contact changed since."""
-    from ac_sync.audience import prepare_audience
-    from ac_sync.state import SyncState
+    from ac_sync_engine.audience import prepare_audience
+    from ac_sync_engine.upload.state import SyncState
 
     db = work / "previous.duckdb"
     prepare_audience(str(csv_path), db, defer_reasons=True)
@@ -65,10 +65,10 @@ def make_state(csv_path: Path, state_root: Path, work: Path) -> dict[str, int]:
 
 
 def child_resync(csv_path: Path, db_path: Path, state_root: Path, mode: str) -> dict[str, Any]:
-    from ac_sync.audience import prepare_audience
-    from ac_sync.audience.rejected import complete_rejected
-    from ac_sync.plan import build_plan, load_unsubscribed
-    from ac_sync.state import SyncState
+    from ac_sync_engine.audience import prepare_audience
+    from ac_sync_engine.audience.rejected import complete_rejected
+    from ac_sync_engine.upload.planner import build_plan, load_unsubscribed
+    from ac_sync_engine.upload.state import SyncState
 
     cpu0 = os.times()
     start = time.perf_counter()

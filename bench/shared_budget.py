@@ -266,7 +266,7 @@ def _merge_budgets(budgets: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def lease_overhead(n: int = 200) -> dict[str, float]:
     """One lease at a time against the server PREFECT_API_URL names, nobody else waiting: the bare cost."""
-    from ac_sync.shared_budget import PrefectSharedBudget
+    from ac_sync_engine.shared_budget import PrefectSharedBudget
 
     budget = PrefectSharedBudget(f"http://overhead-probe-{os.getpid()}.invalid")
     acquire, release = [], []

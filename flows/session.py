@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ac_sync.credentials import load_credentials
-from ac_sync.settings import SyncSettings
-from ac_sync.shared_budget import shared_limiter
+from ac_sync_engine.settings import SyncSettings, load_credentials
+from ac_sync_engine.shared_budget import shared_limiter
 from activecampaign.client import ACClient
 from activecampaign.errors import ApiUrlError
 from activecampaign.ratelimit import AccountLimits
@@ -25,19 +24,18 @@ class Session:
     async def open(self) -> None:
         """(Re)load the URL and key from their source; keep the client (and its limiter) when the URL is the same."""
         settings = SyncSettings()
-        api_url, api_key = await load_credentials(self.credentials_block, settings)
+        credentials = await load_credentials(self.credentials_block, settings)
         try:
-            if self._client is not None and self._client.base_url == normalise_base_url(api_url):
-                self._client.set_api_key(api_key)
+            base_url = normalise_base_url(credentials.api_url)
+            if self._client is not None and self._client.base_url == base_url:
+                self._client.set_api_key(credentials.api_key)
                 return
             await self.close()
             limits = AccountLimits(time_scale=settings.time_scale)
-            limiter = shared_limiter(normalise_base_url(api_url), limits) if settings.shared_budget else None
-            self._client = ACClient(
-                api_url, api_key, limits=limits, limiter=limiter, timeout_s=settings.request_timeout_s
-            )
+            limiter = shared_limiter(base_url, limits) if settings.shared_budget else None
+            self._client = credentials.get_client(limits=limits, limiter=limiter, timeout_s=settings.request_timeout_s)
         except ApiUrlError as exc:
-            raise ApiUrlInvalid(exc.message, step="validate-credentials", api_url=api_url) from None
+            raise ApiUrlInvalid(exc.message, step="validate-credentials", api_url=credentials.api_url) from None
 
     async def close(self) -> None:
         if self._client is not None:

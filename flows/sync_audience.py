@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import duckdb
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from ac_sync.audience import rejected_rows, write_rejected_csv
-from ac_sync.errors import ConfigError
-from ac_sync.settings import SyncSettings
+from ac_sync_engine.audience import count_rejected, rejected_rows, write_rejected_csv
+from ac_sync_engine.errors import ConfigError
+from ac_sync_engine.settings import SyncSettings
+from flows.continuing import Choices, resolvable
 from flows.session import Session
-from resolutions.failures import SyncFailure
-from resolutions.pause import Resolution, await_resolution, begin_execution
+from flows.summary import run_summary, summary_markdown
+from resolutions.pause import begin_execution
 from tasks.ensure_group import ensure_group
 from tasks.ensure_list import ensure_list
 from tasks.get_details import get_details
@@ -26,61 +25,6 @@ from tasks.upload_contacts import upload_contacts
 from tasks.validate_credentials import validate_credentials
 
 T = TypeVar("T")
-
-
-@dataclass
-class Choices:
-    """What resolutions can change for the rest of the run."""
-
-    group_name: str
-    create_group: bool = False
-    list_id: int | None = None
-    approve_removals: bool = False
-
-
-async def resolvable(step: Callable[[], Awaitable[T]], session: Session, choices: Choices, timeout_s: int) -> T:
-    """Run a step; on a typed failure, wait for a resolution, apply it, and run the step again."""
-    while True:
-        try:
-            return await step()
-        except SyncFailure as failure:
-            resolution = await await_resolution(failure, timeout_s=timeout_s)
-        await apply(resolution, session, choices)
-
-
-async def apply(resolution: Resolution, session: Session, choices: Choices) -> None:
-    if resolution.action == "retry":
-        await session.open()  # the operator may have fixed the key or URL: reload them
-    elif resolution.action == "use-group":
-        choices.group_name, choices.create_group = str(resolution.inputs["group_name"]), False
-    elif resolution.action == "create-group":
-        choices.create_group = True
-    elif resolution.action == "use-list":
-        choices.list_id = int(resolution.inputs["list_id"])
-    elif resolution.action == "approve":
-        choices.approve_removals = True
-
-
-def summary_markdown(summary: dict[str, Any]) -> str:
-    req = summary["requests"]
-    lines = [
-        f"# ac-sync: {summary['status']}",
-        "",
-        f"List **{summary.get('list_name')}** (id {summary.get('list_id')}) for group "
-        f"**{summary.get('group_name')}** (id {summary.get('group_id')}).",
-        "",
-        "| | count |",
-        "|---|---:|",
-    ]
-    for key in ("audience_rows", "valid", "invalid", "duplicates", "subscribed", "unsubscribed", "rejected"):
-        lines.append(f"| {key.replace('_', ' ')} | {summary.get(key, 0)} |")
-    lines += [
-        "",
-        f"Requests: {req.get('total', 0)} in all, {req.get('bulk_import', 0)} bulk imports, "
-        f"{req.get('429', 0)} answered 429.",
-    ]
-    return "\n".join(lines)
-
 
 def list_name_for(list_name: str | None, campaign: str | None, template: str | None, group_name: str) -> str | None:
     """`--list` as given, or the campaign list named by the template ({campaign_name}, {group_name})."""
@@ -140,17 +84,16 @@ async def sync_audience(
     session = Session(credentials_block)
 
     details = await get_details(audience, str(workdir))
-    summary: dict[str, Any] = {
-        "status": "planned" if dry_run else "completed",
-        "flow_run_id": run_id,
-        "mode": mode,
-        "list_name": list_name,
-        "audience_rows": details["rows"],
-        "valid": details["valid"],
-        "invalid": details["invalid"],
-        "duplicates": details["duplicates"],
-        "failure": None,
-    }
+    summary = run_summary(
+        "planned" if dry_run else "completed",
+        run_id,
+        mode=mode,
+        list_name=list_name,
+        audience_rows=details["rows"],
+        valid=details["valid"],
+        invalid=details["invalid"],
+        duplicates=details["duplicates"],
+    )
 
     def resolving(step: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return resolvable(step, session, choices, timeout_s)
@@ -198,9 +141,6 @@ async def sync_audience(
         # creates is not read (nobody can have unsubscribed from it yet), so the reads are these.
         plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
         plan["requests"]["reads"] = summary["requests"]["total"]
-    con = duckdb.connect(details["db_path"])
-    rejected_total = con.execute("SELECT count(*) FROM rejected").fetchone()[0]  # type: ignore[index]
-    con.close()
     summary.update(
         group_name=choices.group_name,
         group_id=group_id,
@@ -210,7 +150,7 @@ async def sync_audience(
         unsubscribed=uploaded.get("unsubscribed", 0),
         resubscribed=uploaded.get("resubscribed", 0),
         opted_out=plan["opted_out"],
-        rejected=rejected_total,
+        rejected=count_rejected(details["db_path"]),
         batches=uploaded.get("batches", 0),
         batches_resent=uploaded.get("batches_resent", 0),
         plan=plan,

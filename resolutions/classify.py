@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from activecampaign.client import ACClient
@@ -53,3 +55,16 @@ async def typed_failure(exc: ACError, *, step: str, client: ACClient, **context:
     ):
         return ApiUrlInvalid(msg, step=step, **context)
     return None
+
+
+@contextlib.asynccontextmanager
+async def typed_failures(step: str, client: ACClient, **context: Any) -> AsyncIterator[dict[str, Any]]:
+    """Raise the client's errors inside the block as `step`'s typed failure (others pass unchanged).
+
+    The block may add to the yielded context (a list id found on the way) for the failure's playbook.
+    """
+    try:
+        yield context
+    except ACError as exc:
+        failure = await typed_failure(exc, step=step, client=client, **context)
+        raise (failure or exc) from None

@@ -30,55 +30,35 @@ class SyncFailure(Exception):
 
 
 class InvalidCredentials(SyncFailure):
-    code = "INVALID_CREDENTIALS"
-    title = "ActiveCampaign refused the API key"
+    code, title = "INVALID_CREDENTIALS", "ActiveCampaign refused the API key"
 
 
 class ApiUrlInvalid(SyncFailure):
-    code = "API_URL_INVALID"
-    title = "The ActiveCampaign API URL is wrong or unreachable"
+    code, title = "API_URL_INVALID", "The ActiveCampaign API URL is wrong or unreachable"
 
 
 class PaymentRequired(SyncFailure):
-    code = "PAYMENT_REQUIRED"
-    title = "ActiveCampaign reports a billing problem (402)"
+    code, title = "PAYMENT_REQUIRED", "ActiveCampaign reports a billing problem (402)"
 
 
 class InvalidGroupName(SyncFailure):
-    code = "INVALID_GROUP_NAME"
-    title = "No user group has that name"
+    code, title = "INVALID_GROUP_NAME", "No user group has that name"
 
 
 class AmbiguousListName(SyncFailure):
-    code = "AMBIGUOUS_LIST_NAME"
-    title = "Several lists share the list name"
+    code, title = "AMBIGUOUS_LIST_NAME", "Several lists share the list name"
 
 
 class ListPermissionDenied(SyncFailure):
-    code = "LIST_PERMISSION_DENIED"
-    title = "The key's user may not create or link the list"
+    code, title = "LIST_PERMISSION_DENIED", "The key's user may not create or link the list"
 
 
 class RateLimitExhausted(SyncFailure):
-    code = "RATE_LIMIT_EXHAUSTED"
-    title = "The account stayed rate-limited past the retry budget"
+    code, title = "RATE_LIMIT_EXHAUSTED", "The account stayed rate-limited past the retry budget"
 
 
 class TooManyRemovals(SyncFailure):
-    code = "TOO_MANY_REMOVALS"
-    title = "The sync would remove more contacts than allowed"
+    code, title = "TOO_MANY_REMOVALS", "The sync would remove more contacts than allowed"
 
 
-FAILURES: dict[str, type[SyncFailure]] = {
-    cls.code: cls
-    for cls in (
-        InvalidCredentials,
-        ApiUrlInvalid,
-        PaymentRequired,
-        InvalidGroupName,
-        AmbiguousListName,
-        ListPermissionDenied,
-        RateLimitExhausted,
-        TooManyRemovals,
-    )
-}
+FAILURES: dict[str, type[SyncFailure]] = {cls.code: cls for cls in SyncFailure.__subclasses__()}

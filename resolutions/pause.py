@@ -16,8 +16,8 @@ from prefect.input.run_input import keyset_from_paused_state
 from prefect.runtime import deployment, flow_run
 from prefect.states import Suspended
 
-from ac_sync.progress import Paused, publish
-from ac_sync.settings import SyncSettings
+from ac_sync_engine.progress import Paused, publish
+from ac_sync_engine.settings import SyncSettings
 from resolutions.failures import SyncFailure
 from resolutions.forms import check, form_for
 from resolutions.playbooks import render

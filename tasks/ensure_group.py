@@ -7,8 +7,7 @@ import difflib
 from prefect import get_run_logger, task
 
 from activecampaign.client import ACClient, as_int
-from activecampaign.errors import ACError
-from resolutions.classify import typed_failure
+from resolutions.classify import typed_failures
 from resolutions.failures import InvalidGroupName
 from tasks.caching import run_scoped
 
@@ -22,7 +21,7 @@ def suggestions(name: str, titles: list[str]) -> list[str]:
 
 @task(name="ensure-group", cache_key_fn=run_scoped("ensure-group", "group_name", "create"), persist_result=True)
 async def ensure_group(client: ACClient, group_name: str, create: bool = False) -> int:
-    try:
+    async with typed_failures("ensure-group", client, group_name=group_name):
         groups = await client.groups()
         # No title filter is documented: match locally, exactly (case and spaces included).
         matches = [g for g in groups if g.get("title") == group_name]
@@ -32,9 +31,6 @@ async def ensure_group(client: ACClient, group_name: str, create: bool = False) 
             created = await client.create_group(group_name)
             get_run_logger().info("Created user group %r (id %s)", group_name, created.get("id"))
             return as_int(created["id"])
-    except ACError as exc:
-        failure = await typed_failure(exc, step="ensure-group", client=client, group_name=group_name)
-        raise (failure or exc) from None
     titles = [str(g.get("title", "")) for g in groups]
     hints = suggestions(group_name, titles)
     hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""

@@ -9,8 +9,8 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from ac_sync.audience import count_audience
-from ac_sync.settings import SyncSettings
+from ac_sync_engine.audience import count_audience
+from ac_sync_engine.settings import SyncSettings
 from tasks.caching import run_scoped
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ac_sync import progress
+from ac_sync_engine import progress
 from activecampaign.emulator import EmulatorConfig, EmulatorProcess, EmulatorServer
 from tests.syncing import PauseWatch
 

@@ -1,4 +1,4 @@
-"""The account's limits shared by several processes through the Prefect server (ac_sync.shared_budget).
+"""The account's limits shared by several processes through the Prefect server (ac_sync_engine.shared_budget).
 
 The end-to-end tests run three `python -m ac_sync.cli run` processes into one emulator account, with and
 without AC_SYNC_SHARED_BUDGET, through bench/shared_budget.py's scenario and analysis; the rest check the
@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import itertools
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +23,7 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.settings import PREFECT_API_URL
 
 from ac_sync.sample import write_sample
-from ac_sync.shared_budget import (
+from ac_sync_engine.shared_budget import (
     PrefectLease,
     PrefectSharedBudget,
     SharedBudgetError,
@@ -64,6 +65,22 @@ async def budgets(prefect_backend: None) -> AsyncIterator[list[PrefectSharedBudg
     await asyncio.gather(*(b.aclose() for b in made))
 
 
+class HeldClock:
+    """Stands in for the moment a budget's slots come due: they wait until the test says so."""
+
+    def __init__(self, budget: PrefectSharedBudget) -> None:
+        self.dues: list[float] = []  # the moments the waits were asked to end at
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+        async def sleep_until(due: float) -> None:
+            self.dues.append(due)
+            self.reached.set()
+            await self.release.wait()
+
+        budget._sleep_until = sleep_until  # type: ignore[method-assign]
+
+
 async def take(budget: PrefectSharedBudget, kind: Kind = "request") -> PrefectLease:
     lease = await budget.acquire(kind)
     assert isinstance(lease, PrefectLease)
@@ -101,10 +118,9 @@ def test_three_processes_stay_under_the_account_limits_together(
     assert fig["too_many_requests_429"] == 0 and fig["rate_limited"] == 0 and fig["bulk_refused"] == 0, report
     assert fig["max_requests_per_window"] <= 5, report
     assert fig["max_bulk_per_window"] <= 100, report
-    # The bulk limit bound: a window filled up, and over the steady part the n-th and (n+100)-th imports were
-    # nearly one window apart, many times over.
-    assert fig["max_bulk_per_window"] >= 95 and fig["bulk_pairs"] >= 50, report
-    assert fig["ratio"] >= 0.85, report
+    # More imports than one window allows, so the bulk limit had to hold across processes (how close the
+    # three came to the ceiling is a benchmark figure: bench/shared_budget.py).
+    assert fig["bulk_accepted"] > 100, report
     budget = fig["budget"]
     assert budget is not None and budget["lost"] == 0, report
     print(report)
@@ -201,13 +217,16 @@ async def test_a_slot_is_given_back_one_window_after_the_answer_not_before(
     budgets += [holder, other]
     held = [await take(holder) for _ in range(5)]
     waiting = asyncio.create_task(other.acquire("request"))
-    await asyncio.sleep(0.3)
-    assert not waiting.done()
-    loop = asyncio.get_running_loop()
-    released_at = loop.time()
+    due = HeldClock(holder)
+    asked_at = time.monotonic()
     holder.release_later(held[0], 0.6)
+    await due.reached.wait()
+    await asyncio.sleep(0.3)  # time for the other process to be served, were the slot free
+    assert not waiting.done()
+    # The give-back waits for the moment one window after the answer, on the budget's own clock.
+    assert due.dues == [held[0].due] and held[0].due is not None and held[0].due >= asked_at + 0.6
+    due.release.set()
     await asyncio.wait_for(waiting, 5)
-    assert loop.time() - released_at >= 0.6
     state = await limit_state(limit_names(account)["request"])
     assert state.active_slots == 5  # the four still held and the one just taken
 
@@ -232,12 +251,15 @@ async def test_a_slot_due_while_this_process_waits_is_handed_on_without_the_serv
 async def test_close_gives_every_slot_back_when_due(budgets: list[PrefectSharedBudget], account: str) -> None:
     budget = PrefectSharedBudget(account, AccountLimits(time_scale=10))
     leases = [await take(budget, "bulk") for _ in range(3)] + [await take(budget)]
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    due = HeldClock(budget)
     for lease in leases:
         budget.release_later(lease, 0.3)
-    await budget.aclose()
-    assert loop.time() - started >= 0.3
+    closing = asyncio.create_task(budget.aclose())
+    await asyncio.sleep(0.3)
+    assert not closing.done()  # close waits for the slots to come due
+    assert sorted(due.dues) == sorted(lease.due for lease in leases)
+    due.release.set()
+    await asyncio.wait_for(closing, 10)
     names = limit_names(account)
     assert (await limit_state(names["bulk"])).active_slots == 0
     assert (await limit_state(names["request"])).active_slots == 0
@@ -264,7 +286,7 @@ async def test_an_unreachable_prefect_server_is_not_taken_for_activecampaign(
     monkeypatch: pytest.MonkeyPatch, account: str
 ) -> None:
     """The client retries httpx transport errors as ActiveCampaign's: the budget must raise its own error."""
-    import ac_sync.shared_budget as module
+    import ac_sync_engine.shared_budget as module
 
     monkeypatch.setattr(module, "SERVER_PATIENCE_S", 0.2)
     from prefect.settings import temporary_settings

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
 import pytest
 from prefect.client.schemas.objects import StateType
-from prefect.states import AwaitingRetry
+from prefect.states import AwaitingRetry, Suspended
 
 from ac_sync.sample import write_sample
 from activecampaign.emulator import EmulatorProcess
@@ -179,9 +180,18 @@ def test_retry_after_an_expired_suspension_suspends_again(
     admin = Admin(emulator_proc.base_url)
     sample = write_sample(tmp_path / "audience.csv", 300)
     run_id = trigger(server, audience=str(sample.path), list_name="Lapsed list", group_name="Lapsed")
-    run_worker(server, {**worker_env, "AC_SYNC_PAUSE_TIMEOUT": "1"})
+    run_worker(server, worker_env)
     first = flow_state(server, run_id)
     assert first.name == "Suspended", first
+    # Nobody answers: move the suspension's deadline into the past (instead of racing a short timeout), and the
+    # server's expiry service fails the run as it would once the pause timeout ran out.
+    deadline = datetime.now(UTC) - timedelta(seconds=1)
+    with server.api() as client:
+        client.set_flow_run_state(
+            UUID(run_id),
+            Suspended(pause_expiration_time=deadline, pause_key=first.state_details.pause_key),
+            force=True,
+        )
     expired = wait_state(server, run_id, lambda s: s.is_final(), "failed by the server's pause expiry")
     assert expired.is_failed() and "never resumed" in (expired.message or ""), expired
 

@@ -14,8 +14,8 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ac_sync.audience import check_email, connect_db, prepare_audience
-from ac_sync.audience.emails import (
+from ac_sync_engine.audience import check_email, connect_db, prepare_audience
+from ac_sync_engine.audience.emails import (
     FAST_EMAIL_REGEX,
     MISSING_EMAIL,
     DomainVerdicts,

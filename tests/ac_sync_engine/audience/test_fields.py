@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ac_sync.audience import connect_db, fields_hash, prepare_audience
+from ac_sync_engine.audience import connect_db, fields_hash, prepare_audience
 
 HEADER = ["email", "first_name", "last_name", "phone", "tags"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-import ac_sync.audience.census as census
-from ac_sync.audience import (
+import ac_sync_engine.audience.count as census
+from ac_sync_engine.audience import (
     AudienceError,
     audience_pending,
     check_email,

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from ac_sync.audience import AudienceError, connect_db, prepare_audience
-from ac_sync.audience import postgres as pg_source
+from ac_sync_engine.audience import AudienceError, connect_db, prepare_audience
+from ac_sync_engine.audience import postgres as pg_source
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install '.[dev]')")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ac_sync.audience import (
+from ac_sync_engine.audience import (
     AudienceError,
     connect_db,
     iter_batches,

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ac_sync.audience import AudienceError, AudienceSummary, connect_db, prepare_audience
+from ac_sync_engine.audience import AudienceError, AudienceSummary, connect_db, prepare_audience
 
 
 def write(path: Path, content: str | bytes) -> Path:

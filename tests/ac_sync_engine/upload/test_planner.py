@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ac_sync.audience import connect_db, prepare_audience
-from ac_sync.plan import MIRROR, UPSERT, build_plan, count_batches, load_unsubscribed, rows_to_send
-from ac_sync.state import COMPACT_MIN_FRACTION, OPTED_OUT, SUBSCRIBED, UNSUBSCRIBED, SyncState
-from ac_sync.upload import Batch, make_batches
+from ac_sync_engine.audience import connect_db, prepare_audience
+from ac_sync_engine.upload.planner import MIRROR, UPSERT, build_plan, count_batches, load_unsubscribed, rows_to_send
+from ac_sync_engine.upload.rows import Batch, make_batches
+from ac_sync_engine.upload.state import COMPACT_MIN_FRACTION, OPTED_OUT, SUBSCRIBED, UNSUBSCRIBED, SyncState
 
 
 def audience_db(tmp_path: Path, people: list[tuple[str, str]]) -> Path:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import duckdb
 
+from ac_sync_engine.errors import AudienceError, one_line
+
 from .db import connect_db
 from .emails import DomainVerdicts, fast_email_sql
-from .errors import AudienceError, one_line
 from .fields import Column
+from .normalise import REJECTED, UNDECIDED, VALID, email_select
 from .prepare import AudienceSummary, prepare_audience
-from .rowsql import REJECTED, UNDECIDED, VALID, email_select
 from .source import FILE_KINDS, _existing_file, open_source
 
 _finishing = threading.Lock()

@@ -18,7 +18,7 @@ import typer
 import yaml
 from rich.console import Console
 
-from ac_sync.errors import ConfigError
+from ac_sync_engine.errors import ConfigError
 
 DEFAULT_POOL = "ac-sync"
 DEFAULT_WEBHOOK_BLOCK = "ac-sync-alerts"
@@ -79,7 +79,7 @@ def read_api_key(from_stdin: bool) -> str:
 async def save_credentials(name: str, api_url: str, api_key: str) -> UUID:
     from pydantic import SecretStr
 
-    from ac_sync.settings import ActiveCampaignCredentials
+    from ac_sync_engine.settings import ActiveCampaignCredentials
     from activecampaign.errors import ApiUrlError
     from activecampaign.urls import normalise_base_url
 
@@ -165,7 +165,7 @@ async def install_alert(webhook_url: str, block_name: str, path: Path = AUTOMATI
 
 
 async def setup_prefect(pool: str, webhook_url: str | None, block_name: str) -> list[str]:
-    from ac_sync.settings import ActiveCampaignCredentials
+    from ac_sync_engine.settings import ActiveCampaignCredentials
 
     _require_api()
     if not BLOCK_NAME.fullmatch(block_name):

@@ -1,4 +1,4 @@
-"""Settings (environment, `.env`) and the Prefect credentials block.
+"""Settings (environment, `.env`), the Prefect credentials block, and loading the credentials inside a run.
 
 The API key lives in a `SecretStr` and is loaded inside the flow run, never passed as a flow parameter:
 Prefect stores parameters in clear (and a retry of a masked one would receive `'**********'`).
@@ -7,10 +7,14 @@ Prefect stores parameters in clear (and a retry of a masked one would receive `'
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ac_sync_engine.errors import ConfigError
+from activecampaign.client import ACClient
 
 
 class SyncSettings(BaseSettings):
@@ -49,3 +53,23 @@ class ActiveCampaignCredentials(Block):
 
     api_url: str = Field(description="The URL from Settings → Developer, e.g. https://acme.api-us1.com")
     api_key: SecretStr = Field(description="The API key of the user whose group should see the list")
+
+    def get_client(self, **options: Any) -> ACClient:
+        """A ready client of this account (options as ACClient's); the key never leaves the block otherwise."""
+        return ACClient(self.api_url, self.api_key, **options)
+
+
+async def load_credentials(block_name: str | None, settings: SyncSettings | None = None) -> ActiveCampaignCredentials:
+    """The account's URL and key: from the saved block `block_name`, else from the environment (or `.env`)."""
+    if block_name:
+        try:
+            return await ActiveCampaignCredentials.load(block_name)
+        except ValueError as exc:
+            raise ConfigError(f"no credentials block named {block_name!r}: {exc}") from None
+    settings = settings or SyncSettings()
+    missing = [name for name in ("api_url", "api_key") if not getattr(settings, name)]
+    if missing:
+        env = " and ".join(f"AC_SYNC_{m.upper()}" for m in missing)
+        raise ConfigError(f"set {env} (environment or .env), or pass --credentials-block NAME")
+    assert settings.api_url and settings.api_key
+    return ActiveCampaignCredentials(api_url=settings.api_url, api_key=settings.api_key)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import ac_sync.plan as plan
+import ac_sync_engine.upload.early as plan
 from ac_sync.sample import write_sample
 from activecampaign.emulator import EmulatorProcess
 from tests.syncing import Admin, create_list, sync

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import AudienceError, one_line
-from .sql import sql_literal
+from ac_sync_engine.errors import AudienceError, one_line
+from ac_sync_engine.sql import sql_literal
 
 # A 10 M-row audience must not need 10 M rows of RAM: DuckDB spills sorts, joins and tables to the
 # temp directory once it reaches this limit, so peak memory stays flat as the audience grows. Measured

@@ -1,13 +1,14 @@
-"""Audience preparation: read a source, validate and de-duplicate emails, store the result in DuckDB."""
+"""get-details' engine: read a source, validate and de-duplicate emails, store the audience in DuckDB."""
 
-from .census import audience_pending, count_audience, finish_audience, pending_counts
+from ac_sync_engine.errors import AudienceError
+
+from .count import audience_pending, count_audience, finish_audience, pending_counts
 from .db import connect_db
 from .emails import check_email
-from .errors import AudienceError
 from .fields import fields_hash
 from .prepare import AudienceSummary, prepare_audience, prepare_head
 from .read import AUDIENCE_QUERY, iter_batches, iter_rows
-from .rejected import complete_rejected, fill_reasons, rejected_rows, write_rejected_csv
+from .rejected import complete_rejected, count_rejected, fill_reasons, rejected_rows, write_rejected_csv
 
 __all__ = [
     "AUDIENCE_QUERY",
@@ -18,6 +19,7 @@ __all__ = [
     "complete_rejected",
     "connect_db",
     "count_audience",
+    "count_rejected",
     "fields_hash",
     "fill_reasons",
     "finish_audience",

@@ -75,7 +75,7 @@ SERVER_PATIENCE_S = 60.0  # how long a busy or restarting Prefect server is retr
 TRANSIENT = {408, 429, 502, 503}  # the codes Prefect's own client retries
 SUFFIX: dict[Kind, str] = {"request": "requests", "bulk": "bulk", "bulk_single": "bulk-single"}
 
-log = get_logger("ac_sync.shared_budget")
+log = get_logger("ac_sync_engine.shared_budget")
 T = TypeVar("T")
 
 
@@ -329,9 +329,13 @@ class PrefectSharedBudget:
         ]
         return len(dues), min(dues, default=0.0)
 
+    async def _sleep_until(self, due: float) -> None:
+        # One place that waits for a slot to come due, so that tests can hold the moment instead of timing it.
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+
     async def _release_at(self, lease: PrefectLease) -> None:
         assert lease.due is not None
-        await asyncio.sleep(max(0.0, lease.due - time.monotonic()))
+        await self._sleep_until(lease.due)
         if not self._closed and lease.handovers < MAX_HANDOVERS[lease.kind] and self._hand_to_waiter(lease.kind, lease):
             lease.handovers += 1
             self.stats.handed_over[lease.kind] += 1

@@ -16,7 +16,7 @@ import string
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from .sql import sql_literal
+from ac_sync_engine.sql import sql_literal
 
 MISSING_EMAIL = "missing email"
 MAX_EMAIL_LENGTH = 254

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import duckdb
 
+from ac_sync_engine.errors import AudienceError, one_line
+
 from .db import connect_db, temp_dir_for
-from .errors import AudienceError, one_line
-from .pycheck import CHECKED_COLUMNS, check_rows
+from .normalise import REJECTED, UNDECIDED, VALID, rows_select
 from .rejected import fill_reasons
-from .rowsql import REJECTED, UNDECIDED, VALID, rows_select
 from .source import OpenedSource, open_source
+from .validate import CHECKED_COLUMNS, check_rows
 
 
 @dataclass(frozen=True)

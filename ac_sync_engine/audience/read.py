@@ -9,8 +9,9 @@ from typing import Any
 
 import duckdb
 
+from ac_sync_engine.errors import AudienceError
+
 from .db import connect_db
-from .errors import AudienceError
 
 AUDIENCE_QUERY = (
     "SELECT email, first_name, last_name, phone, tags, fields_hash, source_row FROM audience ORDER BY source_row"

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import AudienceError
+from ac_sync_engine.errors import AudienceError
+from ac_sync_engine.sql import sql_literal
+
 from .fields import Column
-from .sql import sql_literal
 
 DELIMITERS = (",", ";", "\t", "|")
 UTF8_BOM = b"\xef\xbb\xbf"

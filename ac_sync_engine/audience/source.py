@@ -9,11 +9,12 @@ from pathlib import Path
 
 import duckdb
 
+from ac_sync_engine.errors import AudienceError, one_line
+from ac_sync_engine.sql import sql_literal
+
 from . import csv_source
-from .errors import AudienceError, one_line
 from .fields import Column
 from .postgres import check_database_url, load_postgres
-from .sql import sql_literal
 
 FILE_KINDS = {
     ".csv": "csv",

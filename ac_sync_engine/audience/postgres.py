@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from .errors import AudienceError, one_line
+from ac_sync_engine.errors import AudienceError, one_line
+from ac_sync_engine.sql import quote_ident
+
 from .fields import FIELDS, Column, pick_columns
-from .sql import quote_ident
 
 if TYPE_CHECKING:
     import psycopg

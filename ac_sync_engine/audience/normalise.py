@@ -27,6 +27,17 @@ UNDECIDED = 2  # email-validator decides, before the audience is published
 OUTPUT_COLUMNS = ("source_row", "email", *TEXT_FIELDS, "tags", "fields_hash", "raw", "cls")
 
 
+def _email_class_sql(column: str) -> str:
+    """The email's class (VALID, REJECTED or UNDECIDED) from its trimmed text `column`.
+
+    The surely-invalid test sits inside the CASE so that it only runs for the few rows the fast path did
+    not accept.
+    """
+    return f"""CASE WHEN coalesce({fast_email_sql(column)}, false) THEN {VALID}
+                        WHEN {surely_invalid_sql(column)} THEN {REJECTED}
+                        ELSE {UNDECIDED} END::UTINYINT"""
+
+
 def rows_select(columns: list[Column], relation: str, *, limit: int | None = None) -> str:
     """SELECT yielding OUTPUT_COLUMNS for every source row, in source order.
 
@@ -43,8 +54,7 @@ def rows_select(columns: list[Column], relation: str, *, limit: int | None = Non
     if limit is not None:
         source += f" LIMIT {int(limit)}"
     # Nested selects: each layer's columns exist once, and our aliases can never be confused with
-    # same-named source columns. The surely-invalid test sits inside the CASE so that it only runs
-    # for the few rows the fast path did not accept.
+    # same-named source columns.
     return f"""
         SELECT NULL::BIGINT AS source_row,
                CASE WHEN cls = {VALID} THEN email_lower END AS email,
@@ -54,11 +64,7 @@ def rows_select(columns: list[Column], relation: str, *, limit: int | None = Non
                CASE WHEN cls <> {VALID} OR email_raw IS DISTINCT FROM email_lower THEN email_raw END AS raw,
                cls
         FROM (
-            SELECT *,
-                   CASE WHEN coalesce({fast_email_sql("email_trim")}, false) THEN {VALID}
-                        WHEN {surely_invalid_sql("email_trim")} THEN {REJECTED}
-                        ELSE {UNDECIDED} END::UTINYINT AS cls,
-                   {tag_set_sql("tag_list", "tag_sorted")} AS tags
+            SELECT *, {_email_class_sql("email_trim")} AS cls, {tag_set_sql("tag_list", "tag_sorted")} AS tags
             FROM (
                 SELECT *, lower(email_trim) AS email_lower, {tag_sort_sql("tag_list")} AS tag_sorted
                 FROM (SELECT *, trim(email_raw) AS email_trim FROM ({source}))
@@ -74,10 +80,7 @@ def email_select(columns: list[Column], relation: str) -> str:
                CASE WHEN cls <> {VALID} THEN email_raw END AS raw,
                cls
         FROM (
-            SELECT *,
-                   CASE WHEN coalesce({fast_email_sql("email_trim")}, false) THEN {VALID}
-                        WHEN {surely_invalid_sql("email_trim")} THEN {REJECTED}
-                        ELSE {UNDECIDED} END::UTINYINT AS cls
+            SELECT *, {_email_class_sql("email_trim")} AS cls
             FROM (SELECT email_raw, trim(email_raw) AS email_trim
                   FROM (SELECT {text_sql(picked["email"])} AS email_raw FROM {relation}))
         )"""

@@ -9,10 +9,11 @@ from typing import Any
 
 import duckdb
 
+from ac_sync_engine.errors import AudienceError
+
 from .db import connect_db
-from .errors import AudienceError
-from .pycheck import CHECKED_COLUMNS, check_rows
 from .read import iter_rows
+from .validate import CHECKED_COLUMNS, check_rows
 
 REJECTED_QUERY = "SELECT source_row, email, reason FROM rejected ORDER BY source_row"
 # Only if email-validator accepted an address the SQL tier rejected (a property test says it cannot).
@@ -72,3 +73,15 @@ def rejected_rows(db_path: Path | str, limit: int = 100) -> list[dict[str, Any]]
     """The first `limit` rejected rows in source order, as dicts with source_row, email, reason."""
     complete_rejected(db_path)
     return list(iter_rows(db_path, REJECTED_QUERY + " LIMIT ?", [limit]))
+
+
+def count_rejected(db_path: Path | str) -> int:
+    """Rows of the audience that are not synced (invalid, duplicate, or refused by ActiveCampaign)."""
+    if not Path(db_path).exists():
+        raise AudienceError(f"no prepared audience at {db_path}")
+    con = connect_db(db_path)
+    try:
+        row = con.execute("SELECT count(*) FROM rejected").fetchone()
+    finally:
+        con.close()
+    return int(row[0]) if row else 0

@@ -33,6 +33,8 @@ import fsspec
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
+from ac_sync_engine.sql import drop_relation, sql_literal
+
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"  # by this tool: the consent ledger that allows a later re-subscription
 OPTED_OUT = "opted_out"  # unsubscribed by themselves: never re-subscribed
@@ -43,15 +45,6 @@ _DELTA_COLUMNS = "{'email': 'VARCHAR', 'fields_hash': 'VARCHAR', 'status': 'VARC
 # there are so many delta files that listing and reading them dominates loading.
 COMPACT_MIN_FRACTION = 0.10
 COMPACT_MAX_FILES = 2_000
-
-
-def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop the table or view `name` in the main schema, whichever it is (or nothing)."""
-    found = con.execute(
-        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
-    ).fetchone()
-    if found is not None:
-        con.execute(f"DROP {'VIEW' if found[0] == 'VIEW' else 'TABLE'} main.{name}")
 
 
 def destination_key(api_base_url: str, list_id: int) -> str:
@@ -163,7 +156,7 @@ class SyncState:
         snapshot_rows = 0
         if self.fs.exists(snapshot):
             local = self._local(snapshot, f"snapshot-{uuid.uuid4().hex[:8]}.parquet")
-            parts.append(f"SELECT email, fields_hash, status FROM read_parquet({_literal(local)})")
+            parts.append(f"SELECT email, fields_hash, status FROM read_parquet({sql_literal(local)})")
             snapshot_rows = con.execute("SELECT count(*) FROM read_parquet(?)", [local]).fetchone()[0]  # type: ignore[index]
         deltas = self._delta_files()
         if deltas:
@@ -213,7 +206,7 @@ class SyncState:
         try:
             with tempfile.TemporaryDirectory(prefix="ac-sync-state-") as tmp:
                 local = str(Path(tmp) / "snapshot.parquet")
-                con.execute(f"COPY (SELECT * FROM main.{view}) TO {_literal(local)} (FORMAT parquet)")
+                con.execute(f"COPY (SELECT * FROM main.{view}) TO {sql_literal(local)} (FORMAT parquet)")
                 self._put_file(snapshot, local)
         finally:
             drop_relation(con, view)
@@ -238,6 +231,3 @@ class SyncState:
                 self.fs.rm(tmp)
             raise
 
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -10,8 +10,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import AudienceError
-from .sql import quote_ident
+from ac_sync_engine.errors import AudienceError
+from ac_sync_engine.sql import quote_ident
 
 TEXT_FIELDS = ("first_name", "last_name", "phone")
 FIELDS = ("email", *TEXT_FIELDS, "tags")

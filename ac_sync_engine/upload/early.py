@@ -1,0 +1,115 @@
+"""A first sync that starts sending before its audience is fully prepared (`EarlyFeed`)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ac_sync_engine.audience import finish_audience, pending_counts, prepare_head
+from ac_sync_engine.upload.planner import PlanCounts, build_plan, rows_to_send
+from ac_sync_engine.upload.rows import SUBSCRIBE, Batch, Rejection, Row, make_batches
+
+# Source rows a first sync prepares on their own to start sending: about 200 batches, more than a minute
+# of uploading at ActiveCampaign's ceiling, while preparing 10 M rows takes well under that. The first
+# FIRST_ROWS of them are prepared before anything else (in well under 0.1 s), the rest while they go out.
+HEAD_ROWS = 50_000
+FIRST_ROWS = 5_000
+
+
+def starts_early(db_path: str | Path, state_is_empty: bool) -> bool:
+    """Whether a sync should use EarlyFeed: a first sync (no state) of an audience still being prepared and
+    larger than the head. A smaller one is prepared in moments, and is simply prepared first."""
+    counted = pending_counts(db_path)
+    return state_is_empty and counted is not None and counted["rows"] > HEAD_ROWS
+
+
+class EarlyFeed:
+    """A first sync's batches, starting before its audience is fully prepared.
+
+    Only for a destination with no sync state (nothing can be unchanged, re-subscribed or removed), so
+    every valid first occurrence of an email is an add unless the contact opted out. Which rows those
+    are among the first HEAD_ROWS source rows depends on nothing after them, so prepare_head decides
+    them in moments and they go out at once; the full preparation (finish_audience) starts as soon as
+    the first batch has gone, and the rest of the plan follows from it, leaving out the rows sent.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        db_path: str | Path,
+        source: str,
+        list_id: int,
+        batch_size: int,
+        *,
+        mode: str,
+        opted_out: Iterable[str],
+    ) -> None:
+        self.con = con
+        self.db_path = db_path
+        self.source = source
+        self.list_id = list_id
+        self.batch_size = batch_size
+        self.mode = mode
+        self.opted_out = {e.lower() for e in opted_out}
+        self.counts: PlanCounts | None = None  # known once the full plan is
+        self.batches = 0  # bulk requests handed to the uploader
+        self._head: list[tuple[Any, ...]] = []
+        self._preparing: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def start(self) -> None:
+        """Prepare the start of the head (blocking: run it in a thread)."""
+        self._head = prepare_head(self.source, min(FIRST_ROWS, HEAD_ROWS))
+
+    def provisional_counts(self) -> PlanCounts:
+        """Until the plan is known: every contact get-details counted is an add (opt-outs are not known yet)."""
+        counted = pending_counts(self.db_path) or {}
+        return PlanCounts(adds=counted.get("valid", 0), updates=0, removals=0, resubscribes=0, opted_out=0, unchanged=0)
+
+    def items(self) -> Iterator[Batch | Rejection]:
+        """Batches for Uploader.run: the head's, then the rest's. Blocking: the uploader reads it in a thread."""
+        rows = itertools.chain(self._head_rows(), self._rest_rows())
+        for item in make_batches(rows, self.list_id, self.batch_size):
+            if isinstance(item, Batch):
+                self.batches += 1
+            yield item
+            self._start_preparing()
+
+    def _head_rows(self) -> Iterator[Row]:
+        first_rows = min(FIRST_ROWS, HEAD_ROWS)
+        for email, first, last, phone, tags, digest, source_row in self._head:
+            if email not in self.opted_out:
+                yield Row(email, SUBSCRIBE, first, last, phone, tags, digest, source_row)
+        if first_rows < HEAD_ROWS:
+            for email, first, last, phone, tags, digest, source_row in prepare_head(self.source, HEAD_ROWS):
+                if source_row > first_rows and email not in self.opted_out:
+                    yield Row(email, SUBSCRIBE, first, last, phone, tags, digest, source_row)
+
+    def _start_preparing(self) -> None:
+        if self._preparing is None:
+            self._preparing = threading.Thread(target=self._prepare, name="ac-sync-prepare", daemon=True)
+            self._preparing.start()
+
+    def _prepare(self) -> None:
+        try:
+            finish_audience(self.db_path)
+        except BaseException as exc:  # handed to the uploader's thread by _rest_rows
+            self._failure = exc
+
+    def _rest_rows(self) -> Iterator[Row]:
+        self._start_preparing()
+        assert self._preparing is not None
+        self._preparing.join()
+        if self._failure is not None:
+            raise self._failure
+        cur = self.con.cursor()
+        try:
+            self.counts = build_plan(cur, None, mode=self.mode, full_resync=False)
+            yield from rows_to_send(cur, after_row=HEAD_ROWS)
+        finally:
+            cur.close()
