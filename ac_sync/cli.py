@@ -1,16 +1,18 @@
 """The `ac-sync` command line."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: typer reads these annotations at runtime, and the run/plan options
+# are declared inside a function.
 import asyncio
 import os
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from ac_sync.prefect_setup import register as register_prefect_commands
+from ac_sync_engine.errors import ConfigError
 
 # No telemetry from the temporary Prefect server: it cannot reach the internet and says so noisily.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -45,100 +47,131 @@ def _run_flow(params: dict[str, Any], *, as_json: bool, quiet: bool = False) -> 
     return asyncio.run(run_sync(params, as_json=as_json, console=err, quiet=quiet))
 
 
-# The options `run` and `plan` share, declared once.
-Audience = Annotated[str, typer.Option("--audience", help="A .csv/.parquet/.json/.jsonl file or a SQL query")]
-ListName = Annotated[str | None, typer.Option("--list", help="The list's exact name")]
-Group = Annotated[str | None, typer.Option("--group", help="The user group's exact title")]
-Mode = Annotated[str, typer.Option("--mode", help="upsert (add and update) or mirror (also remove leavers)")]
-State = Annotated[str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")]
-VerboseLog = Annotated[str | None, typer.Option("--verbose-log", help="Write the rejected rows CSV here")]
-Database = Annotated[str | None, typer.Option("--database", help="Run the SQL there (postgresql://...)")]
-Campaign = Annotated[str | None, typer.Option("--campaign", help="Campaign name for --list-template")]
-ListTemplate = Annotated[
-    str | None, typer.Option("--list-template", help='List name template, e.g. "{campaign_name} – {group_name}"')
-]
-MaxRemovals = Annotated[str | None, typer.Option("--max-removals", help="N or P% (default 10%) in mirror mode")]
-FullResync = Annotated[bool, typer.Option("--full-resync", help="Send every row, ignoring the state")]
-CredentialsBlock = Annotated[
-    str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
-]
-BatchSize = Annotated[int | None, typer.Option("--batch-size", min=1, max=250)]
-Json = Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")]
+def _field_choices(fields: list[str] | None, mapping_file: Path | None) -> dict[str, Any] | None:
+    """--mapping FILE, then --field COLUMN=FIELD over it, as the flow's `fields` parameter."""
+    import yaml
+
+    from ac_sync_engine.audience.mapping import choices_as_params, choices_from_document, parse_choices
+
+    choices = {}
+    if mapping_file is not None:
+        try:
+            doc = yaml.safe_load(mapping_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read the mapping file {mapping_file}: {exc}") from None
+        choices.update(choices_from_document(doc, str(mapping_file)))
+    choices.update(parse_choices(fields or []))
+    return choices_as_params(choices) or None
 
 
-def _params(database: str | None, mode: str, **given: Any) -> dict[str, Any]:
-    if mode not in ("upsert", "mirror"):
-        err.print(f"[red]error:[/] --mode must be upsert or mirror, not {mode!r}")
-        raise typer.Exit(2)
-    if database:
-        # The URL may hold a password: it reaches the run through the environment, never a flow parameter.
-        os.environ["AC_SYNC_DATABASE_URL"] = database
-    return {"mode": mode, **{k: v for k, v in given.items() if v is not None}}
+def _sync_command(planning: bool) -> Any:
+    """`run`, or `plan` (a run that only reads): one declaration of their options."""
+    run_only = {"hidden": planning}
+
+    def command(
+        audience: Annotated[str, typer.Option("--audience", help="A .csv/.parquet/.json/.jsonl file or a SQL query")],
+        list_name: Annotated[str | None, typer.Option("--list", help="The list's exact name")] = None,
+        group: Annotated[str | None, typer.Option("--group", help="The user group's exact title")] = None,
+        mode: Annotated[
+            str, typer.Option("--mode", help="upsert (add and update) or mirror (also remove leavers)")
+        ] = "upsert",
+        fields: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--field",
+                help="COLUMN=FIELD: send a column to a custom field (perstag, title or id); COLUMN=- ignores it",
+            ),
+        ] = None,
+        mapping: Annotated[
+            Path | None, typer.Option("--mapping", help="A YAML file of COLUMN: FIELD pairs (--field overrides it)")
+        ] = None,
+        clear_empty: Annotated[
+            bool,
+            typer.Option("--clear-empty", help="An emptied cell clears the value this tool had sent (contact API)"),
+        ] = False,
+        tags: Annotated[
+            str, typer.Option("--tags", help="add (default), or mirror: also take off tags this tool added")
+        ] = "add",
+        state: Annotated[
+            str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")
+        ] = None,
+        verbose_log: Annotated[
+            str | None, typer.Option("--verbose-log", help="Write the rejected rows CSV here")
+        ] = None,
+        database: Annotated[
+            str | None, typer.Option("--database", help="Run the SQL there (postgresql://...)")
+        ] = None,
+        campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign name for --list-template")] = None,
+        list_template: Annotated[
+            str | None,
+            typer.Option("--list-template", help='List name template, e.g. "{campaign_name} – {group_name}"'),
+        ] = None,
+        max_removals: Annotated[
+            str | None, typer.Option("--max-removals", help="N or P% (default 10%) in mirror mode")
+        ] = None,
+        full_resync: Annotated[bool, typer.Option("--full-resync", help="Send every row, ignoring the state")] = False,
+        credentials_block: Annotated[
+            str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
+        ] = None,
+        batch_size: Annotated[
+            int | None, typer.Option("--batch-size", min=1, max=250, help="Contacts per bulk import (at most 250)")
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Only plan: read, write nothing", **run_only)
+        ] = planning,
+        pause_timeout: Annotated[
+            int | None,
+            typer.Option(
+                "--pause-timeout", min=0, help="Seconds to wait, paused, for a resolution (0: stop at once)", **run_only
+            ),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
+    ) -> None:
+        if mode not in ("upsert", "mirror"):
+            _usage(f"--mode must be upsert or mirror, not {mode!r}")
+        if tags not in ("add", "mirror"):
+            _usage(f"--tags must be add or mirror, not {tags!r}")
+        try:
+            field_map = _field_choices(fields, mapping)
+        except ConfigError as exc:
+            _usage(str(exc))
+        if database:
+            # The URL may hold a password: it reaches the run through the environment, never a flow parameter.
+            os.environ["AC_SYNC_DATABASE_URL"] = database
+        given = {
+            "audience": audience,
+            "list_name": list_name,
+            "group_name": group,
+            "mode": mode,
+            "fields": field_map,
+            "clear_empty": clear_empty,
+            "tags": tags,
+            "state": state,
+            "verbose_log": verbose_log,
+            "campaign": campaign,
+            "list_template": list_template,
+            "max_removals": max_removals,
+            "full_resync": full_resync,
+            "credentials_block": credentials_block,
+            "batch_size": batch_size,
+            "dry_run": dry_run or planning,
+            "pause_timeout": pause_timeout,
+        }
+        code, _ = _run_flow({k: v for k, v in given.items() if v is not None}, as_json=as_json)
+        raise typer.Exit(code)
+
+    return command
 
 
-@app.command()
-def run(
-    audience: Audience,
-    list_name: ListName = None,
-    group: Group = None,
-    mode: Mode = "upsert",
-    state: State = None,
-    verbose_log: VerboseLog = None,
-    database: Database = None,
-    campaign: Campaign = None,
-    list_template: ListTemplate = None,
-    max_removals: MaxRemovals = None,
-    full_resync: FullResync = False,
-    credentials_block: CredentialsBlock = None,
-    batch_size: BatchSize = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only plan: read, write nothing")] = False,
-    pause_timeout: Annotated[
-        int | None,
-        typer.Option("--pause-timeout", min=0, help="Seconds to wait, paused, for a resolution (0: stop at once)"),
-    ] = None,
-    as_json: Json = False,
-) -> None:
-    """Run one sync."""
-    params = _params(
-        database,
-        mode,
-        audience=audience,
-        list_name=list_name,
-        group_name=group,
-        state=state,
-        verbose_log=verbose_log,
-        campaign=campaign,
-        list_template=list_template,
-        max_removals=max_removals,
-        full_resync=full_resync,
-        credentials_block=credentials_block,
-        batch_size=batch_size,
-        dry_run=dry_run,
-        pause_timeout=pause_timeout,
-    )
-    code, _ = _run_flow(params, as_json=as_json)
-    raise typer.Exit(code)
+def _usage(message: str) -> NoReturn:
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(2)
 
 
-@app.command()
-def plan(
-    audience: Audience,
-    list_name: ListName = None,
-    group: Group = None,
-    mode: Mode = "upsert",
-    state: State = None,
-    verbose_log: VerboseLog = None,
-    database: Database = None,
-    campaign: Campaign = None,
-    list_template: ListTemplate = None,
-    max_removals: MaxRemovals = None,
-    full_resync: FullResync = False,
-    credentials_block: CredentialsBlock = None,
-    batch_size: BatchSize = None,
-    as_json: Json = False,
-) -> None:
-    """What `run` would do, with request and time estimates; makes no write request."""
-    run(**locals(), dry_run=True)
+app.command("run", help="Run one sync.")(_sync_command(planning=False))
+app.command("plan", help="What `run` would do, with request and time estimates; makes no write request.")(
+    _sync_command(planning=True)
+)
 
 
 @app.command()

@@ -14,7 +14,7 @@ import httpx
 from rich.console import Console
 
 from ac_sync.runner import EXIT_OK, EXIT_OTHER, run_sync
-from ac_sync.sample import write_sample
+from ac_sync.sample import DEMO_FIELDS, write_sample
 
 DEMO_GROUP = "Marketing"
 DEMO_LIST = "Demo audience"
@@ -32,6 +32,22 @@ def point_at_emulator(emu: Any, time_scale: float, state: Path | None = None) ->
         os.environ["AC_SYNC_STATE"] = str(state)
 
 
+def seed_demo_fields(api_url: str, api_key: str) -> None:
+    """The demo account's custom fields, created through the API as someone would in ActiveCampaign."""
+    with httpx.Client(base_url=api_url, headers={"Api-Token": api_key}) as api:
+        for spec in DEMO_FIELDS:
+            body = {"field": {"title": spec["title"], "type": spec["type"], "perstag": spec["perstag"]}}
+            made = api.post("/fields", json=body)
+            made.raise_for_status()
+            field_id = made.json()["field"]["id"]
+            options = [
+                {"orderid": n, "value": v, "label": v, "isdefault": False, "field": field_id}
+                for n, v in enumerate(spec.get("options", []), start=1)
+            ]
+            if options:
+                api.post("/fieldOption/bulk", json={"fieldOptions": options}).raise_for_status()
+
+
 def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Console) -> int:
     from activecampaign.emulator.config import EmulatorConfig
     from activecampaign.emulator.server import EmulatorServer
@@ -41,8 +57,9 @@ def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Consol
         EmulatorServer(EmulatorConfig(time_scale=time_scale)) as emu,
     ):
         work = Path(tmp)
-        sample = write_sample(work / "audience.csv", contacts)
+        sample = write_sample(work / "audience.csv", contacts, custom=True)
         httpx.post(f"{emu.base_url}/__emulator__/groups", json={"title": DEMO_GROUP}).raise_for_status()
+        seed_demo_fields(emu.api_url, emu.api_key)
         console.print(
             f"Emulator at {emu.base_url} (time-scale {time_scale}); sample audience of {sample.rows} rows "
             f"({len(sample.valid)} valid, {sample.invalid} malformed, {sample.duplicates} duplicates)"

@@ -36,9 +36,21 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         f"rejected {summary['rejected']}"
         + (f" (see {summary['verbose_log']})" if summary.get("verbose_log") and summary["rejected"] else "")
     )
+    if summary.get("rejected_values"):
+        console.print(
+            f"  values left out of synced contacts (they do not fit their field): {summary['rejected_values']}"
+            + (f" (see {summary['verbose_log']})" if summary.get("verbose_log") else "")
+        )
     console.print(
         f"  requests {req.get('total', 0)} ({req.get('bulk_import', 0)} bulk imports, {req.get('429', 0)} × 429)"
     )
+    if summary.get("mapping"):
+        console.print("  mapping: " + ", ".join(f"{col} → {to}" for col, to in summary["mapping"].items()))
+    for column in summary.get("unmapped") or []:
+        console.print(
+            f"  [yellow]not sent:[/] column {column!r} matches no field (map it with --field '{column}=FIELD',"
+            f" or --field '{column}=-' to say so)"
+        )
     plan = summary.get("plan") or {}
     if summary["status"] == "planned":
         will = plan.get("requests", {})
@@ -46,11 +58,13 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             f"  plan ({summary.get('mode')}): {plan.get('adds', 0)} adds, {plan.get('updates', 0)} updates, "
             f"{plan.get('removals', 0)} removals (limit {plan.get('max_removals')}), "
             f"{plan.get('resubscribes', 0)} re-subscribes, {plan.get('opted_out', 0)} opted-out skips, "
-            f"{plan.get('unchanged', 0)} unchanged"
+            f"{plan.get('unchanged', 0)} unchanged, {plan.get('clears', 0)} with values to clear, "
+            f"{plan.get('untags', 0)} with tags to take off"
         )
         console.print(
             f"  the run will make {will.get('bulk_import', 0)} bulk imports, "
-            f"{will.get('contactLists', 0)} contact-list writes, "
+            f"{will.get('contactLists', 0)} contact-list writes, {will.get('contact_sync', 0)} contact writes, "
+            f"{will.get('contactTags', 0)} contact-tag requests, {will.get('fieldRels', 0)} field relations, "
             f"{will.get('lists', 0)} list creations, {will.get('listGroups', 0)} group links, "
             f"{will.get('reads', 0)} reads plus status polls: "
             f"about {plan.get('seconds_at_limits', 0)} s at ActiveCampaign's limits"

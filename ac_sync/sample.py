@@ -36,6 +36,18 @@ LAST = [
     "Perlman",
 ]
 DOMAINS = ["example.com", "example.org", "mail.example.net", "shop.example.co.uk"]
+COMPANIES = ["Initech", "Globex", "Umbrella", "Hooli", "Acme Corp"]
+PLANS = ["Free", "pro", "Team", "Gold"]  # "pro" matches the option "Pro"; "Gold" is no option of the demo's field
+INTERESTS = ["news", "events", "news; offers", "offers, events", ""]
+# The spreadsheet-style header of the custom columns, and the custom fields the demo account gets for them.
+CUSTOM_COLUMNS = ["Company", "Lifetime Value", "Signup Date", "Plan", "Interests"]
+DEMO_FIELDS = [
+    {"title": "Company", "type": "text", "perstag": "COMPANY"},
+    {"title": "Lifetime Value", "type": "text", "perstag": "LIFETIME_VALUE"},
+    {"title": "Signup Date", "type": "date", "perstag": "SIGNUP_DATE"},
+    {"title": "Plan", "type": "dropdown", "perstag": "PLAN", "options": ["Free", "Pro", "Team"]},
+    {"title": "Interests", "type": "listbox", "perstag": "INTERESTS", "options": ["news", "events", "offers"]},
+]
 
 
 @dataclass(frozen=True)
@@ -59,24 +71,27 @@ def write_sample(
     malformed_ratio: float = 0.03,
     duplicate_ratio: float = 0.02,
     salt: str = "",
+    custom: bool = False,
 ) -> SampleAudience:
-    """Write a CSV of about `contacts` rows (email, first_name, last_name, phone, tags)."""
+    """Write a CSV of about `contacts` rows (email, first_name, last_name, phone, tags), with `custom` also the
+    CUSTOM_COLUMNS of a marketer's export (some of its plan values are no option of the demo's field)."""
     rnd = random.Random(seed)
     valid: list[str] = []
     invalid = duplicates = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(["email", "first_name", "last_name", "phone", "tags"])
+        out.writerow(["email", "first_name", "last_name", "phone", "tags", *(CUSTOM_COLUMNS if custom else [])])
+        blank = [""] * (len(CUSTOM_COLUMNS) if custom else 0)
         for i in range(contacts):
             roll = rnd.random()
             if roll < malformed_ratio:
-                out.writerow([MALFORMED[i % len(MALFORMED)].format(i=i), "Bad", "Row", "", ""])
+                out.writerow([MALFORMED[i % len(MALFORMED)].format(i=i), "Bad", "Row", "", "", *blank])
                 invalid += 1
                 continue
             if roll < malformed_ratio + duplicate_ratio and valid:
                 twin = rnd.choice(valid)
-                out.writerow([f"  {twin.upper()} ", "Twin", "Row", "", ""])
+                out.writerow([f"  {twin.upper()} ", "Twin", "Row", "", "", *blank])
                 duplicates += 1
                 continue
             email = email_for(i, salt)
@@ -85,5 +100,16 @@ def write_sample(
             last = LAST[i % len(LAST)] + ("\nsecond line" if i % 97 == 0 else "")
             phone = f"0{rnd.randrange(10**8, 10**9)}" if i % 3 else ""
             tags = "vip, spring" if i % 5 == 0 else ""
-            out.writerow([email, first, last, phone, tags])
+            extra = (
+                [
+                    COMPANIES[i % len(COMPANIES)],
+                    f"{(i * 37) % 5000}.{i % 100:02d}",
+                    f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+                    PLANS[i % len(PLANS)],
+                    INTERESTS[i % len(INTERESTS)],
+                ]
+                if custom
+                else []
+            )
+            out.writerow([email, first, last, phone, tags, *extra])
     return SampleAudience(path, contacts, frozenset(valid), invalid, duplicates)

@@ -67,7 +67,7 @@ def make_state(csv_path: Path, state_root: Path, work: Path) -> dict[str, int]:
 def child_resync(csv_path: Path, db_path: Path, state_root: Path, mode: str) -> dict[str, Any]:
     from ac_sync_engine.audience import prepare_audience
     from ac_sync_engine.audience.rejected import complete_rejected
-    from ac_sync_engine.upload.planner import build_plan, load_unsubscribed
+    from ac_sync_engine.upload.planner import PlanRules, build_plan, load_unsubscribed
     from ac_sync_engine.upload.state import SyncState
 
     cpu0 = os.times()
@@ -76,7 +76,7 @@ def child_resync(csv_path: Path, db_path: Path, state_root: Path, mode: str) -> 
     prepared = time.perf_counter()
     con = duckdb.connect(str(db_path))
     load_unsubscribed(con, [])
-    counts = build_plan(con, SyncState(str(state_root), DESTINATION), mode=mode, full_resync=False)
+    counts = build_plan(con, SyncState(str(state_root), DESTINATION), PlanRules(mode=mode))
     planned = time.perf_counter()
     cpu1 = os.times()
     to_send = con.execute("SELECT count(*) FROM to_send").fetchone()

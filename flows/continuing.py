@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from flows.session import Session
 from resolutions.failures import SyncFailure
@@ -21,6 +21,8 @@ class Choices:
     create_group: bool = False
     list_id: int | None = None
     approve_removals: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)  # COLUMN -> FIELD (or {field, clear_empty}), "-" ignores
+    create_fields: dict[str, str] = field(default_factory=dict)  # COLUMN -> the type of a field to create
 
 
 async def resolvable(step: Callable[[], Awaitable[T]], session: Session, choices: Choices, timeout_s: int) -> T:
@@ -28,12 +30,13 @@ async def resolvable(step: Callable[[], Awaitable[T]], session: Session, choices
     while True:
         try:
             return await step()
-        except SyncFailure as failure:
+        except SyncFailure as failed:
+            failure = failed
             resolution = await await_resolution(failure, timeout_s=timeout_s)
-        await apply(resolution, session, choices)
+        await apply(resolution, failure, session, choices)
 
 
-async def apply(resolution: Resolution, session: Session, choices: Choices) -> None:
+async def apply(resolution: Resolution, failure: SyncFailure, session: Session, choices: Choices) -> None:
     if resolution.action == "retry":
         await session.open()  # the operator may have fixed the key or URL: reload them
     elif resolution.action == "use-group":
@@ -44,3 +47,14 @@ async def apply(resolution: Resolution, session: Session, choices: Choices) -> N
         choices.list_id = int(resolution.inputs["list_id"])
     elif resolution.action == "approve":
         choices.approve_removals = True
+    elif resolution.action in ("use-field", "ignore-column", "create-field"):
+        column = str(failure.context["column"])
+        choices.create_fields.pop(column, None)
+        if resolution.action == "create-field":
+            choices.create_fields[column] = str(resolution.inputs["field_type"])
+            choices.fields.pop(column, None)
+        else:
+            target = "-" if resolution.action == "ignore-column" else str(resolution.inputs["field"])
+            previous = choices.fields.get(column)
+            clear = previous.get("clear_empty") if isinstance(previous, dict) else None
+            choices.fields[column] = target if clear is None else {"field": target, "clear_empty": clear}

@@ -59,8 +59,15 @@ async def sync_audience(
     dry_run: bool = False,
     campaign: str | None = None,
     list_template: str | None = None,
+    fields: dict[str, Any] | None = None,
+    clear_empty: bool = False,
+    tags: Literal["add", "mirror"] = "add",
 ) -> dict[str, Any]:
     """Send the rows of `audience` into the list `list_name` that the user group `group_name` can see.
+
+    `fields` maps columns to fields beyond what their names say (COLUMN: perstag, title or id; `-` ignores
+    a column; `{field: ..., clear_empty: true}` per column). `clear_empty` makes an emptied cell clear a value
+    this tool had sent; `tags` mirror also takes off the tags this tool added that have left a row.
 
     `mode` upsert adds and updates; mirror also unsubscribes those who left the audience (at most
     `max_removals`, `N` or `P%`, default 10 %, unless approved). `dry_run` makes read requests only and
@@ -80,7 +87,7 @@ async def sync_audience(
     timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
     run_id = str(flow_run.id or "local")
     workdir = Path(".ac-sync/work") / run_id
-    choices = Choices(group_name)
+    choices = Choices(group_name, fields=dict(fields or {}))
     session = Session(credentials_block)
 
     details = await get_details(audience, str(workdir))
@@ -130,6 +137,10 @@ async def sync_audience(
                 approve_removals=choices.approve_removals,
                 dry_run=dry_run,
                 list_created=bool(listed["created"]),
+                fields=choices.fields,
+                create_fields=choices.create_fields,
+                clear_empty=clear_empty,
+                tags=tags,
             )
         )
         summary["requests"] = session.client.stats.as_dict()
@@ -141,6 +152,7 @@ async def sync_audience(
         # creates is not read (nobody can have unsubscribed from it yet), so the reads are these.
         plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
         plan["requests"]["reads"] = summary["requests"]["total"]
+    rejected_rows_count, rejected_values = count_rejected(details["db_path"])
     summary.update(
         group_name=choices.group_name,
         group_id=group_id,
@@ -150,7 +162,10 @@ async def sync_audience(
         unsubscribed=uploaded.get("unsubscribed", 0),
         resubscribed=uploaded.get("resubscribed", 0),
         opted_out=plan["opted_out"],
-        rejected=count_rejected(details["db_path"]),
+        rejected=rejected_rows_count,
+        rejected_values=rejected_values,
+        mapping=plan.get("mapping", {}),
+        unmapped=plan.get("unmapped", []),
         batches=uploaded.get("batches", 0),
         batches_resent=uploaded.get("batches_resent", 0),
         plan=plan,

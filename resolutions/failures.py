@@ -57,6 +57,14 @@ class RateLimitExhausted(SyncFailure):
     code, title = "RATE_LIMIT_EXHAUSTED", "The account stayed rate-limited past the retry budget"
 
 
+class AmbiguousField(SyncFailure):
+    code, title = "AMBIGUOUS_FIELD", "Several custom fields match one column"
+
+
+class UnknownField(SyncFailure):
+    code, title = "UNKNOWN_FIELD", "A column is mapped to a custom field that does not exist"
+
+
 class TooManyRemovals(SyncFailure):
     code, title = "TOO_MANY_REMOVALS", "The sync would remove more contacts than allowed"
 

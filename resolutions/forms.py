@@ -21,6 +21,14 @@ INPUT_FIELDS: dict[str, Any] = {
         Field(None, min_length=1, max_length=255, pattern=r"\S", description="Exact title of the user group"),
     ),
     "list_id": (int | None, Field(None, ge=1, description="Id of the list to sync into")),
+    "field": (
+        str | None,
+        Field(None, min_length=1, max_length=255, pattern=r"\S", description="Perstag or id of a custom field"),
+    ),
+    "field_type": (
+        Literal["text", "textarea", "date", "datetime", "dropdown", "radio", "listbox", "checkbox", "hidden"] | None,
+        Field(None, description="Type of the custom field to create"),
+    ),
 }
 
 

@@ -160,6 +160,52 @@ PLAYBOOKS: dict[str, Playbook] = {
             [RETRY, ABORT],
         ),
         Playbook(
+            "AMBIGUOUS_FIELD",
+            "Several custom fields match one column",
+            "Column **{column}** of the audience matches {candidate_count} custom fields by perstag or title: "
+            "{candidates_text}. The tool will not guess which one gets its values. Nothing has been written.",
+            [
+                "In ActiveCampaign open Contacts → Fields and decide which field the column belongs in.",
+                "Optionally rename one of them so that later runs are unambiguous.",
+            ],
+            [
+                "Continue with `use-field` and the field's perstag or id, `ignore-column` to send the column nowhere, "
+                "or map it for good with `--field {column}=PERSTAG` (or a `--mapping` file) in a fresh run.",
+            ],
+            [
+                Action("use-field", "Send this column to this field.", {"field": "the perstag or id of a field above"}),
+                Action("ignore-column", "Send this column nowhere in this run (it is listed as unmapped)."),
+                RETRY,
+                ABORT,
+            ],
+        ),
+        Playbook(
+            "UNKNOWN_FIELD",
+            "A column is mapped to a custom field that does not exist",
+            "Column **{column}** is mapped to **{wanted}**, but no custom field of the account has that perstag, "
+            "title or id. Nothing has been written.",
+            [
+                "In ActiveCampaign open Contacts → Fields: find the field's perstag, or create the field there.",
+            ],
+            [
+                "Continue with `use-field` and an existing field's perstag or id, `create-field` with its type "
+                "(text, textarea, date, datetime, dropdown, radio, listbox, checkbox, hidden; a list type takes "
+                "the column's values as its options), or `ignore-column`; or fix `--field`/`--mapping` and start a "
+                "fresh run.",
+            ],
+            [
+                Action("use-field", "Send this column to this field.", {"field": "an existing field's perstag or id"}),
+                Action(
+                    "create-field",
+                    "Create a custom field titled after the column, of this type, and send the column there.",
+                    {"field_type": "text, textarea, date, datetime, dropdown, radio, listbox, checkbox or hidden"},
+                ),
+                Action("ignore-column", "Send this column nowhere in this run (it is listed as unmapped)."),
+                RETRY,
+                ABORT,
+            ],
+        ),
+        Playbook(
             "TOO_MANY_REMOVALS",
             "The sync would remove more contacts than allowed",
             "This mirror sync would unsubscribe **{removals}** contacts from list **{list_name}**, over the limit of "
@@ -189,6 +235,9 @@ def _context(failure: SyncFailure) -> dict[str, Any]:
     ids = ctx.get("list_ids") or []
     ctx["list_ids_text"] = ", ".join(str(i) for i in ids)
     ctx["count"] = len(ids)
+    candidates = ctx.get("candidates") or []
+    ctx["candidates_text"] = ", ".join(f"`{c}`" for c in candidates)
+    ctx["candidate_count"] = len(candidates)
     return ctx
 
 

@@ -9,11 +9,12 @@ from uuid import UUID
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
 from ac_sync_engine.progress import Progress, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
 from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
-from resolutions.failures import TooManyRemovals
+from resolutions.failures import AmbiguousField, SyncFailure, TooManyRemovals, UnknownField
 from tasks.caching import run_scoped
 
 
@@ -45,10 +46,31 @@ class _UiProgress:
         publish(Progress(self.total, self.total, batches))
 
 
+def mapping_failure(problem: MappingProblem) -> SyncFailure:
+    kind = AmbiguousField if problem.kind == "ambiguous" else UnknownField
+    return kind(
+        str(problem),
+        step="upload-contacts",
+        column=problem.column,
+        wanted=problem.wanted,
+        candidates=[f"{f.perstag} (id {f.id})" for f in problem.candidates],
+    )
+
+
 @task(
     name="upload-contacts",
     cache_key_fn=run_scoped(
-        "upload-contacts", "db_path", "list_id", "full_resync", "mode", "approve_removals", "dry_run"
+        "upload-contacts",
+        "db_path",
+        "list_id",
+        "full_resync",
+        "mode",
+        "approve_removals",
+        "dry_run",
+        "fields",
+        "create_fields",
+        "clear_empty",
+        "tags",
     ),
     persist_result=True,
 )
@@ -64,14 +86,31 @@ async def upload_contacts(
     approve_removals: bool = False,
     dry_run: bool = False,
     list_created: bool = False,
+    fields: dict[str, Any] | None = None,
+    create_fields: dict[str, str] | None = None,
+    clear_empty: bool = False,
+    tags: str = "add",
 ) -> dict[str, Any]:
     """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet."""
-    options = SyncOptions(batch_size=batch_size, full_resync=full_resync, mode=mode, max_removals=max_removals)
+    options = SyncOptions(
+        batch_size=batch_size,
+        full_resync=full_resync,
+        mode=mode,
+        max_removals=max_removals,
+        tags=tags,
+        clear_empty=clear_empty,
+        choices=choices_from_document(fields, "the field mapping"),
+        create_fields=dict(create_fields or {}),
+    )
     sync = ListSync(client, db_path, list_id, state_location, options, list_created=list_created, log=get_run_logger())
     try:
         async with typed_failures("upload-contacts", client, list_id=list_id):
             if not dry_run:
                 await sync.resume()
+            try:
+                await sync.map(dry_run=dry_run)
+            except MappingProblem as problem:
+                raise mapping_failure(problem) from None
             plan = await sync.plan(dry_run=dry_run)
             if dry_run:
                 return {"plan": plan.as_dict()}
@@ -97,6 +136,7 @@ async def upload_contacts(
         "subscribed": result.subscribed,
         "unsubscribed": result.unsubscribed,
         "resubscribed": sent.resubscribed,
+        "contact_writes": sent.contact_writes,
         "opted_out": sent.plan.counts.opted_out,
         "rejected": result.rejected,
         "batches": result.batches_confirmed,

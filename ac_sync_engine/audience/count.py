@@ -1,10 +1,12 @@
-"""A first, fast pass over a file audience: its exact counts, and the preparation left for later.
+"""A first, fast pass over an audience: its exact counts, and the preparation left for later.
 
-A sync has to report the audience's counts as soon as it has read it, but sending can begin long before a
-10 M-row audience is fully prepared (see prepare_head), so for file sources get-details only counts: one
-scan of the email column with the same SQL verdicts and email-validator for the undecided rest, then
-records what is still to do beside the database (`<db>.pending.json`). finish_audience does it, and
-checks that the full preparation finds exactly the counts reported.
+A sync has to report the audience's counts as soon as it has read it, but which column feeds which field is
+only known once the account's fields have been read (upload-contacts does that), and sending can begin long
+before a 10 M-row audience is fully prepared (see prepare_head). So get-details only counts: a file is read
+where it lies, a query (DuckDB's or PostgreSQL's) is run once into a staged table of the audience database;
+then one scan of the email column with the same SQL verdicts and email-validator for the undecided rest.
+What is still to do is recorded beside the database (`<db>.pending.json`); finish_audience does it with the
+mapping, and checks that the full preparation finds exactly the counts reported.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from ac_sync_engine.errors import AudienceError, one_line
 
 from .db import connect_db
 from .emails import DomainVerdicts, fast_email_sql
-from .fields import Column
+from .fields import Column, tags_sql, text_sql
+from .mapping import ColumnMapping, map_columns, mapping_from_json, mapping_to_json, name_key
 from .normalise import REJECTED, UNDECIDED, VALID, email_select
 from .prepare import AudienceSummary, prepare_audience
-from .source import FILE_KINDS, _existing_file, open_source
+from .rejected import REJECTED_COLUMNS
+from .source import FILE_KINDS, STAGED_SOURCE, _existing_file, open_source, stage_query
 
 _finishing = threading.Lock()
 
@@ -52,19 +56,23 @@ def pending_counts(db_path: Path | str) -> dict[str, int] | None:
 def count_audience(source: str, db_path: Path, *, database_url: str | None = None) -> AudienceSummary:
     """The counts prepare_audience would report for `source`, leaving the preparation itself pending.
 
-    Only for audience files (which can be read again unchanged); a query, or a database, is prepared in
-    full at once, since running it twice could cost as much and need not return the same rows. Until
+    A file is counted where it lies (it can be read again unchanged); a query is run once, into the staged
+    table STAGED_TABLE, since running it twice could cost as much and need not return the same rows. Until
     finish_audience has run, the database has an empty `rejected` table and no `audience`.
     """
     source = os.fspath(source)
     db_path = Path(db_path)
     path = _existing_file(source)
-    if database_url is not None or path is None or path.suffix.lower() not in FILE_KINDS:
-        return prepare_audience(source, db_path, database_url=database_url)
     con = connect_db(db_path)
     try:
-        opened = open_source(con, source, None, "main")
-        emails = email_select(opened.columns, opened.relation)
+        if database_url is None and path is not None and path.suffix.lower() in FILE_KINDS:
+            opened = open_source(con, source, None, "main")
+        else:
+            opened = stage_query(con, source, database_url)
+            source = STAGED_SOURCE
+        email = map_columns(opened.columns, None).standard("email")
+        assert email is not None
+        emails = email_select(email, opened.relation)
         try:
             row = con.execute(_census_sql(emails)).fetchall()
             if row[0][4]:
@@ -78,7 +86,7 @@ def count_audience(source: str, db_path: Path, *, database_url: str | None = Non
         if collisions:
             # Two different addresses shared a 64-bit hash (about one 10 M-row audience in 400,000): count
             # the distinct addresses themselves.
-            valid = _count_distinct(con, email_select(opened.columns, opened.relation))
+            valid = _count_distinct(con, emails)
         # email-validator decides the rest, each distinct value once.
         normalised: set[str] = set()
         domains = DomainVerdicts()
@@ -89,18 +97,38 @@ def count_audience(source: str, db_path: Path, *, database_url: str | None = Non
                 invalid += times
             else:
                 normalised.add(email)
-        valid += len(normalised) - _already_counted(con, opened.columns, opened.relation, normalised)
+        valid += len(normalised) - _already_counted(con, emails, normalised)
         con.execute("BEGIN TRANSACTION")
         con.execute("DROP TABLE IF EXISTS main.audience")
-        con.execute("CREATE OR REPLACE TABLE main.rejected (source_row BIGINT, email VARCHAR, reason VARCHAR)")
+        con.execute(f"CREATE OR REPLACE TABLE main.rejected ({REJECTED_COLUMNS})")
         con.execute("COMMIT")
     finally:
         con.close()
     summary = AudienceSummary(
         rows=rows, valid=valid, invalid=invalid, duplicates=rows - valid - invalid, columns=opened.source_columns
     )
-    pending_path(db_path).write_text(json.dumps({"source": source, "counts": _counts(summary)}))
+    columns = [[c.name, c.type, c.sql_name] for c in opened.columns]
+    pending_path(db_path).write_text(json.dumps({"source": source, "counts": _counts(summary), "columns": columns}))
     return summary
+
+
+def pending_columns(db_path: Path | str) -> list[Column] | None:
+    """The columns (with their types) of the audience count_audience left pending: what mapping works from."""
+    path = pending_path(db_path)
+    if not path.exists():
+        return None
+    return [Column(name, type_, sql_name) for name, type_, sql_name in json.loads(path.read_text())["columns"]]
+
+
+def _mapping_path(db_path: Path | str) -> Path:
+    path = Path(db_path)
+    return path.with_name(path.name + ".mapping.json")
+
+
+def prepared_mapping(db_path: Path | str) -> ColumnMapping | None:
+    """The mapping the audience in `db_path` was prepared with (its value columns depend on it)."""
+    path = _mapping_path(db_path)
+    return mapping_from_json(path.read_text()) if path.exists() else None
 
 
 def _census_sql(emails: str, *, exact_undecided: bool = False) -> str:
@@ -144,7 +172,7 @@ def _count_distinct(con: duckdb.DuckDBPyConnection, emails: str) -> int:
     return int(row[0][0])
 
 
-def _already_counted(con: duckdb.DuckDBPyConnection, columns: list[Column], relation: str, emails: set[str]) -> int:
+def _already_counted(con: duckdb.DuckDBPyConnection, email_rows: str, emails: set[str]) -> int:
     """How many of `emails` (validated in Python) a fast-path row already has: those are not new.
 
     Only an address the fast path would itself accept can be one (an internationalised domain, say,
@@ -161,7 +189,7 @@ def _already_counted(con: duckdb.DuckDBPyConnection, columns: list[Column], rela
     if not candidates:
         return 0
     row = con.execute(
-        f"SELECT count(DISTINCT email) FROM ({email_select(columns, relation)})"
+        f"SELECT count(DISTINCT email) FROM ({email_rows})"
         f" WHERE cls = {VALID} AND email IN (SELECT unnest(?))",
         [candidates],
     ).fetchone()
@@ -172,7 +200,7 @@ def _counts(summary: AudienceSummary) -> dict[str, int]:
     return {"rows": summary.rows, "valid": summary.valid, "invalid": summary.invalid, "duplicates": summary.duplicates}
 
 
-def finish_audience(db_path: Path | str) -> AudienceSummary | None:
+def finish_audience(db_path: Path | str, mapping: ColumnMapping | None = None) -> AudienceSummary | None:
     """Prepare what count_audience left pending (nothing if nothing is); check it matches the counts.
 
     The reasons for SQL-rejected rows are left to fill_reasons. Safe to call from several threads: the
@@ -183,7 +211,11 @@ def finish_audience(db_path: Path | str) -> AudienceSummary | None:
         if not marker.exists():
             return None
         pending = json.loads(marker.read_text())
-        summary = prepare_audience(pending["source"], Path(db_path), defer_reasons=True, keep_rejected=True)
+        summary = prepare_audience(
+            pending["source"], Path(db_path), mapping=mapping, defer_reasons=True, keep_rejected=True
+        )
+        if mapping is not None:
+            _mapping_path(db_path).write_text(mapping_to_json(mapping))
         if _counts(summary) != pending["counts"]:
             then = ", ".join(f"{v} {k}" for k, v in pending["counts"].items())
             now = ", ".join(f"{v} {k}" for k, v in _counts(summary).items())
@@ -193,3 +225,26 @@ def finish_audience(db_path: Path | str) -> AudienceSummary | None:
             )
         marker.unlink()
     return summary
+
+
+def distinct_values(db_path: Path | str, column: str, *, split: bool = False, limit: int = 100) -> list[str]:
+    """The distinct non-empty values (items, with `split`, as list fields take them) of a pending audience's
+    column, in first-seen order: the options of a custom field created for it."""
+    columns = pending_columns(db_path) or []
+    col = next((c for c in columns if name_key(c.name) == name_key(column)), None)
+    pending = json.loads(pending_path(db_path).read_text()) if pending_path(db_path).exists() else None
+    if col is None or pending is None:
+        return []
+    con = connect_db(db_path)
+    try:
+        opened = open_source(con, pending["source"], None, "main")
+        values = f"unnest({tags_sql(col)})" if split else f"nullif(trim({text_sql(col)}), '')"
+        rows = con.execute(
+            f"SELECT v FROM (SELECT {values} AS v FROM {opened.relation}) WHERE v IS NOT NULL"
+            f" GROUP BY v ORDER BY min(rowid) LIMIT {int(limit)}"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise AudienceError(f"cannot read the audience: {one_line(exc)}") from None
+    finally:
+        con.close()
+    return [str(r[0]) for r in rows]

@@ -1,22 +1,21 @@
-"""Which source columns feed the audience, and the SQL that normalises them.
+"""The SQL that normalises audience columns (text, tag lists) and the change hash over what is sent.
 
-Only email is required; first_name, last_name, phone and tags are optional and every other column
-is ignored. Names match case-insensitively because spreadsheets and SQL disagree on case.
+Which column feeds which field is `mapping`'s business; what a custom field's value becomes is `values`'.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ac_sync_engine.errors import AudienceError
 from ac_sync_engine.sql import quote_ident
 
 TEXT_FIELDS = ("first_name", "last_name", "phone")
-FIELDS = ("email", *TEXT_FIELDS, "tags")
-# Bump when the canonical form changes, so old hashes can never match new ones by accident.
-HASH_VERSION = "v1"
+# Bump when the canonical form changes, so old hashes can never match new ones by accident; the sync state
+# keeps what it sent, so a new form migrates it instead of re-sending everyone (upload.planner).
+HASH_VERSION = "v2"
+LEGACY_HASH_VERSION = "v1"
 
 
 @dataclass(frozen=True)
@@ -36,23 +35,6 @@ class Column:
     @property
     def is_json(self) -> bool:
         return self.type == "JSON"
-
-
-def pick_columns(columns: Sequence[Column]) -> dict[str, Column]:
-    """Map each audience field to its source column; raise if email is missing or a name is ambiguous."""
-    found: dict[str, list[Column]] = {}
-    for col in columns:
-        key = col.name.strip().lower()
-        if key in FIELDS:
-            found.setdefault(key, []).append(col)
-    for field, cols in found.items():
-        if len(cols) > 1:
-            names = ", ".join(c.name for c in cols)
-            raise AudienceError(f"the audience has {len(cols)} columns named '{field}' ({names}); keep one")
-    if "email" not in found:
-        listed = ", ".join(c.name for c in columns) or "none"
-        raise AudienceError(f"the audience has no 'email' column (columns found: {listed})")
-    return {field: cols[0] for field, cols in found.items()}
 
 
 def text_sql(col: Column | None) -> str:
@@ -142,22 +124,61 @@ def _tags_enc_sql(tags: str) -> str:
     )
 
 
-def fields_hash_sql(first: str, last: str, phone: str, tags: str) -> str:
-    """md5 over a hand-rolled canonical form, so the hash does not depend on DuckDB's formatting.
-
-    `tags` must not be NULL (tag_set_sql never is). Built with single concat() calls: chains of ||
-    materialise every intermediate string, which made this the costliest expression of the pipeline.
-    """
-    parts = ", ".join([f"'{HASH_VERSION}'", _enc_sql(first), _enc_sql(last), _enc_sql(phone), _tags_enc_sql(tags)])
+def legacy_fields_hash_sql(first: str, last: str, phone: str, tags: str) -> str:
+    """The v1 hash (names, phone, exact tag set): only to recognise what a v1 sync state says was sent."""
+    parts = ", ".join(
+        [f"'{LEGACY_HASH_VERSION}'", _enc_sql(first), _enc_sql(last), _enc_sql(phone), _tags_enc_sql(tags)]
+    )
     return f"md5(concat({parts}))"
 
 
-def fields_hash(first_name: str | None, last_name: str | None, phone: str | None, tags: Sequence[str]) -> str:
-    """The same hash as fields_hash_sql, for normalised values (as stored in the audience table)."""
+def legacy_fields_hash(first_name: str | None, last_name: str | None, phone: str | None, tags: Sequence[str]) -> str:
+    """The same hash as legacy_fields_hash_sql, for normalised values."""
 
     def enc(value: str | None) -> str:
         return "N" if value is None else f"S{len(value.encode())}:{value}"
 
     tag_part = f"L{len(tags)}:" + "".join(f"{len(t.encode())}:{t}" for t in tags)
-    canonical = HASH_VERSION + enc(first_name) + enc(last_name) + enc(phone) + tag_part
+    canonical = LEGACY_HASH_VERSION + enc(first_name) + enc(last_name) + enc(phone) + tag_part
+    return hashlib.md5(canonical.encode()).hexdigest()
+
+
+def _keyed_sql(key: str, expr: str) -> str:
+    # An empty value adds nothing: mapping a new column changes the hash only of contacts that have a value.
+    return f"if({expr} IS NULL, '', concat('K{key}:', strlen({expr}), ':', {expr}))"
+
+
+def tag_key_sql(tags: str) -> str:
+    """The tags as ActiveCampaign compares them: lower-cased, as a sorted set (pass `tags` as a column)."""
+    return (
+        f"CASE WHEN len({tags}) < 2 THEN list_transform({tags}, lambda t: lower(t))"
+        f" ELSE list_sort(list_distinct(list_transform({tags}, lambda t: lower(t)))) END"
+    )
+
+
+def fields_hash_sql(values: Mapping[str, str], tags: str) -> str:
+    """md5 over a hand-rolled canonical form of the values sent (`key -> SQL expression`) and the tags.
+
+    Keys are the targets' stable names (first_name, f12, ...), taken in sorted order; `tags` is a VARCHAR[]
+    column. Built with single concat() calls: chains of || materialise every intermediate string.
+    """
+    key = tag_key_sql(tags)
+    tag_part = (
+        f"if(len({tags}) = 0, '', concat('Ktags:', len({key}), ':',"
+        f" array_to_string(list_transform({key}, lambda t: concat(strlen(t), ':', t)), '')))"
+    )
+    parts = [f"'{HASH_VERSION}'", *(_keyed_sql(k, values[k]) for k in sorted(values)), tag_part]
+    return f"md5(concat({', '.join(parts)}))"
+
+
+def fields_hash(values: Mapping[str, str | None], tags: Sequence[str] = ()) -> str:
+    """The same hash as fields_hash_sql, for normalised values."""
+    canonical = HASH_VERSION
+    for key in sorted(values):
+        value = values[key]
+        if value is not None:
+            canonical += f"K{key}:{len(value.encode())}:{value}"
+    if tags:
+        lowered = sorted({t.lower() for t in tags})
+        canonical += f"Ktags:{len(lowered)}:" + "".join(f"{len(t.encode())}:{t}" for t in lowered)
     return hashlib.md5(canonical.encode()).hexdigest()

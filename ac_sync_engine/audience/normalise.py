@@ -1,4 +1,4 @@
-"""The one SELECT that turns source rows into audience rows: normalised fields, the email's verdict, the hash.
+"""The one SELECT that turns source rows into audience rows: mapped values, the email's verdict, the hash.
 
 Every later step (de-duplication, the rejected log, the published table) works from its output, so the
 source is read once and each expression is computed once per row.
@@ -12,19 +12,46 @@ from .fields import (
     Column,
     clean_text_sql,
     fields_hash_sql,
-    pick_columns,
     tag_set_sql,
     tag_sort_sql,
     tags_sql,
     text_sql,
 )
+from .mapping import ColumnMapping
+from .values import cell_text_sql, naive_sql, present_sql, value_sql
 
 # The email's class, the `cls` column.
 VALID = 0  # accepted by the SQL fast path (or, after the Python pass, by email-validator)
 REJECTED = 1  # surely invalid (SQL), or missing; the reason text is email-validator's, asked later
 UNDECIDED = 2  # email-validator decides, before the audience is published
 
-OUTPUT_COLUMNS = ("source_row", "email", *TEXT_FIELDS, "tags", "fields_hash", "raw", "cls")
+# Helper columns of the staged rows, dropped once the audience is published.
+HELPER_COLUMNS = ("raw", "cls")
+
+
+def value_column(field_id: int) -> str:
+    """The audience table's column holding a custom field's value."""
+    return f"f{field_id}"
+
+
+def bad_column(field_id: int) -> str:
+    """The staged column holding a cell whose value did not fit its field (NULL when it did, or was empty)."""
+    return f"bad_f{field_id}"
+
+
+NAIVE_COLUMN = "naive_datetimes"
+
+
+def staged_columns(mapping: ColumnMapping) -> list[str]:
+    """What rows_select yields, in order."""
+    custom = [value_column(m.target.field.id) for m in mapping.custom]  # type: ignore[union-attr]
+    bad = [bad_column(m.target.field.id) for m in mapping.custom]  # type: ignore[union-attr]
+    naive = [NAIVE_COLUMN] if _naive_parts(mapping) else []
+    return ["source_row", "email", *TEXT_FIELDS, "tags", *custom, "fields_hash", *HELPER_COLUMNS, *bad, *naive]
+
+
+def _naive_parts(mapping: ColumnMapping) -> list[str]:
+    return [p for m in mapping.custom if (p := naive_sql(m.column, m.target.field)) is not None]  # type: ignore[arg-type]
 
 
 def _email_class_sql(column: str) -> str:
@@ -38,43 +65,65 @@ def _email_class_sql(column: str) -> str:
                         ELSE {UNDECIDED} END::UTINYINT"""
 
 
-def rows_select(columns: list[Column], relation: str, *, limit: int | None = None) -> str:
-    """SELECT yielding OUTPUT_COLUMNS for every source row, in source order.
+def rows_select(mapping: ColumnMapping, relation: str, *, limit: int | None = None) -> str:
+    """SELECT yielding staged_columns(mapping) for every source row, in source order.
 
     source_row is left NULL: numbering rows in the query (row_number() OVER ()) would make DuckDB run the
     whole pipeline on one thread, so the caller numbers them from the table's rowid instead. `email` is set
     for valid rows only; `raw` keeps the source's value where the rejected log may need it (rows not valid,
     or whose email changed when normalised).
     """
-    picked = pick_columns(columns)
-    inner = [f"{text_sql(picked['email'])} AS email_raw"]
-    inner += [f"{clean_text_sql(text_sql(picked.get(f)))} AS {f}" for f in TEXT_FIELDS]
-    inner.append(f"{tags_sql(picked.get('tags'))} AS tag_list")
+    email = mapping.standard("email")
+    assert email is not None
+    inner = [f"{text_sql(email)} AS email_raw"]
+    inner += [f"{_standard_text(mapping.standard(f))} AS {f}" for f in TEXT_FIELDS]
+    inner.append(f"{tags_sql(mapping.standard('tags'))} AS tag_list")
+    custom: dict[str, str] = {}
+    for m in mapping.custom:
+        fld = m.target.field
+        assert fld is not None
+        name = value_column(fld.id)
+        custom[m.target.key] = name
+        inner.append(f"{value_sql(m.column, fld)} AS {name}")
+        inner.append(
+            f"CASE WHEN {present_sql(m.column, fld)} AND {name} IS NULL THEN {cell_text_sql(m.column)} END"
+            f" AS {bad_column(fld.id)}"
+        )
+    naive = _naive_parts(mapping)
+    if naive:
+        inner.append(f"({' OR '.join(f'coalesce({p}, false)' for p in naive)}) AS {NAIVE_COLUMN}")
     source = f"SELECT {', '.join(inner)} FROM {relation}"
     if limit is not None:
         source += f" LIMIT {int(limit)}"
+    hashed = {**{f: f for f in TEXT_FIELDS}, **custom}
+    extra = [*custom.values(), "fields_hash", "raw", "cls", *(bad_column(m.target.field.id) for m in mapping.custom)]  # type: ignore[union-attr]
+    if naive:
+        extra.append(NAIVE_COLUMN)
     # Nested selects: each layer's columns exist once, and our aliases can never be confused with
     # same-named source columns.
     return f"""
         SELECT NULL::BIGINT AS source_row,
                CASE WHEN cls = {VALID} THEN email_lower END AS email,
-               {", ".join(TEXT_FIELDS)},
-               tags,
-               {fields_hash_sql(*TEXT_FIELDS, "tags")} AS fields_hash,
-               CASE WHEN cls <> {VALID} OR email_raw IS DISTINCT FROM email_lower THEN email_raw END AS raw,
-               cls
+               {", ".join(TEXT_FIELDS)}, tags, {", ".join(extra)}
         FROM (
-            SELECT *, {_email_class_sql("email_trim")} AS cls, {tag_set_sql("tag_list", "tag_sorted")} AS tags
+            SELECT *, {fields_hash_sql(hashed, "tags")} AS fields_hash,
+                   CASE WHEN cls <> {VALID} OR email_raw IS DISTINCT FROM email_lower THEN email_raw END AS raw
             FROM (
-                SELECT *, lower(email_trim) AS email_lower, {tag_sort_sql("tag_list")} AS tag_sorted
-                FROM (SELECT *, trim(email_raw) AS email_trim FROM ({source}))
+                SELECT *, {_email_class_sql("email_trim")} AS cls, {tag_set_sql("tag_list", "tag_sorted")} AS tags
+                FROM (
+                    SELECT *, lower(email_trim) AS email_lower, {tag_sort_sql("tag_list")} AS tag_sorted
+                    FROM (SELECT *, trim(email_raw) AS email_trim FROM ({source}))
+                )
             )
         )"""
 
 
-def email_select(columns: list[Column], relation: str) -> str:
+def _standard_text(col: Column | None) -> str:
+    return "NULL::VARCHAR" if col is None else clean_text_sql(text_sql(col))
+
+
+def email_select(email: Column, relation: str) -> str:
     """SELECT yielding (email, raw, cls) alone, as rows_select computes them: for counting, not storing."""
-    picked = pick_columns(columns)
     return f"""
         SELECT CASE WHEN cls = {VALID} THEN lower(email_trim) END AS email,
                CASE WHEN cls <> {VALID} THEN email_raw END AS raw,
@@ -82,5 +131,5 @@ def email_select(columns: list[Column], relation: str) -> str:
         FROM (
             SELECT *, {_email_class_sql("email_trim")} AS cls
             FROM (SELECT email_raw, trim(email_raw) AS email_trim
-                  FROM (SELECT {text_sql(picked["email"])} AS email_raw FROM {relation}))
+                  FROM (SELECT {text_sql(email)} AS email_raw FROM {relation}))
         )"""

@@ -14,7 +14,7 @@ import duckdb
 from ac_sync_engine.errors import AudienceError, one_line
 from ac_sync_engine.sql import quote_ident
 
-from .fields import FIELDS, Column, pick_columns
+from .fields import Column
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,7 +34,11 @@ def check_database_url(url: str) -> None:
 
 
 def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: str) -> tuple[list[str], list[Column]]:
-    """Copy the query's audience columns into DuckDB `table`; return (all column names, staged columns)."""
+    """Copy the query's rows into DuckDB `table`, every column as text (arrays and json as JSON).
+
+    Answers (the query's column names, the staged columns). Names that differ only by case get a suffix,
+    as DuckDB gives them in its own queries (its names are case-insensitive).
+    """
     check_database_url(url)
     try:
         import psycopg
@@ -50,16 +54,13 @@ def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: s
     try:
         with pg:
             names, structured = _describe(pg, query)
-            picked = pick_columns([Column(name=n, type="VARCHAR") for n in names])
-            fields = [f for f in FIELDS if f in picked]
-            # Only tags can usefully be a list; it travels as JSON (see _as_text).
-            tags_json = "tags" in picked and picked["tags"].name in structured
+            staged_names = _unique(names)
             staged = [
-                Column(name=picked[f].name, type="JSON" if f == "tags" and tags_json else "VARCHAR", sql_name=f)
-                for f in fields
+                Column(name=staged_name, type="JSON" if name in structured else "VARCHAR")
+                for name, staged_name in zip(names, staged_names, strict=True)
             ]
-            con.execute(f"CREATE TABLE {table} ({', '.join(f'{f} VARCHAR' for f in fields)})")
-            select = ", ".join(_as_text(picked[f].name, f == "tags" and tags_json) for f in fields)
+            con.execute(f"CREATE TABLE {table} ({', '.join(f'{c.ident} {c.type}' for c in staged)})")
+            select = ", ".join(_as_text(name, name in structured) for name in names)
             with pg.cursor(name=CURSOR_NAME) as cur, con.appender(table) as appender:
                 cur.execute(f"SELECT {select} FROM ({query}) AS audience")
                 while rows := cur.fetchmany(FETCH_ROWS):
@@ -70,6 +71,19 @@ def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: s
     except psycopg.Error as exc:
         raise AudienceError(f"the PostgreSQL query failed: {one_line(exc)}") from None
     return names, staged
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        candidate, n = name, 0
+        while candidate.lower() in seen:
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out
 
 
 def _describe(pg: psycopg.Connection, query: str) -> tuple[list[str], set[str]]:

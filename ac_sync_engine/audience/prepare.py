@@ -15,16 +15,19 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from ac_sync_engine.errors import AudienceError, one_line
 
 from .db import connect_db, temp_dir_for
-from .normalise import REJECTED, UNDECIDED, VALID, rows_select
-from .rejected import fill_reasons
+from .mapping import ColumnMapping, map_columns
+from .normalise import HELPER_COLUMNS, NAIVE_COLUMN, REJECTED, UNDECIDED, VALID, bad_column, rows_select, staged_columns
+from .rejected import REJECTED_COLUMNS, fill_reasons
 from .source import OpenedSource, open_source
 from .validate import CHECKED_COLUMNS, check_rows
+from .values import reason_sql
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,15 @@ class AudienceSummary:
     invalid: int  # rows rejected for syntax (including a missing email)
     duplicates: int  # rows dropped as duplicates of an earlier row (after normalising)
     columns: list[str]  # columns the source had
+    rejected_values: int = 0  # cells left out of a synced contact because they do not fit their field
+    naive_datetimes: int = 0  # synced date-time values that carried no zone, taken as UTC
 
 
 def prepare_audience(
     source: str,
     db_path: Path,
     *,
+    mapping: ColumnMapping | None = None,
     database_url: str | None = None,
     defer_reasons: bool = False,
     keep_rejected: bool = False,
@@ -53,7 +59,8 @@ def prepare_audience(
     `fill_reasons` to complete later (reading the log through this package does so): every verdict and
     count is final either way, only the wording of email-validator's message is left to ask. With
     `keep_rejected`, the rows are added to an existing `rejected` table instead of replacing it (an
-    upload that started early may already have logged rows there).
+    upload that started early may already have logged rows there). `mapping` decides which columns feed
+    which fields; without one, only the standard fields are read (by their spellings).
     """
     source = os.fspath(source)  # a Path is as good as its text
     db_path = Path(db_path)
@@ -67,11 +74,14 @@ def prepare_audience(
         con.execute(f"ATTACH ':memory:' AS {stage}")
         try:
             opened = open_source(con, source, database_url, stage)
-            rows, valid, invalid = _prepare(con, opened, work, stage)
+            mapping = mapping or map_columns(opened.columns, None)
+            rows, valid, invalid = _prepare(con, opened, mapping, work, stage)
             _write_rejected(con, work, stage, rejected)
+            bad_values = _write_rejected_values(con, mapping, work, stage, rejected)
+            naive = _count_naive(con, mapping, work, stage)
             if not defer_reasons:
                 fill_reasons(con, rejected)
-            _shape_audience(con, work, stage)
+            _shape_audience(con, mapping, work, stage)
             _publish(con, work, rejected, keep_rejected=keep_rejected)
         except duckdb.Error as exc:
             # Disk full, temp directory not writable and the like: still one line for the user.
@@ -89,16 +99,21 @@ def prepare_audience(
         invalid=invalid,
         duplicates=rows - valid - invalid,
         columns=list(opened.source_columns),
+        rejected_values=bad_values,
+        naive_datetimes=naive,
     )
 
 
 # The head is a few thousand rows, in a private in-memory database.
 HEAD_MEMORY_LIMIT = "256MB"
 
-HeadRow = tuple[str, str | None, str | None, str | None, list[str], str, int]
+def audience_columns(mapping: ColumnMapping) -> list[str]:
+    """The published audience table's columns, in order: what a row to send is read from."""
+    helpers = {*HELPER_COLUMNS, NAIVE_COLUMN, *(bad_column(m.target.field.id) for m in mapping.custom)}  # type: ignore[union-attr]
+    return [c for c in staged_columns(mapping) if c not in helpers]
 
 
-def prepare_head(source: str, limit: int) -> list[HeadRow]:
+def prepare_head(source: str, limit: int, mapping: ColumnMapping | None = None) -> list[tuple[Any, ...]]:
     """The audience rows among the first `limit` rows of a file source, in order, prepared in memory.
 
     Whether a row is in the audience depends only on the rows before it (its email's first occurrence
@@ -111,10 +126,12 @@ def prepare_head(source: str, limit: int) -> list[HeadRow]:
         con.execute(f"SET memory_limit = '{HEAD_MEMORY_LIMIT}'")
         con.execute("SET preserve_insertion_order = true")
         opened = open_source(con, os.fspath(source), None, "main")
+        mapping = mapping or map_columns(opened.columns, None)
         work, stage = "main.head", "main"
-        _prepare(con, opened, work, stage, limit=limit)
+        _prepare(con, opened, mapping, work, stage, limit=limit)
+        columns = [f"{_ORDER} AS source_row" if c == "source_row" else c for c in audience_columns(mapping)]
         rows = con.execute(f"""
-            SELECT email, first_name, last_name, phone, tags, fields_hash, {_ORDER} AS source_row
+            SELECT {", ".join(columns)}
             FROM {work}
             WHERE cls = {VALID} AND rowid NOT IN (SELECT row_id FROM {stage}.duplicates)
             ORDER BY source_row""").fetchall()
@@ -126,10 +143,16 @@ def prepare_head(source: str, limit: int) -> list[HeadRow]:
 
 
 def _prepare(
-    con: duckdb.DuckDBPyConnection, opened: OpenedSource, work: str, stage: str, *, limit: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    opened: OpenedSource,
+    mapping: ColumnMapping,
+    work: str,
+    stage: str,
+    *,
+    limit: int | None = None,
 ) -> tuple[int, int, int]:
     """Stage, validate and de-duplicate into `work` (+ helper tables in `stage`); answers (rows, valid, invalid)."""
-    _stage_rows(con, opened, work, limit)
+    _stage_rows(con, opened, mapping, work, limit)
     opened.after_load(con)
     rows = _count(con, f"SELECT count(*) FROM {work}")
     _check_undecided(con, work, stage)
@@ -148,10 +171,12 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(row[0])
 
 
-def _stage_rows(con: duckdb.DuckDBPyConnection, opened: OpenedSource, work: str, limit: int | None) -> None:
+def _stage_rows(
+    con: duckdb.DuckDBPyConnection, opened: OpenedSource, mapping: ColumnMapping, work: str, limit: int | None
+) -> None:
     """The one pass over the source. DuckDB keeps insertion order, so the rowid is the source row - 1."""
     try:
-        con.execute(f"CREATE TABLE {work} AS {rows_select(opened.columns, opened.relation, limit=limit)}")
+        con.execute(f"CREATE TABLE {work} AS {rows_select(mapping, opened.relation, limit=limit)}")
     except duckdb.Error as exc:
         raise AudienceError(f"cannot read the audience: {one_line(exc)}") from None
 
@@ -168,7 +193,7 @@ def _check_undecided(con: duckdb.DuckDBPyConnection, work: str, stage: str) -> N
         return
     con.execute(f"""
         INSERT INTO {work}
-        SELECT w.rowid + 1, c.email, w.first_name, w.last_name, w.phone, w.tags, w.fields_hash, w.raw, {VALID}
+        SELECT w.* REPLACE (w.rowid + 1 AS source_row, c.email AS email, {VALID}::UTINYINT AS cls)
         FROM {work} w JOIN {stage}.checked c ON w.rowid = c.row_id
         WHERE w.rowid IN (SELECT row_id FROM {stage}.checked WHERE reason IS NULL)""")
 
@@ -199,8 +224,9 @@ def _find_duplicates(con: duckdb.DuckDBPyConnection, work: str, stage: str) -> i
 
 def _write_rejected(con: duckdb.DuckDBPyConnection, work: str, stage: str, rejected: str) -> None:
     """Every row that is not in the audience, with its row number and reason."""
+    con.execute(f"CREATE TABLE {rejected} ({REJECTED_COLUMNS})")
     con.execute(f"""
-        CREATE TABLE {rejected} AS
+        INSERT INTO {rejected} (source_row, email, reason)
         SELECT * FROM (
             SELECT rowid + 1 AS source_row, raw AS email, NULL::VARCHAR AS reason FROM {work} WHERE cls = {REJECTED}
             UNION ALL
@@ -210,7 +236,38 @@ def _write_rejected(con: duckdb.DuckDBPyConnection, work: str, stage: str, rejec
         ) ORDER BY source_row""")
 
 
-def _shape_audience(con: duckdb.DuckDBPyConnection, work: str, stage: str) -> None:
+def _synced_rows(stage: str) -> str:
+    """The staged rows that become audience rows: valid, first of their email."""
+    return f"cls = {VALID} AND rowid NOT IN (SELECT row_id FROM {stage}.duplicates)"
+
+
+def _write_rejected_values(
+    con: duckdb.DuckDBPyConnection, mapping: ColumnMapping, work: str, stage: str, rejected: str
+) -> int:
+    """A rejected-rows entry for each cell of a synced contact that does not fit its field; answers how many."""
+    total = 0
+    for m in mapping.custom:
+        fld = m.target.field
+        assert fld is not None
+        bad = bad_column(fld.id)
+        inserted = con.execute(
+            f"""
+            INSERT INTO {rejected} (source_row, email, reason, column_name, value)
+            SELECT {_ORDER}, email, {reason_sql(bad, fld)}, ?, {bad} FROM {work}
+            WHERE {bad} IS NOT NULL AND {_synced_rows(stage)}""",
+            [m.column.name],
+        ).fetchone()
+        total += int(inserted[0]) if inserted else 0
+    return total
+
+
+def _count_naive(con: duckdb.DuckDBPyConnection, mapping: ColumnMapping, work: str, stage: str) -> int:
+    if NAIVE_COLUMN not in staged_columns(mapping):
+        return 0
+    return _count(con, f"SELECT count(*) FROM {work} WHERE {NAIVE_COLUMN} AND {_synced_rows(stage)}")
+
+
+def _shape_audience(con: duckdb.DuckDBPyConnection, mapping: ColumnMapping, work: str, stage: str) -> None:
     """Turn the work table into the audience in place: drop rejected rows, number rows, drop helpers.
 
     Deleting marks rows and dropping a column forgets it, so none of this rewrites the kept rows.
@@ -219,8 +276,9 @@ def _shape_audience(con: duckdb.DuckDBPyConnection, work: str, stage: str) -> No
         DELETE FROM {work}
         WHERE cls <> {VALID} OR rowid IN (SELECT row_id FROM {stage}.duplicates)""")
     con.execute(f"UPDATE {work} SET source_row = rowid + 1 WHERE source_row IS NULL")
-    con.execute(f"ALTER TABLE {work} DROP COLUMN raw")
-    con.execute(f"ALTER TABLE {work} DROP COLUMN cls")
+    for column in staged_columns(mapping):
+        if column not in audience_columns(mapping):
+            con.execute(f"ALTER TABLE {work} DROP COLUMN {column}")
 
 
 def _publish(con: duckdb.DuckDBPyConnection, work: str, rejected: str, *, keep_rejected: bool) -> None:

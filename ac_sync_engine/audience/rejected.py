@@ -15,7 +15,11 @@ from .db import connect_db
 from .read import iter_rows
 from .validate import CHECKED_COLUMNS, check_rows
 
-REJECTED_QUERY = "SELECT source_row, email, reason FROM rejected ORDER BY source_row"
+# A row that is not synced has no column; a cell left out of a synced contact names its column and value.
+REJECTED_COLUMNS = "source_row BIGINT, email VARCHAR, reason VARCHAR, column_name VARCHAR, value VARCHAR"
+REJECTED_QUERY = (
+    "SELECT source_row, email, column_name, value, reason FROM rejected ORDER BY source_row, column_name NULLS FIRST"
+)
 # Only if email-validator accepted an address the SQL tier rejected (a property test says it cannot).
 PRECHECK_REASON = "The email address is not valid."
 
@@ -55,16 +59,16 @@ def complete_rejected(db_path: Path | str) -> int:
 
 
 def write_rejected_csv(db_path: Path | str, out_path: Path | str) -> int:
-    """Write `source_row,email,reason` (RFC 4180 quoting) to out_path; return the number of rows."""
+    """Write `source_row,email,column,value,reason` (RFC 4180 quoting) to out_path; return the number of rows."""
     complete_rejected(db_path)
     count = 0
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["source_row", "email", "reason"])
+        writer.writerow(["source_row", "email", "column", "value", "reason"])
         for row in iter_rows(db_path, REJECTED_QUERY):
-            writer.writerow([row["source_row"], row["email"], row["reason"]])
+            writer.writerow([row["source_row"], row["email"], row["column_name"], row["value"], row["reason"]])
             count += 1
     return count
 
@@ -75,13 +79,16 @@ def rejected_rows(db_path: Path | str, limit: int = 100) -> list[dict[str, Any]]
     return list(iter_rows(db_path, REJECTED_QUERY + " LIMIT ?", [limit]))
 
 
-def count_rejected(db_path: Path | str) -> int:
-    """Rows of the audience that are not synced (invalid, duplicate, or refused by ActiveCampaign)."""
+def count_rejected(db_path: Path | str) -> tuple[int, int]:
+    """(rows not synced: invalid, duplicate or refused by ActiveCampaign; cells left out of synced contacts)."""
     if not Path(db_path).exists():
         raise AudienceError(f"no prepared audience at {db_path}")
     con = connect_db(db_path)
     try:
-        row = con.execute("SELECT count(*) FROM rejected").fetchone()
+        row = con.execute(
+            "SELECT count(*) FILTER (WHERE column_name IS NULL), count(*) FILTER (WHERE column_name IS NOT NULL)"
+            " FROM rejected"
+        ).fetchone()
     finally:
         con.close()
-    return int(row[0]) if row else 0
+    return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -49,8 +49,36 @@ def _existing_file(source: str) -> Path | None:
         return None
 
 
+# A query's rows, run once by get-details into the audience database (count.stage_query): the source
+# finish_audience prepares. Not a path, so no file can be mistaken for it.
+STAGED_SOURCE = "ac-sync:staged-audience"
+STAGED_TABLE = "main.audience_source"
+
+
+def stage_query(con: duckdb.DuckDBPyConnection, source: str, database_url: str | None) -> OpenedSource:
+    """Run the audience query once into STAGED_TABLE (every column, as the query types it); answer it opened."""
+    con.execute(f"DROP TABLE IF EXISTS {STAGED_TABLE}")
+    if database_url is not None:
+        opened = open_source(con, source, database_url, "main")  # PostgreSQL: streamed into a table already
+        con.execute(f"ALTER TABLE {opened.relation} RENAME TO {STAGED_TABLE.split('.', 1)[1]}")
+    else:
+        opened = open_source(con, source, None, "main")
+        try:
+            con.execute(f"CREATE TABLE {STAGED_TABLE} AS SELECT * FROM {opened.relation}")
+        except duckdb.Error as exc:
+            raise AudienceError(f"the audience query failed: {one_line(exc)}") from None
+    return _open_staged(con, opened.source_columns)
+
+
+def _open_staged(con: duckdb.DuckDBPyConnection, source_columns: list[str] | None = None) -> OpenedSource:
+    columns = _describe(con, STAGED_TABLE, None)
+    return OpenedSource(STAGED_TABLE, columns, source_columns or [c.name for c in columns])
+
+
 def open_source(con: duckdb.DuckDBPyConnection, source: str, database_url: str | None, stage: str) -> OpenedSource:
     """Resolve `source`; a PostgreSQL query is copied into the `stage` database first."""
+    if source == STAGED_SOURCE:
+        return _open_staged(con)
     path = _existing_file(source)
     if database_url is not None:
         check_database_url(database_url)

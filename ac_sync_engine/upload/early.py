@@ -11,8 +11,8 @@ from typing import Any
 import duckdb
 
 from ac_sync_engine.audience import finish_audience, pending_counts, prepare_head
-from ac_sync_engine.upload.planner import PlanCounts, build_plan, rows_to_send
-from ac_sync_engine.upload.rows import SUBSCRIBE, Batch, Rejection, Row, make_batches
+from ac_sync_engine.upload.planner import PlanCounts, PlanRules, build_plan, head_row, rows_to_send
+from ac_sync_engine.upload.rows import Batch, Rejection, Row, make_batches
 
 # Source rows a first sync prepares on their own to start sending: about 200 batches, more than a minute
 # of uploading at ActiveCampaign's ceiling, while preparing 10 M rows takes well under that. The first
@@ -46,7 +46,7 @@ class EarlyFeed:
         list_id: int,
         batch_size: int,
         *,
-        mode: str,
+        rules: PlanRules,
         opted_out: Iterable[str],
     ) -> None:
         self.con = con
@@ -54,7 +54,7 @@ class EarlyFeed:
         self.source = source
         self.list_id = list_id
         self.batch_size = batch_size
-        self.mode = mode
+        self.rules = rules
         self.opted_out = {e.lower() for e in opted_out}
         self.counts: PlanCounts | None = None  # known once the full plan is
         self.batches = 0  # bulk requests handed to the uploader
@@ -64,7 +64,7 @@ class EarlyFeed:
 
     def start(self) -> None:
         """Prepare the start of the head (blocking: run it in a thread)."""
-        self._head = prepare_head(self.source, min(FIRST_ROWS, HEAD_ROWS))
+        self._head = prepare_head(self.source, min(FIRST_ROWS, HEAD_ROWS), self.rules.mapping)
 
     def provisional_counts(self) -> PlanCounts:
         """Until the plan is known: every contact get-details counted is an add (opt-outs are not known yet)."""
@@ -82,13 +82,16 @@ class EarlyFeed:
 
     def _head_rows(self) -> Iterator[Row]:
         first_rows = min(FIRST_ROWS, HEAD_ROWS)
-        for email, first, last, phone, tags, digest, source_row in self._head:
-            if email not in self.opted_out:
-                yield Row(email, SUBSCRIBE, first, last, phone, tags, digest, source_row)
+        ids = self.rules.custom_ids
+        for record in self._head:
+            row = head_row(record, ids)
+            if row.email not in self.opted_out:
+                yield row
         if first_rows < HEAD_ROWS:
-            for email, first, last, phone, tags, digest, source_row in prepare_head(self.source, HEAD_ROWS):
-                if source_row > first_rows and email not in self.opted_out:
-                    yield Row(email, SUBSCRIBE, first, last, phone, tags, digest, source_row)
+            for record in prepare_head(self.source, HEAD_ROWS, self.rules.mapping):
+                row = head_row(record, ids)
+                if row.source_row is not None and row.source_row > first_rows and row.email not in self.opted_out:
+                    yield row
 
     def _start_preparing(self) -> None:
         if self._preparing is None:
@@ -97,7 +100,7 @@ class EarlyFeed:
 
     def _prepare(self) -> None:
         try:
-            finish_audience(self.db_path)
+            finish_audience(self.db_path, self.rules.mapping)
         except BaseException as exc:  # handed to the uploader's thread by _rest_rows
             self._failure = exc
 
@@ -109,7 +112,7 @@ class EarlyFeed:
             raise self._failure
         cur = self.con.cursor()
         try:
-            self.counts = build_plan(cur, None, mode=self.mode, full_resync=False)
-            yield from rows_to_send(cur, after_row=HEAD_ROWS)
+            self.counts = build_plan(cur, None, self.rules)
+            yield from rows_to_send(cur, self.rules.custom_ids, after_row=HEAD_ROWS)
         finally:
             cur.close()

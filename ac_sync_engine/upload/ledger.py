@@ -14,8 +14,15 @@ class StateLedger:
         self.writer = writer
 
     def submitted(self, batch: Batch) -> None:
+        # Everything the checkpoint needs, so that a later run can confirm the batch without the audience.
         rows = [
-            {"email": r.email, "fields_hash": r.fields_hash, "action": r.action, "source_row": r.source_row}
+            {
+                "email": r.email,
+                "fields_hash": r.state_hash,
+                "action": r.action,
+                "source_row": r.source_row,
+                "sent": r.sent_after(),
+            }
             for r in batch.rows
         ]
         self.state.add_pending(str(batch.batch_id), rows)
@@ -23,7 +30,8 @@ class StateLedger:
     def confirmed(self, batch: Batch, rows: list[Row]) -> None:
         # Checkpoint before forgetting the batchId: a crash in between only makes the next run poll it again.
         self.state.checkpoint(
-            (r.email, r.fields_hash, SUBSCRIBED if r.action == SUBSCRIBE else UNSUBSCRIBED) for r in rows
+            (r.email, r.state_hash, SUBSCRIBED if r.action == SUBSCRIBE else UNSUBSCRIBED, r.sent_after())
+            for r in rows
         )
         self.state.remove_pending(str(batch.batch_id))
 
@@ -42,7 +50,12 @@ def resumed_batches(state: SyncState) -> list[Batch]:
     return [
         Batch(
             -i,
-            [Row(r["email"], r["action"], fields_hash=r["fields_hash"], source_row=r["source_row"]) for r in rows],
+            [
+                # A resumed row carries no values: what it sent is recorded, and is what it checkpoints.
+                Row(r["email"], r["action"], fields_hash=r["fields_hash"], source_row=r["source_row"],
+                    sent_before=r.get("sent"))
+                for r in rows
+            ],
             [],
             attempts=1,
             batch_id=batch_id,

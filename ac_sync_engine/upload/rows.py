@@ -15,6 +15,17 @@ UNSUBSCRIBE = "unsubscribe"
 ENVELOPE_BYTES = 64
 
 
+# The sync state's hash for a contact whose import went out but whose contact-API work (a clear, a tag removal)
+# has not: no audience row hashes to it, so the next run looks at the contact again.
+PARTIAL = "partial"
+STANDARD_VALUES = ("first_name", "last_name", "phone")
+
+
+def encoded_size(payload: Any) -> int:
+    """Bytes of `payload` in a request body, encoded as the client (httpx) encodes JSON."""
+    return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+
+
 @dataclass
 class Row:
     """One contact to write: the audience row (or a leaver) and what to do with it on the list."""
@@ -27,18 +38,60 @@ class Row:
     tags: list[str] | None = None
     fields_hash: str | None = None
     source_row: int | None = None
+    fields: dict[int, str] | None = None  # custom field id -> value; empty cells are left out
+    sent_before: str | None = None  # what the sync state says the list holds for this contact (JSON)
+    finish_later: bool = False  # contact-API work (a clear, a tag removal) follows its import
+
+    def values(self) -> dict[str, str | None]:
+        """The values sent, by their keys in the change hash and the sync state."""
+        out: dict[str, str | None] = {key: getattr(self, key) for key in STANDARD_VALUES}
+        out.update({f"f{fid}": value for fid, value in (self.fields or {}).items()})
+        return out
 
     def payload(self, list_id: int) -> dict[str, Any]:
         contact: dict[str, Any] = {"email": self.email}
         # Absent fields are left out, not sent empty: an empty value would blank what the account holds.
-        for key in ("first_name", "last_name", "phone"):
+        for key in STANDARD_VALUES:
             value = getattr(self, key)
             if value is not None and value != "":
                 contact[key] = value
         if self.tags:
             contact["tags"] = list(self.tags)
+        if self.fields:
+            contact["fields"] = [{"id": fid, "value": value} for fid, value in self.fields.items() if value]
         contact[self.action] = [{"listid": list_id}]
         return contact
+
+    def sent_after(self) -> str:
+        """What the list holds for this contact once the import is applied: what it held, overlaid with
+        every value sent (an import never blanks a field), and the tags added to the ones it had."""
+        held = held_values(self.sent_before)
+        if self.action == SUBSCRIBE:
+            held.update({k: v for k, v in self.values().items() if v})
+            if self.tags:
+                held["tags"] = merge_tags(held.get("tags") or [], self.tags)
+        return dump_values(held)
+
+    @property
+    def state_hash(self) -> str | None:
+        return PARTIAL if self.finish_later else self.fields_hash
+
+
+def held_values(sent: str | None) -> dict[str, Any]:
+    loaded = json.loads(sent) if sent else {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def dump_values(values: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in values.items() if v not in (None, "", [])}, sort_keys=True, ensure_ascii=False)
+
+
+def merge_tags(held: list[str], added: Iterable[str]) -> list[str]:
+    """Tags as a set that compares case-insensitively (the first spelling stays), sorted for a stable record."""
+    seen = {t.lower(): t for t in held}
+    for tag in added:
+        seen.setdefault(tag.lower(), tag)
+    return sorted(seen.values(), key=str.lower)
 
 
 @dataclass
@@ -72,7 +125,7 @@ def make_batches(rows: Iterable[Row], list_id: int, size: int = BULK_MAX_CONTACT
     used = ENVELOPE_BYTES
     for row in rows:
         payload = row.payload(list_id)
-        nbytes = len(json.dumps(payload, ensure_ascii=False).encode()) + 1
+        nbytes = encoded_size(payload) + 1  # and the comma before the next contact
         if nbytes + ENVELOPE_BYTES > BULK_MAX_BYTES:
             yield Rejection(
                 row.email,

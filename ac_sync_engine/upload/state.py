@@ -9,8 +9,12 @@ it):
     <location>/<host>/list-<id>/meta.json            e.g. the groups this tool linked the list to
 
 A delta is written (atomically, by the filesystem's own put) the moment a batch is confirmed, so a crash
-loses at most the batch in flight. Rows are `(email, fields_hash, status)` where status is `subscribed`
-or `unsubscribed` (unsubscribed by this tool: the consent ledger that allows a later re-subscription).
+loses at most the batch in flight. Rows are `(email, fields_hash, status, sent)`: status is `subscribed`,
+`unsubscribed` (by this tool: the consent ledger that allows a later re-subscription) or `opted_out`;
+fields_hash is the hash of the audience row last written (upload.rows.PARTIAL while contact-API work on it is
+still to do); `sent` is what the list holds for the contact as far as this tool knows (JSON of the values it
+sent, tags included), so that a cell that became empty, a tag to take off or a new hash form can be decided
+per field. A v1 state has no `sent` (NULL): the planner recognises its rows by the v1 hash instead.
 
 The snapshot holds one row per email. Loading it is a view over the file, not a copy (10 M rows would
 otherwise be rewritten into the run's database every run), and the deltas are folded in only when they
@@ -39,8 +43,10 @@ SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"  # by this tool: the consent ledger that allows a later re-subscription
 OPTED_OUT = "opted_out"  # unsubscribed by themselves: never re-subscribed
 
-STATE_COLUMNS = "email VARCHAR, fields_hash VARCHAR, status VARCHAR"
-_DELTA_COLUMNS = "{'email': 'VARCHAR', 'fields_hash': 'VARCHAR', 'status': 'VARCHAR'}"
+STATE_COLUMNS = "email VARCHAR, fields_hash VARCHAR, status VARCHAR, sent VARCHAR"
+_DELTA_COLUMNS = "{'email': 'VARCHAR', 'fields_hash': 'VARCHAR', 'status': 'VARCHAR', 'sent': 'VARCHAR'}"
+_ROW = "email, fields_hash, status, sent"
+StateRow = tuple[str, str | None, str, str | None]  # (email, fields_hash, status, sent)
 # Compacting rewrites the whole snapshot; it pays once the deltas hold this share of its rows, or once
 # there are so many delta files that listing and reading them dominates loading.
 COMPACT_MIN_FRACTION = 0.10
@@ -88,14 +94,29 @@ class SyncState:
     def count(self, con: duckdb.DuckDBPyConnection, status: str = SUBSCRIBED, table: str = "state") -> int:
         return con.execute(f"SELECT count(*) FROM {table} WHERE status = ?", [status]).fetchone()[0]  # type: ignore[index]
 
-    def checkpoint(self, rows: Iterable[tuple[str, str | None, str]]) -> None:
-        """Record one confirmed batch: (email, fields_hash, status) rows."""
-        lines = [json.dumps({"email": e, "fields_hash": h, "status": s}) for e, h, s in rows]
+    def checkpoint(self, rows: Iterable[StateRow]) -> None:
+        """Record one confirmed batch: (email, fields_hash, status, sent) rows."""
+        lines = [json.dumps({"email": e, "fields_hash": h, "status": s, "sent": v}) for e, h, s, v in rows]
         if not lines:
             return
+        self._put_bytes(self._next_delta(), ("\n".join(lines) + "\n").encode())
+
+    def checkpoint_query(self, con: duckdb.DuckDBPyConnection, select: str) -> int:
+        """Record the rows of `select` (columns email, fields_hash, status, sent) as one delta; answers how many.
+
+        For state-only changes of many rows at once (a migrated hash form), written by DuckDB, not Python.
+        """
+        with tempfile.TemporaryDirectory(prefix="ac-sync-state-") as tmp:
+            local = str(Path(tmp) / "delta.jsonl")
+            row = con.execute(f"COPY ({select}) TO {sql_literal(local)} (FORMAT json)").fetchone()
+            count = int(row[0]) if row else 0
+            if count:
+                self._put_file(self._next_delta(), local)
+        return count
+
+    def _next_delta(self) -> str:
         self._seq += 1
-        name = f"{self.run_tag}-{self._seq:06d}.jsonl"
-        self._put_bytes(self._path("deltas", name), ("\n".join(lines) + "\n").encode())
+        return self._path("deltas", f"{self.run_tag}-{self._seq:06d}.jsonl")
 
     # --- batches queued but not confirmed -------------------------------------------------------------
 
@@ -156,7 +177,7 @@ class SyncState:
         snapshot_rows = 0
         if self.fs.exists(snapshot):
             local = self._local(snapshot, f"snapshot-{uuid.uuid4().hex[:8]}.parquet")
-            parts.append(f"SELECT email, fields_hash, status FROM read_parquet({sql_literal(local)})")
+            parts.append(f"SELECT {self._snapshot_columns(con, local)} FROM read_parquet({sql_literal(local)})")
             snapshot_rows = con.execute("SELECT count(*) FROM read_parquet(?)", [local]).fetchone()[0]  # type: ignore[index]
         deltas = self._delta_files()
         if deltas:
@@ -166,7 +187,7 @@ class SyncState:
             con.execute(
                 f"""
                 CREATE TABLE main.{table}_deltas AS
-                SELECT email, fields_hash, status FROM (
+                SELECT {_ROW} FROM (
                     SELECT d.*, o.seq FROM read_json(?, columns={_DELTA_COLUMNS}, format='newline_delimited',
                                                      filename=true) d
                     JOIN (SELECT unnest(?) AS filename, unnest(?) AS seq) o USING (filename)
@@ -175,13 +196,22 @@ class SyncState:
             )
             if parts:
                 parts[0] += f" WHERE email NOT IN (SELECT email FROM main.{table}_deltas)"
-            parts.append(f"SELECT email, fields_hash, status FROM main.{table}_deltas")
+            parts.append(f"SELECT {_ROW} FROM main.{table}_deltas")
         if not parts:
-            parts.append("SELECT NULL::VARCHAR AS email, NULL::VARCHAR AS fields_hash, NULL::VARCHAR AS status LIMIT 0")
+            parts.append(
+                "SELECT NULL::VARCHAR AS email, NULL::VARCHAR AS fields_hash, NULL::VARCHAR AS status,"
+                " NULL::VARCHAR AS sent LIMIT 0"
+            )
         con.execute(f"CREATE VIEW main.{table} AS {' UNION ALL '.join(parts)}")
         if not deltas:
             return int(snapshot_rows)
         return con.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0]  # type: ignore[index]
+
+    @staticmethod
+    def _snapshot_columns(con: duckdb.DuckDBPyConnection, local: str) -> str:
+        # A snapshot written before the state kept what was sent has no `sent` column.
+        names = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [local]).fetchall()}
+        return _ROW if "sent" in names else "email, fields_hash, status, NULL::VARCHAR AS sent"
 
     def compact(self, con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
         """Fold the deltas into a fresh snapshot, then drop the folded deltas; answers whether it did.

@@ -1,26 +1,41 @@
-"""upload-contacts' engine for one list, the one object its task drives: resume → plan → send.
+"""upload-contacts' engine for one list, the one object its task drives: resume → map → plan → send.
 
-`resume` confirms the batches an earlier run had queued; `plan` prepares what get-details left to do and
-decides, in DuckDB, every write against the sync state and the list's opt-outs; `send` writes them at the
-account's ceiling and checkpoints each confirmed batch.
+`resume` confirms the batches an earlier run had queued; `map` reads the account's custom fields and decides
+which column feeds which field; `plan` prepares what get-details left to do and decides, in DuckDB, every
+write against the sync state and the list's opt-outs; `send` writes them at the account's ceiling and
+checkpoints each confirmed batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
 from ac_sync_engine.audience import audience_pending, finish_audience
+from ac_sync_engine.audience.count import distinct_values, pending_columns, prepared_mapping
+from ac_sync_engine.audience.mapping import (
+    CHOICE_TYPES,
+    MULTI_TYPES,
+    AccountField,
+    ColumnChoice,
+    ColumnMapping,
+    map_columns,
+)
+from ac_sync_engine.audience.normalise import value_column
+from ac_sync_engine.upload.account_fields import create_field, discover_fields, relate_fields
+from ac_sync_engine.upload.contact_writes import ContactWriter
 from ac_sync_engine.upload.early import EarlyFeed, starts_early
 from ac_sync_engine.upload.ledger import StateLedger, resumed_batches
 from ac_sync_engine.upload.planner import (
+    TAGS_ADD,
     UPSERT,
     PlanCounts,
+    PlanRules,
     build_plan,
     count_batches,
     describe,
@@ -28,12 +43,13 @@ from ac_sync_engine.upload.planner import (
     parse_max_removals,
     rows_to_send,
 )
-from ac_sync_engine.upload.rows import make_batches
+from ac_sync_engine.upload.rows import PARTIAL, make_batches
 from ac_sync_engine.upload.state import OPTED_OUT, SUBSCRIBED, SyncState, destination_key
 from ac_sync_engine.upload.uploader import Uploader, UploadResult
 from activecampaign.client import ACClient, as_int
 
 ProgressFn = Callable[[int, int, int], Awaitable[None]]  # (contacts done, contacts to write, batches confirmed)
+RESUBSCRIBE_SOURCE = 4  # the contactLists sourceid the reference asks for when re-subscribing
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,10 @@ class SyncOptions:
     full_resync: bool = False
     mode: str = UPSERT
     max_removals: str | None = None  # N or P% of the contacts this tool keeps in the list (default 10 %)
+    tags: str = TAGS_ADD
+    clear_empty: bool = False
+    choices: Mapping[str, ColumnChoice] = field(default_factory=dict)  # --field / --mapping, and resolutions
+    create_fields: Mapping[str, str] = field(default_factory=dict)  # column -> type, from a create-field resolution
 
 
 @dataclass
@@ -50,6 +70,8 @@ class Plan:
     requests: dict[str, int]
     max_removals: int
     mode: str
+    mapping: ColumnMapping | None = None
+    notes: dict[str, int] = field(default_factory=dict)  # naive date-times taken as UTC, values left out
 
     @property
     def total(self) -> int:
@@ -57,7 +79,10 @@ class Plan:
         return self.counts.writes + self.counts.resubscribes
 
     def as_dict(self) -> dict[str, Any]:
-        return {**describe(self.counts, self.requests), "max_removals": self.max_removals, "mode": self.mode}
+        out = {**describe(self.counts, self.requests), "max_removals": self.max_removals, "mode": self.mode}
+        if self.mapping is not None:
+            out.update(mapping=self.mapping.as_summary(), unmapped=self.mapping.sent_nowhere)
+        return {**out, **self.notes}
 
 
 @dataclass
@@ -65,7 +90,7 @@ class Sent:
     result: UploadResult
     resubscribed: int
     plan: Plan
-    extra: dict[str, Any] = field(default_factory=dict)
+    contact_writes: int = 0
 
 
 class ListSync:
@@ -99,6 +124,8 @@ class ListSync:
         self.uploader = (
             Uploader(client, list_id, ledger=StateLedger(self.state, self._writer)) if self.state and list_id else None
         )
+        self.mapping: ColumnMapping | None = None
+        self.fields: list[AccountField] = []
         self._feed: EarlyFeed | None = None
         self._unsubscribed: list[tuple[str, int]] = []
 
@@ -116,7 +143,49 @@ class ListSync:
             await self.uploader.resume(resumed)
         return len(resumed)
 
+    async def map(self, *, dry_run: bool = False) -> ColumnMapping:
+        """Read the account's fields and decide every column's target; raises MappingProblem when it cannot."""
+        columns = pending_columns(self.db_path)
+        if columns is None:
+            # Prepared by an earlier attempt of this step: its value columns follow the mapping it used.
+            stored = prepared_mapping(self.db_path)
+            if stored is not None:
+                self.mapping = stored
+                return stored
+            raise RuntimeError(f"no audience columns recorded for {self.db_path}")
+        self.fields = await discover_fields(self.client)
+        choices = dict(self.options.choices)
+        for column, kind in self.options.create_fields.items():
+            if dry_run:
+                continue
+            options = (
+                await asyncio.to_thread(distinct_values, self.db_path, column, split=kind in MULTI_TYPES)
+                if kind in CHOICE_TYPES or kind in MULTI_TYPES
+                else []
+            )
+            made = await create_field(self.client, column, kind, options)
+            self.log.info("Created custom field %s (%s, id %d) for column %r", made.perstag, kind, made.id, column)
+            self.fields.append(made)
+            choices[column] = ColumnChoice(str(made.id), choices.get(column, ColumnChoice("")).clear_empty)
+        self.mapping = map_columns(columns, self.fields, choices, clear_empty=self.options.clear_empty)
+        for name in self.mapping.unmapped:
+            self.log.warning(
+                "Column %r matches no contact field and no custom field: it is not sent (map it with"
+                " --field %s=FIELD, or --field %s=- to say so)",
+                name,
+                name,
+                name,
+            )
+        return self.mapping
+
+    def _rules(self) -> PlanRules:
+        opts = self.options
+        return PlanRules(mode=opts.mode, full_resync=opts.full_resync, tags=opts.tags, mapping=self.mapping)
+
     async def plan(self, *, dry_run: bool = False) -> Plan:
+        if self.mapping is None:
+            await self.map(dry_run=dry_run)
+        rules = self._rules()
         # Nothing recorded for this destination yet: no sync of this list has ever sent anything.
         first_sync = self.state is not None and await asyncio.to_thread(self.state.is_empty)
         if self.list_id is not None and not (self.list_created and first_sync):
@@ -135,24 +204,36 @@ class ListSync:
                 source,
                 self.list_id or 0,
                 opts.batch_size,
-                mode=opts.mode,
+                rules=rules,
                 opted_out=dict(self._unsubscribed),
             )
             await asyncio.to_thread(self._feed.start)
             counts = self._feed.provisional_counts()
-            limit = parse_max_removals(opts.max_removals, 0)
-            return Plan(counts, {"bulk_import": 0, "contactLists": 0}, limit, opts.mode)
-        # Prepares what get-details only counted (nothing if it prepared everything).
-        await asyncio.to_thread(finish_audience, self.db_path)
-        counts = build_plan(self.con, self.state, mode=opts.mode, full_resync=opts.full_resync)
+            requests = {"bulk_import": 0, "contactLists": 0, "fieldRels": len(self._unrelated())}
+            return Plan(counts, requests, parse_max_removals(opts.max_removals, 0), opts.mode, self.mapping)
+        # Prepares what get-details only counted (nothing if an earlier attempt of this step prepared it).
+        prepared = await asyncio.to_thread(finish_audience, self.db_path, self.mapping)
+        counts = await asyncio.to_thread(build_plan, self.con, self.state, rules)
         kept = self.state.count(self.con) if self.state is not None else 0
-        batches = count_batches(self.con, self.list_id or 0, opts.batch_size)
+        batches = count_batches(self.con, self.list_id or 0, opts.batch_size, rules.custom_ids)
         plan = Plan(
             counts,
-            {"bulk_import": batches, "contactLists": counts.resubscribes},
+            {
+                "bulk_import": batches,
+                "contactLists": counts.resubscribes,
+                "fieldRels": len(self._unrelated(used_only=True)),
+                **ContactWriter.requests(self.con),
+            },
             parse_max_removals(opts.max_removals, kept),
             opts.mode,
+            self.mapping,
         )
+        if prepared is not None:
+            plan.notes = {"rejected_values": prepared.rejected_values, "naive_datetimes": prepared.naive_datetimes}
+        if plan.notes.get("naive_datetimes"):
+            self.log.info(
+                "%d date-time values carry no time zone: they are taken as UTC", plan.notes["naive_datetimes"]
+            )
         self.log.info(
             "Plan: %d adds, %d updates, %d removals, %d re-subscribes, %d opted-out skips, %d unchanged",
             counts.adds,
@@ -164,32 +245,76 @@ class ListSync:
         )
         return plan
 
+    def _unrelated(self, *, used_only: bool = False) -> list[AccountField]:
+        """Mapped custom fields the list cannot show yet (related neither to it nor to all lists)."""
+        if self.mapping is None:
+            return []
+        found = []
+        for m in self.mapping.custom:
+            fld = m.target.field
+            assert fld is not None
+            if self.list_id is not None and fld.related_to(self.list_id):
+                continue
+            if self.list_id is None and 0 in fld.lists:
+                continue
+            if used_only and not self._has_values(fld):
+                continue
+            found.append(fld)
+        return found
+
+    def _has_values(self, fld: AccountField) -> bool:
+        row = self.con.execute(f"SELECT count(*) FROM to_send WHERE {value_column(fld.id)} IS NOT NULL").fetchone()
+        return bool(row and row[0])
+
     async def send(self, plan: Plan, on_progress: ProgressFn | None = None) -> Sent:
         """Write the plan; each confirmed batch is checkpointed into the sync state as it is confirmed."""
         assert self.uploader is not None and self.state is not None and self.list_id is not None
         state, uploader = self.state, self.uploader
         total = plan.total
-        resubscribed = 0
+        contact_done = 0
 
         async def progressed(result: UploadResult) -> None:
             if on_progress is not None:
-                done = resubscribed + result.subscribed + result.unsubscribed + result.rejected
+                done = result.subscribed + result.unsubscribed + result.rejected + contact_done
                 await on_progress(done, total, result.batches_confirmed)
 
+        # A field the list cannot show would take the values, invisibly: relate it before the first import.
+        unrelated = self._unrelated(used_only=self._feed is None)
+        await relate_fields(self.client, unrelated, self.list_id)
         uploader.on_progress = progressed
+        resubscribed = 0
         if self._feed is None:
             resubscribed = await self._resubscribe()
-            result = await uploader.run(make_batches(rows_to_send(self.con), self.list_id, self.options.batch_size))
+            ids = self._rules().custom_ids
+            batches = make_batches(rows_to_send(self.con, ids), self.list_id, self.options.batch_size)
+            result = await uploader.run(batches)
+            writer = ContactWriter(self.client, state, self.con, ids)
+
+            async def contact_progress(n: int) -> None:
+                nonlocal contact_done
+                contact_done = n
+                await progressed(result)
+
+            contact_done = await writer.run(contact_progress)
+            rerecorded = await asyncio.to_thread(
+                state.checkpoint_query, self.con, "SELECT email, fields_hash, status, sent FROM rerecord"
+            )
+            if rerecorded:
+                self.log.info("Recorded %d unchanged contacts anew in the sync state", rerecorded)
         else:
             result = await uploader.run(self._feed.items())
             assert self._feed.counts is not None
             plan = Plan(
-                self._feed.counts, {"bulk_import": self._feed.batches, "contactLists": 0}, plan.max_removals, plan.mode
+                self._feed.counts,
+                {"bulk_import": self._feed.batches, "contactLists": 0, "fieldRels": len(unrelated)},
+                plan.max_removals,
+                plan.mode,
+                self.mapping,
             )
             self.log.info("Plan, now known: %d adds, %d opted-out skips", plan.counts.adds, plan.counts.opted_out)
         # Leavers who unsubscribed themselves: remembered as opted out, so no later run re-subscribes them.
-        opted_leavers = self.con.execute("SELECT email, fields_hash FROM leavers WHERE opted_out").fetchall()
-        state.checkpoint((email, fields_hash, OPTED_OUT) for email, fields_hash in opted_leavers)
+        opted_leavers = self.con.execute("SELECT email, fields_hash, sent FROM leavers WHERE opted_out").fetchall()
+        state.checkpoint((email, fields_hash, OPTED_OUT, sent) for email, fields_hash, sent in opted_leavers)
         state.compact(self.con)
         self.log.info(
             "Confirmed %d batches: %d subscribed, %d unsubscribed, %d re-subscribed, %d rejected, %d batches re-sent",
@@ -200,13 +325,17 @@ class ListSync:
             result.rejected,
             result.batches_resent,
         )
-        return Sent(result, resubscribed, plan)
+        return Sent(result, resubscribed, plan, contact_done)
 
     async def _resubscribe(self) -> int:
-        """Contacts this tool unsubscribed and the audience wants back: bulk import would leave them out."""
+        """Contacts this tool unsubscribed and the audience wants back: bulk import would leave them out.
+
+        Their values then go out with the bulk imports; until those are confirmed the state's hash for them
+        is PARTIAL, so a run that stops in between looks at them again.
+        """
         assert self.state is not None and self.list_id is not None
-        rows = self.con.execute("SELECT email, contact_id, fields_hash FROM resubscribe").fetchall()
-        for email, contact_id, fields_hash in rows:
-            await self.client.set_list_status(self.list_id, int(contact_id), 1)
-            self.state.checkpoint([(email, fields_hash, SUBSCRIBED)])
+        rows = self.con.execute("SELECT email, contact_id, old_sent FROM resubscribe").fetchall()
+        for email, contact_id, sent in rows:
+            await self.client.set_list_status(self.list_id, int(contact_id), 1, sourceid=RESUBSCRIBE_SOURCE)
+            self.state.checkpoint([(email, PARTIAL, SUBSCRIBED, sent)])
         return len(rows)

@@ -92,7 +92,8 @@ def test_edge_cases_through_the_pipeline(tmp_path: Path) -> None:
     emails = list(VALID) + list(INVALID)
     db = prepare_emails(tmp_path, emails)
     got_valid = dict(fetch(db, "SELECT source_row, email FROM audience"))
-    got_rejected = {row: (email, reason) for row, email, reason in fetch(db, "SELECT * FROM rejected")}
+    rejected = fetch(db, "SELECT source_row, email, reason FROM rejected")
+    got_rejected = {row: (email, reason) for row, email, reason in rejected}
     for i, raw in enumerate(emails, start=1):
         if raw in VALID:
             assert got_valid.get(i) == VALID[raw], raw

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ac_sync_engine.audience import connect_db, fields_hash, prepare_audience
+from ac_sync_engine.audience.fields import legacy_fields_hash
 
 HEADER = ["email", "first_name", "last_name", "phone", "tags"]
 
@@ -72,7 +73,7 @@ def test_without_optional_columns(tmp_path: Path) -> None:
     db = tmp_path / "db.duckdb"
     prepare_audience(str(path), db)
     assert fetch(db, "SELECT first_name, last_name, phone, tags, fields_hash FROM audience") == [
-        (None, None, None, [], fields_hash(None, None, None, []))
+        (None, None, None, [], fields_hash({}))
     ]
 
 
@@ -83,10 +84,18 @@ def test_names_are_trimmed_and_blank_is_null(tmp_path: Path) -> None:
 
 def test_fields_hash_is_pinned() -> None:
     # Literal values: a change to the canonical form must be deliberate (bump HASH_VERSION).
-    assert fields_hash(None, None, None, []) == hashlib.md5(b"v1NNNL0:").hexdigest()
-    canonical = b"v1S3:AnnS3:LeeS4:0123L2:1:a3:vip"
-    assert fields_hash("Ann", "Lee", "0123", ["a", "vip"]) == hashlib.md5(canonical).hexdigest()
-    assert fields_hash("Ann", "Lee", "0123", ["a", "vip"]) == "dcdb8735713a3811390bf825a6d2e844"
+    assert fields_hash({}) == hashlib.md5(b"v2").hexdigest()
+    canonical = b"v2Kfirst_name:3:AnnKlast_name:3:LeeKphone:4:0123Ktags:2:1:a3:vip"
+    values = {"first_name": "Ann", "last_name": "Lee", "phone": "0123"}
+    assert fields_hash(values, ["VIP", "a"]) == hashlib.md5(canonical).hexdigest()
+    # An empty value adds nothing: mapping a column whose cell is empty leaves the hash as it was.
+    assert fields_hash({**values, "f7": None}, ["a", "vip"]) == fields_hash(values, ["vip", "A"])
+    # The v1 form stays, to recognise what a v1 sync state says was sent.
+    assert legacy_fields_hash("Ann", "Lee", "0123", ["a", "vip"]) == "dcdb8735713a3811390bf825a6d2e844"
+
+
+def _standard(first: str | None, last: str | None, phone: str | None) -> dict[str, str | None]:
+    return {"first_name": first, "last_name": last, "phone": phone}
 
 
 def test_sql_hash_matches_python_twin(tmp_path: Path) -> None:
@@ -100,7 +109,7 @@ def test_sql_hash_matches_python_twin(tmp_path: Path) -> None:
     db = prepare_rows(tmp_path, rows)
     stored = fetch(db, "SELECT first_name, last_name, phone, tags, fields_hash FROM audience ORDER BY source_row")
     for first, last, phone, tags, digest in stored:
-        assert digest == fields_hash(first, last, phone, tags)
+        assert digest == fields_hash(_standard(first, last, phone), tags)
     # Length prefixes keep ("ab", NULL) and ("a", "b") apart.
     assert stored[3][4] != stored[4][4]
 
@@ -138,4 +147,4 @@ def test_tag_sets_of_every_length_match_python(tmp_path: Path) -> None:
     prepare_audience(f"SELECT 'u' || i || '@example.com' AS email, tags FROM (VALUES {values}) t(i, tags)", db)
     stored = fetch(db, "SELECT tags, fields_hash FROM audience ORDER BY source_row")
     assert [tags for tags, _ in stored] == [sorted(set(lst)) for lst in lists]
-    assert [digest for _, digest in stored] == [fields_hash(None, None, None, sorted(set(lst))) for lst in lists]
+    assert [digest for _, digest in stored] == [fields_hash({}, lst) for lst in lists]

@@ -23,6 +23,7 @@ from ac_sync_engine.audience import (
     prepare_head,
     rejected_rows,
 )
+from ac_sync_engine.audience.source import STAGED_SOURCE, STAGED_TABLE
 
 DIRTY = [
     "Ann@Example.com",
@@ -115,7 +116,10 @@ def test_finishing_a_counted_audience(dirty: Path, tmp_path: Path) -> None:
     prepare_audience(str(dirty), reference)
     count_audience(str(dirty), db)
     with connect_db(db) as con:  # an early upload logged a rejection before the audience was ready
-        con.execute("INSERT INTO rejected VALUES (1, 'ann@example.com', 'rejected by ActiveCampaign: x')")
+        con.execute(
+            "INSERT INTO rejected (source_row, email, reason)"
+            " VALUES (1, 'ann@example.com', 'rejected by ActiveCampaign: x')"
+        )
     summary = finish_audience(db)
     assert summary is not None and audience_pending(db) is None
     assert finish_audience(db) is None  # nothing left to do
@@ -138,10 +142,14 @@ def test_a_file_changed_since_it_was_counted(dirty: Path, tmp_path: Path) -> Non
         finish_audience(db)
 
 
-def test_queries_are_prepared_at_once(tmp_path: Path) -> None:
+def test_queries_run_once_into_the_database_and_are_prepared_from_there(tmp_path: Path) -> None:
     db = tmp_path / "q.duckdb"
-    summary = count_audience("SELECT 'a@example.com' AS email UNION ALL SELECT 'bad'", db)
+    summary = count_audience("SELECT 'a@example.com' AS email, 7 AS n UNION ALL SELECT 'bad', 8", db)
     assert (summary.rows, summary.valid, summary.invalid) == (2, 1, 1)
+    assert summary.columns == ["email", "n"]
+    assert audience_pending(db) == STAGED_SOURCE
+    assert fetch(db, f"SELECT * FROM {STAGED_TABLE} ORDER BY n") == [("a@example.com", 7), ("bad", 8)]
+    finish_audience(db)
     assert audience_pending(db) is None
     assert fetch(db, "SELECT email FROM audience") == [("a@example.com",)]
 
@@ -160,7 +168,7 @@ def test_the_head_is_the_start_of_the_audience(dirty: Path, tmp_path: Path, limi
     prepare_audience(str(dirty), db)
     expected = fetch(
         db,
-        "SELECT email, first_name, last_name, phone, tags, fields_hash, source_row FROM audience"
+        "SELECT source_row, email, first_name, last_name, phone, tags, fields_hash FROM audience"
         f" WHERE source_row <= {limit} ORDER BY source_row",
     )
     assert prepare_head(str(dirty), limit) == expected

@@ -132,7 +132,8 @@ def test_counts_and_rows(pg_server: Server, tmp_path: Path) -> None:
         (3, "user3@example.com", "First3", "Last, 3", "000003", ["new", "vip"]),
         (7, "user7@example.com", "First7", None, "000007", []),
     ]
-    assert fetch(db, "SELECT * FROM rejected WHERE source_row IN (50, 100, 200) ORDER BY 1") == [
+    rejected = "SELECT source_row, email, reason FROM rejected WHERE source_row IN (50, 100, 200) ORDER BY 1"
+    assert fetch(db, rejected) == [
         (50, " USER49@Example.com", "duplicate of row 49"),
         (100, "broken100", "An email address must have an @-sign."),
         (200, None, "missing email"),

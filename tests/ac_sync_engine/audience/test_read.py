@@ -78,10 +78,18 @@ def test_rejected_rows(prepared: Path) -> None:
         {
             "source_row": 601,
             "email": 'odd, "quoted"\nemail',
+            "column_name": None,
+            "value": None,
             "reason": "An email address must have an @-sign.",
         },
-        {"source_row": 602, "email": None, "reason": "missing email"},
-        {"source_row": 603, "email": "USER7@example.com", "reason": "duplicate of row 7"},
+        {"source_row": 602, "email": None, "column_name": None, "value": None, "reason": "missing email"},
+        {
+            "source_row": 603,
+            "email": "USER7@example.com",
+            "column_name": None,
+            "value": None,
+            "reason": "duplicate of row 7",
+        },
     ]
     assert [r["source_row"] for r in rejected_rows(prepared, limit=2)] == [601, 602]
 
@@ -91,10 +99,10 @@ def test_write_rejected_csv_round_trips(prepared: Path, tmp_path: Path) -> None:
     assert write_rejected_csv(prepared, out) == 3
     with out.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["source_row", "email", "reason"]
+    assert rows[0] == ["source_row", "email", "column", "value", "reason"]
     assert rows[1][:2] == ["601", 'odd, "quoted"\nemail']
-    assert rows[2] == ["602", "", "missing email"]
-    assert rows[3] == ["603", "USER7@example.com", "duplicate of row 7"]
+    assert rows[2] == ["602", "", "", "", "missing email"]
+    assert rows[3] == ["603", "USER7@example.com", "", "", "duplicate of row 7"]
 
 
 def test_write_rejected_csv_empty(tmp_path: Path) -> None:
@@ -104,7 +112,7 @@ def test_write_rejected_csv_empty(tmp_path: Path) -> None:
     prepare_audience(str(path), db)
     out = tmp_path / "rejected.csv"
     assert write_rejected_csv(db, out) == 0
-    assert out.read_bytes() == b"source_row,email,reason\r\n"
+    assert out.read_bytes() == b"source_row,email,column,value,reason\r\n"
 
 
 def test_prepare_while_the_caller_holds_a_connection(prepared: Path, tmp_path: Path) -> None:

@@ -76,6 +76,8 @@ def test_schema(tmp_path: Path, db: Path) -> None:
             ("rejected", "source_row", "BIGINT"),
             ("rejected", "email", "VARCHAR"),
             ("rejected", "reason", "VARCHAR"),
+            ("rejected", "column_name", "VARCHAR"),
+            ("rejected", "value", "VARCHAR"),
         ]
     )
     cols = fetch(db, "SELECT column_name FROM information_schema.columns WHERE table_name = 'audience'")
@@ -174,16 +176,16 @@ def test_header_only_file_is_an_empty_audience(tmp_path: Path, db: Path) -> None
 
 
 def test_missing_email_column(tmp_path: Path, db: Path) -> None:
-    path = write(tmp_path / "people.csv", "mail,first_name,phone\nann@example.com,Ann,1\n")
+    path = write(tmp_path / "people.csv", "contact,first_name,phone\nann@example.com,Ann,1\n")
     with pytest.raises(AudienceError) as err:
         prepare_audience(str(path), db)
-    assert str(err.value) == "the audience has no 'email' column (columns found: mail, first_name, phone)"
+    assert str(err.value) == "the audience has no 'email' column (columns found: contact, first_name, phone)"
 
 
 def test_email_column_is_case_insensitive_and_must_be_unique(tmp_path: Path, db: Path) -> None:
     prepare_audience(str(write(tmp_path / "a.csv", "EMAIL\nann@example.com\n")), db)
     assert audience(db)[0][1] == "ann@example.com"
-    with pytest.raises(AudienceError, match=r"2 columns named 'email' \(Email, email\)"):
+    with pytest.raises(AudienceError, match=r"2 columns for 'email' \(Email, email\)"):
         prepare_audience(str(write(tmp_path / "b.csv", "Email,email\na@example.com,b@example.com\n")), db)
 
 
