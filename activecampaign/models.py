@@ -216,18 +216,27 @@ class FieldValue(Model):
 
 
 class Tag(Model):
+    """A tag; `tag` is its name, as the API spells it."""
+
     id: Int
-    name: Text = _alias("tag", "name")
+    tag: Text
     tag_type: Text = _alias("tagType", "tag_type", default="contact")
     description: Text | None = None
     cdate: Timestamp = None
 
 
 class ContactTag(Model):
+    """A tag on a contact: the ids of both."""
+
     id: Int
     contact_id: Int = _alias("contact", "contact_id")
     tag_id: Int = _alias("tag", "tag_id")
     cdate: Timestamp = None
+
+    @property
+    def tag(self) -> int:
+        """`tag_id` as the API's JSON spells it, for callers that read it so."""
+        return self.tag_id
 
 
 class BulkQueued(Model):

@@ -60,7 +60,7 @@ async def test_a_repeated_first_page_short_of_the_total_raises() -> None:
 async def test_a_repeated_page_without_a_total_ends_the_walk() -> None:
     api = FakeAPI().on("GET", "tags", reply({"tags": [{"id": "1", "tag": "a"}, {"id": "2", "tag": "b"}]}))
     async with api.client() as ac:
-        assert [t.name for t in await ac.tags()] == ["a", "b"]
+        assert [t.tag for t in await ac.tags()] == ["a", "b"]
     assert len(api.sent) == 2
 
 
