@@ -4,6 +4,15 @@ Every request goes through the account's limiter; transient failures (429, 503 a
 "Rate limit exceeded." 400, other 5xx, resets, timeouts) are retried with exponential backoff and jitter;
 authentication, payment and validation errors never are. The API key is only ever put into the request
 header: no exception, log line or statistic contains it.
+
+Every answer an operation reads is validated (`activecampaign.models`) before it is believed. A 2xx answer
+that does not fit (an HTML page, an empty body, JSON without the keys the operation needs, a filter the API
+did not apply) is counted as `unexpected_body` and retried like a transient failure, then raised as
+UnexpectedAnswerError; only answers to requests that create something are not retried, since the first
+may have created it. List endpoints are walked by `activecampaign.paging`.
+
+The operations the sync has always used (`me`, `groups`, `lists_named`, `list_contacts`, ...) answer the
+API's own dicts, validated; the others answer the frozen models of `activecampaign.models`.
 """
 
 from __future__ import annotations
@@ -14,9 +23,10 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -25,19 +35,67 @@ from activecampaign.errors import (
     ACError,
     ApiUrlError,
     AuthenticationError,
+    BatchNotFoundError,
     NotFoundError,
     PaymentRequiredError,
     RateLimitedError,
     ServerError,
     TransportError,
+    UnexpectedAnswerError,
     ValidationError,
 )
+from activecampaign.models import (
+    AnswerShapeError,
+    BulkQueued,
+    Contact,
+    ContactList,
+    ContactTag,
+    Field,
+    FieldOption,
+    FieldRel,
+    FieldValue,
+    FieldWire,
+    Group,
+    GroupLimit,
+    Identified,
+    ImportInfo,
+    ImportInfoWire,
+    ListGroup,
+    MailingList,
+    Model,
+    Page,
+    Tag,
+    User,
+    as_int,
+    fields_of,
+    json_object,
+    many,
+    one,
+    page,
+    validated,
+)
+from activecampaign.paging import PAGE_SIZE, Walk
 from activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind, limiter_for
 from activecampaign.urls import normalise_base_url
 
-PAGE_SIZE = 100  # the documented maximum; larger values are clamped or refused depending on the account
 BULK_MAX_CONTACTS = 250
 BULK_MAX_BYTES = 400_000
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+
+
+def encode_json(obj: Any) -> bytes:
+    """The one encoding of every request body: compact UTF-8 JSON, so its length is what goes on the wire."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def bulk_import_body(contacts: Sequence[Mapping[str, Any]], *, exclude_automations: bool = False) -> dict[str, Any]:
+    """The body `bulk_import` sends: `len(encode_json(bulk_import_body(...)))` is its exact size on the wire.
+
+    Each contact goes out as given, its own `exclude_automations` included (the reference shows that form).
+    """
+    return {"contacts": list(contacts), "exclude_automations": exclude_automations}
 
 
 @dataclass
@@ -62,11 +120,25 @@ class RequestStats:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 6  # transient server/transport failures, per request
+    max_attempts: int = 6  # transient server/transport failures and unexpected answers, per request
     max_rate_limited: int = 10  # throttled answers, per request, before RATE_LIMIT_EXHAUSTED
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     bulk_rate_backoff_s: float = 10.0  # the bulk 400 carries no Retry-After: a sixth of its minute
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A 2xx answer as an operation's parser sees it."""
+
+    status: int
+    body: Any
+    headers: httpx.Headers
+
+    @property
+    def server_time(self) -> datetime | None:
+        """ActiveCampaign's clock when it answered: the HTTP Date header."""
+        return http_date(self.headers.get("Date"))
 
 
 # Refusals that are no rate limit, redirect or server error: the error class and the words for them.
@@ -80,11 +152,14 @@ _REFUSALS: dict[int, tuple[type[ACError], str]] = {
 def _message_of(body: Any) -> str:
     """One short line out of any of the API's error envelopes."""
     if isinstance(body, dict):
-        if isinstance(body.get("errors"), list) and body["errors"]:
-            first = body["errors"][0]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            first = errors[0]
             if isinstance(first, dict):
                 # `detail` says what was refused ("You do not have permission..."); `title` only "Forbidden".
                 return str(first.get("detail") or first.get("title") or first)
+        if isinstance(errors, str) and errors.strip():
+            return errors.strip()  # fieldOption/bulk: {"errors": "Bulk operation failed. ..."}
         for key in ("message", "error"):
             if body.get(key):
                 return str(body[key])
@@ -97,6 +172,17 @@ def _is_bulk_rate_limit(body: Any) -> bool:
     return isinstance(body, dict) and "rate limit exceeded" in str(body.get("message", "")).lower()
 
 
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP date (always GMT by RFC 9110) as an aware datetime; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def _retry_after_s(resp: httpx.Response) -> float | None:
     value = resp.headers.get("Retry-After")
     if not value:
@@ -104,7 +190,7 @@ def _retry_after_s(resp: httpx.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        parsed = http_date(value)
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
@@ -117,9 +203,120 @@ def _parse_body(resp: httpx.Response) -> Any:
         return resp.text[:500]
 
 
-def as_int(value: Any) -> int:
-    """Ids and totals come back as strings, some write endpoints echo integers: accept both."""
-    return int(str(value).strip())
+# --- parsers of answers: each raises AnswerShapeError when the answer does not fit ------------------------
+
+
+def _as_sent(answer: Answer) -> Any:
+    return answer.body
+
+
+def _one(key: str, model: type[M]) -> Callable[[Answer], tuple[dict[str, Any], M]]:
+    def parse(answer: Answer) -> tuple[dict[str, Any], M]:
+        return one(answer.body, key, model)
+
+    return parse
+
+
+def _many(key: str, model: type[M], *, required: bool = True) -> Callable[[Answer], list[M]]:
+    def parse(answer: Answer) -> list[M]:
+        return [m for _, m in many(answer.body, key, model, required=required)]
+
+    return parse
+
+
+def _page_of(key: str, model: type[M], check: Callable[[Page[M]], None] | None = None) -> Callable[[Answer], Page[M]]:
+    def parse(answer: Answer) -> Page[M]:
+        pg = page(answer.body, key, model)
+        if check is not None:
+            check(pg)
+        return pg
+
+    return parse
+
+
+def _deleted(answer: Answer) -> None:
+    # The reference answers {}; an empty 2xx is a deletion too. An HTML page is not.
+    if answer.body is not None:
+        json_object(answer.body)
+
+
+def _echoes(filters: Mapping[str, int]) -> Callable[[Page[Any]], None]:
+    """A check that `meta.page_input`, where the API gives it, shows the filters applied: a dropped listid
+    filter answers every contact of the account, and each would look like a member."""
+
+    def check(pg: Page[Any]) -> None:
+        if pg.page_input is None:
+            return
+        for name, wanted in filters.items():
+            echoed = pg.page_input.get(name)
+            try:
+                same = as_int(echoed) == wanted
+            except ValueError:
+                same = False
+            if not same:
+                raise AnswerShapeError(
+                    f"the API ignored the {name} filter (page_input.{name}: {echoed!r}, not {wanted})"
+                )
+
+    return check
+
+
+def _fields_page(answer: Answer) -> Page[Field]:
+    pg = page(answer.body, "fields", FieldWire, {"fieldOptions": FieldOption, "fieldRels": FieldRel})
+    joined = fields_of([m for _, m in pg.items], pg.sideloads["fieldOptions"], pg.sideloads["fieldRels"])
+    return Page([(raw, f) for (raw, _), f in zip(pg.items, joined, strict=True)], pg.total, pg.page_input)
+
+
+def _created_field(title: str) -> Callable[[Answer], Field]:
+    def parse(answer: Answer) -> Field:
+        body = json_object(answer.body)
+        if "field" in body:
+            wires = [one(body, "field", FieldWire)[1]]
+        else:
+            # The reference's own example answers the whole `fields` list: the new one is the one so titled.
+            wires = [m for _, m in many(body, "fields", FieldWire) if m.title == title]
+            if len(wires) != 1:
+                raise AnswerShapeError(f"no 'field' object, and {len(wires)} fields titled {title!r} in 'fields'")
+        options = [m for _, m in many(body, "fieldOptions", FieldOption, required=False)]
+        rels = [m for _, m in many(body, "fieldRels", FieldRel, required=False)]
+        return fields_of(wires, options, rels)[0]
+
+    return parse
+
+
+def _import_info(answer: Answer) -> ImportInfo:
+    wire = validated(ImportInfoWire, json_object(answer.body), "import/info")
+    raw = wire.status
+    # Within about a second of submitting, the API answers `false`.
+    pending = raw is None or raw is False or str(raw).strip().lower() in ("false", "0", "")
+    return ImportInfo(
+        status="submitted" if pending else str(raw).strip().lower(),
+        success=tuple(as_int(i) for i in wire.success),
+        failure=tuple(wire.failure),
+        server_time=answer.server_time,
+    )
+
+
+def _queued(answer: Answer) -> tuple[dict[str, Any], BulkQueued]:
+    body = json_object(answer.body)
+    queued = validated(BulkQueued, body, "import/bulk_import")
+    if queued.success and not queued.batch_id:
+        raise AnswerShapeError("queued, but no batchId")
+    return body, queued
+
+
+def _contact_found(email: str) -> Callable[[Answer], dict[str, Any] | None]:
+    def parse(answer: Answer) -> dict[str, Any] | None:
+        found = many(answer.body, "contacts", Contact)
+        for raw, contact in found:
+            if contact.email.lower() == email.lower():
+                return raw
+        if found:
+            # Contacts, but not this one: the filter was dropped, and "not found" would be a guess.
+            raise AnswerShapeError(f"the API ignored the email filter ({len(found)} other contacts)")
+        return None
+
+    return parse
 
 
 class ACClient:
@@ -167,6 +364,12 @@ class ACClient:
         cap = self.retry.backoff_max_s / self.limits.time_scale
         return min(cap, base_s * 2**attempt) * random.uniform(0.5, 1.0)
 
+    def _scrub(self, text: str) -> str:
+        # Answers come from the server, which never sees the key in a body; a proxy's error page might echo
+        # the request's headers.
+        key = self._key.get_secret_value()
+        return text.replace(key, "[api key]") if key else text
+
     async def request(
         self,
         method: str,
@@ -176,23 +379,41 @@ class ACClient:
         json_body: Any = None,
         kind: Kind = "request",
     ) -> Any:
+        """Send one request (retrying what is transient) and answer its parsed body, unvalidated."""
+        return await self._ask(method, path, _as_sent, params=params, json_body=json_body, kind=kind)
+
+    async def _ask(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Answer], T],
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        kind: Kind = "request",
+        retry_unexpected: bool = True,
+    ) -> T:
+        """Send one request and answer `parse` of its 2xx answer.
+
+        `json_body` is encoded by `encode_json` (bytes are taken as encoded already). An answer `parse`
+        refuses is retried within the transient budget, unless `retry_unexpected` is off (the request
+        creates something, and the first attempt may have).
+        """
         url = f"{self.base_url}/{path.lstrip('/')}"
         where = f"{method} /api/3/{path.lstrip('/')}"
+        content = None if json_body is None else json_body if isinstance(json_body, bytes) else encode_json(json_body)
         failures = 0
         throttled = 0
         while True:
             self.stats.total += 1
             if kind != "request":
                 self.stats.bulk_import += 1
+            headers = {"Api-Token": self._key.get_secret_value()}
+            if content is not None:
+                headers["Content-Type"] = "application/json"
             try:
                 async with self.limiter.slot(kind):
-                    resp = await self._http.request(
-                        method,
-                        url,
-                        params=params,
-                        json=json_body,
-                        headers={"Api-Token": self._key.get_secret_value()},
-                    )
+                    resp = await self._http.request(method, url, params=params, content=content, headers=headers)
             except httpx.TransportError as exc:
                 self.stats.by_status["transport_error"] += 1
                 failures += 1
@@ -208,10 +429,30 @@ class ACClient:
                 continue
 
             status = resp.status_code
-            self.stats.by_status[str(status)] += 1
             body = _parse_body(resp)
+            if isinstance(body, str):
+                body = self._scrub(body)
             if status < 300:
-                return body
+                try:
+                    result = parse(Answer(status, body, resp.headers))
+                except AnswerShapeError as exc:
+                    self.stats.by_status["unexpected_body"] += 1
+                    failures += 1
+                    if not retry_unexpected or failures >= self.retry.max_attempts:
+                        tried = f"after {failures} attempts" if retry_unexpected else "not retried, it may have acted"
+                        raise UnexpectedAnswerError(
+                            self._scrub(f"{where}: unexpected answer ({status}, {tried}): {exc}"),
+                            status=status,
+                            method=method,
+                            path=path,
+                            body=body,
+                        ) from None
+                    self.stats.retries += 1
+                    await asyncio.sleep(self._backoff(failures))
+                    continue
+                self.stats.by_status[str(status)] += 1
+                return result
+            self.stats.by_status[str(status)] += 1
             if 300 <= status < 400:
                 raise ApiUrlError(
                     f"{where}: the API URL answered with a redirect ({status}); use the exact URL from Settings → "
@@ -220,7 +461,7 @@ class ACClient:
                     method=method,
                     path=path,
                 )
-            message = _message_of(body)
+            message = self._scrub(_message_of(body))
             rate_limited = (
                 status == 429
                 or (status == 503 and resp.headers.get("Retry-After"))
@@ -261,41 +502,66 @@ class ACClient:
             detail = f": {message}" if message else ""
             raise cls(f"{where}: {what} ({status}){detail}", status=status, method=method, path=path, body=body)
 
-    async def paginate(self, path: str, key: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
-        offset = 0
-        while True:
-            page = await self.request("GET", path, params={**(params or {}), "limit": PAGE_SIZE, "offset": offset})
-            items = (page or {}).get(key) or []
-            for item in items:
-                yield item
-            offset += len(items)
-            total = ((page or {}).get("meta") or {}).get("total")
-            if not items or (total is not None and offset >= as_int(total)):
-                return
+    # --- reading lists ----------------------------------------------------------------------------------
 
-    # --- the operations the sync uses -------------------------------------------------------------
+    async def _pages(
+        self,
+        path: str,
+        parse: Callable[[Answer], Page[M]],
+        params: Mapping[str, Any] | None = None,
+        *,
+        keyset: bool = False,
+    ) -> AsyncIterator[Page[M]]:
+        """Every page of a list endpoint, each holding only the items not seen on an earlier one."""
+        walk = Walk("GET", path, keyset=keyset, limit=PAGE_SIZE)
+        while not walk.done:
+            pg = await self._ask("GET", path, parse, params={**(params or {}), **walk.params()})
+            fresh = walk.admit([item.id for _, item in pg.items], pg.total)
+            yield Page([pg.items[i] for i in fresh], pg.total, pg.page_input, pg.sideloads)
+
+    async def _items(
+        self, path: str, parse: Callable[[Answer], Page[M]], params: Mapping[str, Any] | None = None, **kw: Any
+    ) -> AsyncIterator[tuple[dict[str, Any], M]]:
+        async for pg in self._pages(path, parse, params, **kw):
+            for item in pg.items:
+                yield item
+
+    async def paginate(self, path: str, key: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
+        """Every item of a list endpoint once, as sent; see `activecampaign.paging` for what it survives."""
+        async for raw, _ in self._items(path, _page_of(key, Identified), params):
+            yield raw
+
+    async def _all(self, path: str, key: str, model: type[M], params: Mapping[str, Any] | None = None) -> list[M]:
+        return [m async for _, m in self._items(path, _page_of(key, model), params)]
+
+    # --- the operations the sync has always used: the API's dicts, validated --------------------------------
 
     async def me(self) -> dict[str, Any]:
-        body = await self.request("GET", "users/me")
-        if not isinstance(body, dict) or not isinstance(body.get("user"), dict):
+        try:
+            raw, _ = await self._ask("GET", "users/me", _one("user", User))
+        except UnexpectedAnswerError as exc:
             raise ApiUrlError(
-                "GET /api/3/users/me answered something that is not ActiveCampaign's API; check the API URL",
+                f"GET /api/3/users/me answered something that is not ActiveCampaign's API; check the API URL "
+                f"({exc.message.split(': ', 1)[-1]})",
+                status=exc.status,
                 method="GET",
                 path="users/me",
-            )
-        return body["user"]
+            ) from None
+        return raw
 
     async def groups(self) -> list[dict[str, Any]]:
-        return [g async for g in self.paginate("groups", "groups")]
+        """Every user group once, whether the endpoint pages by limit/offset or answers them all at once."""
+        return [raw async for raw, _ in self._items("groups", _page_of("groups", Group))]
 
     async def create_group(self, title: str, descript: str = "") -> dict[str, Any]:
-        body = await self.request("POST", "groups", json_body={"group": {"title": title, "descript": descript}})
-        return body["group"]
+        body = {"group": {"title": title, "descript": descript}}
+        raw, _ = await self._ask("POST", "groups", _one("group", Group), json_body=body, retry_unexpected=False)
+        return raw
 
     async def lists_named(self, name: str) -> list[dict[str, Any]]:
         """Every list whose name is exactly `name`: the API's name filter may match partially."""
-        found = [lst async for lst in self.paginate("lists", "lists", {"filters[name]": name})]
-        return [lst for lst in found if lst.get("name") == name]
+        found = self._items("lists", _page_of("lists", MailingList), {"filters[name]": name})
+        return [raw async for raw, lst in found if lst.name == name]
 
     async def create_list(self, *, name: str, stringid: str, sender_url: str, sender_reminder: str) -> dict[str, Any]:
         payload = {
@@ -304,13 +570,15 @@ class ACClient:
             "sender_url": sender_url,
             "sender_reminder": sender_reminder,
         }
-        body = await self.request("POST", "lists", json_body={"list": payload})
-        return body["list"]
+        parse = _one("list", MailingList)
+        raw, _ = await self._ask("POST", "lists", parse, json_body={"list": payload}, retry_unexpected=False)
+        return raw
 
     async def link_list_to_group(self, list_id: int, group_id: int) -> bool:
         """Link a list to a user group. True if linked now, False if the API says the pair already exists."""
+        body = {"listGroup": {"listid": list_id, "groupid": group_id}}
         try:
-            await self.request("POST", "listGroups", json_body={"listGroup": {"listid": list_id, "groupid": group_id}})
+            await self._ask("POST", "listGroups", _one("listGroup", ListGroup), json_body=body)
         except ValidationError as exc:
             text = json.dumps(exc.body).lower() if exc.body is not None else ""
             if exc.status == 422 and any(w in text for w in ("duplicate", "already", "exists")):
@@ -319,59 +587,209 @@ class ACClient:
         return True
 
     async def bulk_import(self, contacts: list[dict[str, Any]], *, exclude_automations: bool = False) -> str:
-        """Queue one bulk import; answers its batchId. Raises ValidationError (with failure_indices) on format."""
+        """Queue one bulk import; answers its batchId. Raises ValidationError (with failure_indices) on format.
+
+        `exclude_automations` goes at the top level; a contact's own `exclude_automations` goes as given.
+        More than BULK_MAX_CONTACTS contacts or BULK_MAX_BYTES encoded bytes is a ValueError, sent nowhere.
+        """
+        content = encode_json(bulk_import_body(contacts, exclude_automations=exclude_automations))
+        if len(contacts) > BULK_MAX_CONTACTS or len(content) > BULK_MAX_BYTES:
+            raise ValueError(
+                f"a bulk import of {len(contacts)} contacts and {len(content)} bytes exceeds ActiveCampaign's "
+                f"{BULK_MAX_CONTACTS} contacts or {BULK_MAX_BYTES} bytes: split it"
+            )
         kind: Kind = "bulk" if len(contacts) > 1 else "bulk_single"
-        body = await self.request(
-            "POST",
-            "import/bulk_import",
-            json_body={"contacts": contacts, "exclude_automations": exclude_automations},
-            kind=kind,
-        )
-        ok = (body or {}).get("success", (body or {}).get("Success"))
-        if str(ok) != "1" or not body.get("batchId"):
+        body, queued = await self._ask("POST", "import/bulk_import", _queued, json_body=content, kind=kind)
+        if not queued.success:
             raise ValidationError(
-                f"POST /api/3/import/bulk_import: not queued: {_message_of(body)}",
+                f"POST /api/3/import/bulk_import: not queued: {self._scrub(_message_of(body))}",
                 status=200,
                 method="POST",
                 path="import/bulk_import",
                 body=body,
             )
-        return str(body["batchId"])
+        return str(queued.batch_id)
+
+    async def import_status(self, batch_id: str) -> ImportInfo:
+        """The batch's progress, stamped with ActiveCampaign's clock. Raises BatchNotFoundError if it knows none."""
+        try:
+            return await self._ask("GET", "import/info", _import_info, params={"batchId": batch_id})
+        except (NotFoundError, ValidationError) as exc:
+            unknown = exc.status == 404 or (exc.status == 400 and "no import found" in _message_of(exc.body).lower())
+            if not unknown:
+                raise
+            raise BatchNotFoundError(
+                f"GET /api/3/import/info: no batch {batch_id!r} ({exc.status}): unknown, or expired",
+                status=exc.status,
+                method="GET",
+                path="import/info",
+                body=exc.body,
+            ) from None
 
     async def import_info(self, batch_id: str) -> dict[str, Any]:
-        """The batch's status: `false` right after submitting is answered as "submitted"."""
-        body = await self.request("GET", "import/info", params={"batchId": batch_id}) or {}
-        status = body.get("status")
-        if status is False or status is None or str(status).lower() in ("false", "0", ""):
-            status = "submitted"
+        """`import_status` as a dict: status ("submitted" while the API says `false`), success (new contact ids,
+        as strings), failure (emails) and server_time (the answer's Date, aware; None if it had none)."""
+        info = await self.import_status(batch_id)
         return {
-            "status": str(status).lower(),
-            "success": list(body.get("success") or []),
-            "failure": [str(e) for e in (body.get("failure") or [])],
+            "status": info.status,
+            "success": [str(i) for i in info.success],
+            "failure": list(info.failure),
+            "server_time": info.server_time,
         }
 
     async def contact_by_email(self, email: str) -> dict[str, Any] | None:
-        body = await self.request("GET", "contacts", params={"email": email}) or {}
-        # If the filter were dropped the API would answer everyone: only an exact match counts.
-        for contact in body.get("contacts") or []:
-            if str(contact.get("email", "")).lower() == email.lower():
-                return contact
-        return None
+        return await self._ask("GET", "contacts", _contact_found(email), params={"email": email})
 
     async def list_contacts(self, list_id: int, status: int | None = None) -> AsyncIterator[dict]:
-        params: dict[str, Any] = {"listid": list_id}
-        if status is not None:
-            params["status"] = status
-        async for contact in self.paginate("contacts", "contacts", params):
-            yield contact
+        """The list's contacts (with `status`, those of that status), by id, paged by id_greater."""
+        filters = {"listid": list_id} if status is None else {"listid": list_id, "status": status}
+        parse = _page_of("contacts", Contact, _echoes(filters))
+        async for raw, _ in self._items("contacts", parse, filters, keyset=True):
+            yield raw
 
-    async def set_list_status(self, list_id: int, contact_id: int, status: int) -> dict[str, Any]:
-        body = await self.request(
-            "POST",
-            "contactLists",
-            json_body={"contactList": {"list": list_id, "contact": contact_id, "status": status}},
+    async def set_list_status(
+        self, list_id: int, contact_id: int, status: int, *, sourceid: int | None = None
+    ) -> dict[str, Any]:
+        """Subscribe (1) or unsubscribe (2). 2 → 1 re-subscribes: the reference asks for `sourceid=4` then."""
+        entry: dict[str, Any] = {"list": list_id, "contact": contact_id, "status": status}
+        if sourceid is not None:
+            entry["sourceid"] = sourceid
+        parse = _one("contactList", ContactList)
+        raw, _ = await self._ask("POST", "contactLists", parse, json_body={"contactList": entry})
+        return raw
+
+    # --- custom fields and their values -------------------------------------------------------------------
+
+    async def fields(self) -> list[Field]:
+        """Every custom field, with its options and the lists it is related to."""
+        return [f async for _, f in self._items("fields", _fields_page)]
+
+    async def create_field(
+        self,
+        title: str,
+        type: str,
+        perstag: str | None = None,
+        *,
+        descript: str | None = None,
+        defval: str | None = None,
+        isrequired: bool = False,
+        visible: bool = True,
+        ordernum: int | None = None,
+    ) -> Field:
+        """Create a custom field (`type`: text, textarea, date, dropdown, ...); without `perstag` the API derives
+        one from the title. It relates to no list until `relate_field`."""
+        entry: dict[str, Any] = {"title": title, "type": type, "isrequired": int(isrequired), "visible": int(visible)}
+        for key, value in (("perstag", perstag), ("descript", descript), ("defval", defval), ("ordernum", ordernum)):
+            if value is not None:
+                entry[key] = value
+        return await self._ask(
+            "POST", "fields", _created_field(title), json_body={"field": entry}, retry_unexpected=False
         )
-        return (body or {}).get("contactList") or {}
+
+    async def add_field_options(self, field_id: int, values: Sequence[str | tuple[str, str]]) -> list[FieldOption]:
+        """Add the options of a dropdown, radio, ... field: each a value (its own label) or a (value, label)."""
+        pairs = [(v, v) if isinstance(v, str) else v for v in values]
+        body = {
+            "fieldOptions": [
+                {"orderid": i, "value": value, "label": label, "isdefault": False, "field": str(field_id)}
+                for i, (value, label) in enumerate(pairs, start=1)
+            ]
+        }
+        return await self._ask(
+            "POST", "fieldOption/bulk", _many("fieldOptions", FieldOption), json_body=body, retry_unexpected=False
+        )
+
+    async def relate_field(self, field_id: int, list_id: int) -> FieldRel:
+        """Relate a field to a list (0: to every list)."""
+        body = {"fieldRel": {"field": field_id, "relid": list_id}}
+        parse = _one("fieldRel", FieldRel)
+        _, rel = await self._ask("POST", "fieldRels", parse, json_body=body, retry_unexpected=False)
+        return rel
+
+    async def contact_field_values(self, contact_id: int) -> list[FieldValue]:
+        return await self._ask("GET", f"contacts/{contact_id}/fieldValues", _many("fieldValues", FieldValue))
+
+    async def set_field_value(self, contact_id: int, field_id: int, value: str) -> FieldValue:
+        body = {"fieldValue": {"contact": contact_id, "field": field_id, "value": value}}
+        _, fv = await self._ask("POST", "fieldValues", _one("fieldValue", FieldValue), json_body=body)
+        return fv
+
+    async def update_field_value(self, field_value_id: int, contact_id: int, field_id: int, value: str) -> FieldValue:
+        body = {"fieldValue": {"contact": contact_id, "field": field_id, "value": value}}
+        parse = _one("fieldValue", FieldValue)
+        _, fv = await self._ask("PUT", f"fieldValues/{field_value_id}", parse, json_body=body)
+        return fv
+
+    async def delete_field_value(self, field_value_id: int) -> None:
+        await self._ask("DELETE", f"fieldValues/{field_value_id}", _deleted)
+
+    # --- tags -----------------------------------------------------------------------------------------------
+
+    async def tags(self, search: str | None = None) -> list[Tag]:
+        """Every tag, or those whose name contains `search` (the API's own "contains")."""
+        return await self._all("tags", "tags", Tag, {"search": search} if search else None)
+
+    async def create_tag(self, name: str, *, tag_type: str = "contact", description: str = "") -> Tag:
+        body = {"tag": {"tag": name, "tagType": tag_type, "description": description}}
+        _, tag = await self._ask("POST", "tags", _one("tag", Tag), json_body=body, retry_unexpected=False)
+        return tag
+
+    async def contact_tags(self, contact_id: int) -> list[ContactTag]:
+        """The contact's tags. The reference shows no answer here: a JSON object without `contactTags` is none."""
+        return await self._ask(
+            "GET", f"contacts/{contact_id}/contactTags", _many("contactTags", ContactTag, required=False)
+        )
+
+    async def add_contact_tag(self, contact_id: int, tag_id: int) -> ContactTag:
+        body = {"contactTag": {"contact": contact_id, "tag": tag_id}}
+        _, tagged = await self._ask("POST", "contactTags", _one("contactTag", ContactTag), json_body=body)
+        return tagged
+
+    async def remove_contact_tag(self, contact_tag_id: int) -> None:
+        await self._ask("DELETE", f"contactTags/{contact_tag_id}", _deleted)
+
+    # --- contacts ---------------------------------------------------------------------------------------------
+
+    async def sync_contact(
+        self,
+        email: str,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        phone: str | None = None,
+        field_values: Mapping[int, str | None] | None = None,
+    ) -> int:
+        """Create or update the contact by email; answers its id. A value of "" is sent (it clears what the
+        account holds); None is left out. List membership is not touched."""
+        contact: dict[str, Any] = {"email": email}
+        for key, value in (("firstName", first_name), ("lastName", last_name), ("phone", phone)):
+            if value is not None:
+                contact[key] = value
+        values = [{"field": str(f), "value": v} for f, v in (field_values or {}).items() if v is not None]
+        if values:
+            contact["fieldValues"] = values
+        _, synced = await self._ask("POST", "contact/sync", _one("contact", Contact), json_body={"contact": contact})
+        return synced.id
+
+    async def delete_contact(self, contact_id: int) -> None:
+        await self._ask("DELETE", f"contacts/{contact_id}", _deleted)
+
+    async def contact_lists(self, contact_id: int) -> list[ContactList]:
+        """The contact's status on each list it has been on."""
+        return await self._ask("GET", f"contacts/{contact_id}/contactLists", _many("contactLists", ContactList))
+
+    # --- users and their rights -------------------------------------------------------------------------------
+
+    async def user(self, user_id: int) -> User:
+        _, found = await self._ask("GET", f"users/{user_id}", _one("user", User))
+        return found
+
+    async def users(self) -> list[User]:
+        return await self._all("users", "users", User)
+
+    async def group_limits(self) -> list[GroupLimit]:
+        """Each user group's limits (lists, contacts, mails, ...), as the API states them."""
+        return await self._all("groupLimits", "groupLimits", GroupLimit)
 
 
 __all__ = [
@@ -380,6 +798,10 @@ __all__ = [
     "RequestStats",
     "RetryPolicy",
     "as_int",
+    "bulk_import_body",
+    "encode_json",
+    "http_date",
     "BULK_MAX_BYTES",
     "BULK_MAX_CONTACTS",
+    "PAGE_SIZE",
 ]

@@ -5,10 +5,14 @@
     ├── AuthenticationError     403: the key is refused, or lacks a permission for this call
     ├── PaymentRequiredError    402: the account has a billing problem
     ├── NotFoundError           404 on a resource path
+    │   └── BatchNotFoundError  import/info: no such batchId (404, or the 400 "No import found..."); also a
+    │                           ValidationError, the class callers written before it catch for that answer
     ├── ValidationError         400/422 that is no rate limit: the request itself was refused
     ├── RateLimitedError        throttled (429, 503 at the limit, bulk "Rate limit exceeded.") past the budget
     ├── ServerError             5xx past the retry budget
-    └── TransportError          connection refused, reset or timed out past the retry budget
+    ├── TransportError          connection refused, reset or timed out past the retry budget
+    └── UnexpectedAnswerError   a 2xx answer that is not what the operation needs (not JSON, keys missing,
+                                a filter ignored), past the retry budget; or pages short of meta.total
 
 None of them ever carries the API key: messages are built from the method, the path and a short,
 sanitised excerpt of the response body only.
@@ -76,6 +80,14 @@ class ValidationError(ACError):
         return out
 
 
+class BatchNotFoundError(NotFoundError, ValidationError):
+    """import/info knows no such batchId: unknown, or expired from ActiveCampaign's retention.
+
+    Answered as 404, or as 400 `{"success": 0, "message": "No import found..."}`, which callers written before
+    this class catch as ValidationError: it is both, so that they keep working until they catch this one.
+    """
+
+
 class RateLimitedError(ACError):
     """The account stayed throttled (429, 503 at the limit, or bulk "Rate limit exceeded.") past the retry budget."""
 
@@ -86,3 +98,13 @@ class ServerError(ACError):
 
 class TransportError(ACError):
     """Connection refused/reset or timed out past the retry budget."""
+
+
+class UnexpectedAnswerError(ACError):
+    """A 2xx answer that is not what the operation needs: an HTML page, an empty body, JSON without the keys
+    the operation reads, a filter the API did not apply; or list pages that repeat themselves short of
+    `meta.total`.
+
+    Raised past the retry budget, or at once where a retry is unsafe (a create the first attempt may have
+    done). Never to be read as "nothing there": a lookup that did not answer found nothing out.
+    """
