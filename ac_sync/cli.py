@@ -92,6 +92,14 @@ def _sync_command(planning: bool) -> Any:
         tags: Annotated[
             str, typer.Option("--tags", help="add (default), or mirror: also take off tags this tool added")
         ] = "add",
+        automations: Annotated[
+            str | None,
+            typer.Option(
+                "--automations",
+                help="skip (default; AC_SYNC_AUTOMATIONS), run, or new-only: start the account's automations for"
+                " contacts entering the list (new-only: those new to it after its first sync)",
+            ),
+        ] = None,
         state: Annotated[
             str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")
         ] = None,
@@ -131,6 +139,8 @@ def _sync_command(planning: bool) -> Any:
             _usage(f"--mode must be upsert or mirror, not {mode!r}")
         if tags not in ("add", "mirror"):
             _usage(f"--tags must be add or mirror, not {tags!r}")
+        if automations is not None and automations not in ("skip", "run", "new-only"):
+            _usage(f"--automations must be skip, run or new-only, not {automations!r}")
         try:
             field_map = _field_choices(fields, mapping)
         except ConfigError as exc:
@@ -146,6 +156,7 @@ def _sync_command(planning: bool) -> Any:
             "fields": field_map,
             "clear_empty": clear_empty,
             "tags": tags,
+            "automations": automations,
             "state": state,
             "verbose_log": verbose_log,
             "campaign": campaign,

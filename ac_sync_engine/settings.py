@@ -7,7 +7,7 @@ Prefect stores parameters in clear (and a retry of a masked one would receive `'
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
@@ -43,6 +43,12 @@ class SyncSettings(BaseSettings):
     shared_budget: bool = False
     # Seconds to wait for an answer from ActiveCampaign before the request counts as failed (and is retried).
     request_timeout_s: float = Field(30.0, gt=0)
+    # Whether entering the list starts the account's automations: skip, run, or new-only (contacts new to the
+    # list after its first sync). Bulk import runs them unless told not to.
+    automations: Literal["skip", "run", "new-only"] = "skip"
+    # Real seconds a run waits for ActiveCampaign to finish a queued batch (its queue promises no latency);
+    # past it the run ends and the next one confirms the batch or sends it again.
+    confirm_timeout_s: float = Field(4 * 3600.0, gt=0)
 
 
 class ActiveCampaignCredentials(Block):

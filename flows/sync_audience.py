@@ -62,12 +62,15 @@ async def sync_audience(
     fields: dict[str, Any] | None = None,
     clear_empty: bool = False,
     tags: Literal["add", "mirror"] = "add",
+    automations: Literal["skip", "run", "new-only"] | None = None,
 ) -> dict[str, Any]:
     """Send the rows of `audience` into the list `list_name` that the user group `group_name` can see.
 
     `fields` maps columns to fields beyond what their names say (COLUMN: perstag, title or id; `-` ignores
     a column; `{field: ..., clear_empty: true}` per column). `clear_empty` makes an emptied cell clear a value
     this tool had sent; `tags` mirror also takes off the tags this tool added that have left a row.
+    `automations` (default AC_SYNC_AUTOMATIONS, skip): whether contacts entering the list start the account's
+    automations — skip, run, or new-only (contacts new to the list after its first sync).
 
     `mode` upsert adds and updates; mirror also unsubscribes those who left the audience (at most
     `max_removals`, `N` or `P%`, default 10 %, unless approved). `dry_run` makes read requests only and
@@ -141,6 +144,8 @@ async def sync_audience(
                 create_fields=choices.create_fields,
                 clear_empty=clear_empty,
                 tags=tags,
+                automations=automations or settings.automations,
+                confirm_timeout_s=settings.confirm_timeout_s,
             )
         )
         summary["requests"] = session.client.stats.as_dict()
@@ -164,12 +169,21 @@ async def sync_audience(
         opted_out=plan["opted_out"],
         rejected=rejected_rows_count,
         rejected_values=rejected_values,
+        unconfirmed=uploaded.get("unconfirmed", 0),
+        automations=plan.get("automations"),
         mapping=plan.get("mapping", {}),
         unmapped=plan.get("unmapped", []),
         batches=uploaded.get("batches", 0),
         batches_resent=uploaded.get("batches_resent", 0),
         plan=plan,
     )
+    if summary["unconfirmed"]:
+        log.warning(
+            "%d contacts are still queued at ActiveCampaign after %.0f s (AC_SYNC_CONFIRM_TIMEOUT_S): the next run"
+            " confirms them, or sends them again",
+            summary["unconfirmed"],
+            settings.confirm_timeout_s,
+        )
     log_path = verbose_log or (str(settings.verbose_log_path) if settings.verbose_log else None)
     if log_path:
         written = write_rejected_csv(Path(details["db_path"]), Path(log_path))

@@ -71,6 +71,7 @@ def mapping_failure(problem: MappingProblem) -> SyncFailure:
         "create_fields",
         "clear_empty",
         "tags",
+        "automations",
     ),
     persist_result=True,
 )
@@ -90,6 +91,8 @@ async def upload_contacts(
     create_fields: dict[str, str] | None = None,
     clear_empty: bool = False,
     tags: str = "add",
+    automations: str = "skip",
+    confirm_timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet."""
     options = SyncOptions(
@@ -98,7 +101,9 @@ async def upload_contacts(
         mode=mode,
         max_removals=max_removals,
         tags=tags,
+        automations=automations,
         clear_empty=clear_empty,
+        confirm_timeout_s=confirm_timeout_s,
         choices=choices_from_document(fields, "the field mapping"),
         create_fields=dict(create_fields or {}),
     )
@@ -141,6 +146,7 @@ async def upload_contacts(
         "rejected": result.rejected,
         "batches": result.batches_confirmed,
         "batches_resent": result.batches_resent,
+        "unconfirmed": result.unconfirmed,
         "format_rejections": result.format_rejections,
         "polls": result.polls,
         "confirmed_at": result.confirmed_at,

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from ac_sync_engine.audience.mapping import CHOICE_TYPES, MULTI_TYPES, AccountField
 from activecampaign.client import ACClient
+from activecampaign.models import Field
 
 
-def _account_field(raw: Any) -> AccountField:
+def _account_field(raw: Field) -> AccountField:
+    lists = {int(i) for i in raw.list_ids} | ({0} if raw.all_lists else set())
     return AccountField(
         id=int(raw.id),
         title=str(raw.title or ""),
         perstag=str(raw.perstag or ""),
         type=str(raw.type or "text"),
         options=tuple(str(o.value) for o in raw.options),
-        lists=frozenset(int(i) for i in raw.list_ids),
+        lists=frozenset(lists),
         required=bool(raw.isrequired),
     )
 

@@ -86,6 +86,6 @@ class ContactWriter:
             self._tag_names = {int(t.id): str(t.tag) for t in await self.client.tags()}
         gone = {t.lower() for t in untag}
         for contact_tag in await self.client.contact_tags(int(contact["id"])):
-            name = self._tag_names.get(int(contact_tag.tag), "")
+            name = self._tag_names.get(contact_tag.tag_id, "")
             if name.lower() in gone:
                 await self.client.remove_contact_tag(int(contact_tag.id))

@@ -82,14 +82,13 @@ class EarlyFeed:
 
     def _head_rows(self) -> Iterator[Row]:
         first_rows = min(FIRST_ROWS, HEAD_ROWS)
-        ids = self.rules.custom_ids
         for record in self._head:
-            row = head_row(record, ids)
+            row = head_row(record, self.rules)
             if row.email not in self.opted_out:
                 yield row
         if first_rows < HEAD_ROWS:
             for record in prepare_head(self.source, HEAD_ROWS, self.rules.mapping):
-                row = head_row(record, ids)
+                row = head_row(record, self.rules)
                 if row.source_row is not None and row.source_row > first_rows and row.email not in self.opted_out:
                     yield row
 

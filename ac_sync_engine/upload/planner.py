@@ -37,6 +37,10 @@ MODES = (UPSERT, MIRROR)
 TAGS_ADD = "add"
 TAGS_MIRROR = "mirror"
 TAG_MODES = (TAGS_ADD, TAGS_MIRROR)
+AUTOMATIONS_SKIP = "skip"
+AUTOMATIONS_RUN = "run"
+AUTOMATIONS_NEW_ONLY = "new-only"  # only contacts new to the list after its first sync
+AUTOMATION_MODES = (AUTOMATIONS_SKIP, AUTOMATIONS_RUN, AUTOMATIONS_NEW_ONLY)
 
 _FETCH = 2_000
 
@@ -70,6 +74,15 @@ class PlanRules:
     full_resync: bool = False
     tags: str = TAGS_ADD
     mapping: ColumnMapping | None = None  # None: the standard fields only
+    automations: str = AUTOMATIONS_SKIP
+
+    def excludes_automations(self, *, new_to_list: bool, first_sync: bool) -> bool:
+        """Whether a contact written now enters the list without starting the account's automations."""
+        if self.automations == AUTOMATIONS_RUN:
+            return False
+        if self.automations == AUTOMATIONS_NEW_ONLY:
+            return not new_to_list or first_sync
+        return True
 
     @property
     def custom_ids(self) -> list[int]:
@@ -114,6 +127,7 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, rules: P
     """
     rules = rules or PlanRules()
     bound_memory(con)
+    first_sync = state is None or state.is_empty()
     if state is not None:
         state.load_into(con, "state")
     else:
@@ -202,16 +216,19 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, rules: P
             "CREATE OR REPLACE TABLE leavers (email VARCHAR, fields_hash VARCHAR, sent VARCHAR, opted_out BOOLEAN)"
         )
     values = ", ".join(["first_name", "last_name", "phone", "tags", *(value_column(i) for i in rules.custom_ids)])
+    new_excluded = rules.excludes_automations(new_to_list=True, first_sync=first_sync)
+    old_excluded = rules.excludes_automations(new_to_list=False, first_sync=first_sync)
     nulls = ", ".join(["NULL"] * (4 + len(rules.custom_ids)))
     con.execute(
         f"""
         CREATE OR REPLACE TABLE to_send AS
         SELECT email, '{SUBSCRIBE}' AS action, {values}, fields_hash, source_row, old_sent AS sent_before,
-               len(cleared) > 0 OR len(untag) > 0 AS finish_later
+               len(cleared) > 0 OR len(untag) > 0 AS finish_later,
+               CASE WHEN verdict = 'add' THEN {new_excluded} ELSE {old_excluded} END AS exclude_automations
         FROM audience_plan
         WHERE verdict IN ('add', 'resubscribe') OR (verdict = 'update' AND (bulk OR {rules.full_resync}))
         UNION ALL
-        SELECT email, '{UNSUBSCRIBE}', {nulls}, fields_hash, NULL, sent, false
+        SELECT email, '{UNSUBSCRIBE}', {nulls}, fields_hash, NULL, sent, false, {old_excluded}
         FROM leavers WHERE NOT opted_out
         """
     )
@@ -258,26 +275,27 @@ def _pair_keys(relation: str) -> str:
 def _send_columns(custom_ids: Sequence[int]) -> str:
     custom = "".join(f", {value_column(i)}" for i in custom_ids)
     return f"email, action, first_name, last_name, phone, tags{custom}, fields_hash, source_row, sent_before," \
-        " finish_later"
+        " finish_later, exclude_automations"
 
 
 def _row(record: tuple[Any, ...], custom_ids: Sequence[int]) -> Row:
     email, action, first_name, last_name, phone, tags, *rest = record
     n = len(custom_ids)
     fields = {fid: value for fid, value in zip(custom_ids, rest[:n], strict=True) if value is not None}
-    fields_hash, source_row, sent_before, finish_later = rest[n:]
+    fields_hash, source_row, sent_before, finish_later, exclude = rest[n:]
     return Row(
         email, action, first_name, last_name, phone, tags, fields_hash, source_row, fields or None, sent_before,
-        bool(finish_later),
+        bool(finish_later), bool(exclude),
     )
 
 
-def head_row(record: tuple[Any, ...], custom_ids: Sequence[int]) -> Row:
+def head_row(record: tuple[Any, ...], rules: PlanRules) -> Row:
     """A row of prepare_head (the audience table's columns) as a first sync's add."""
     source_row, email, first_name, last_name, phone, tags, *rest = record
-    n = len(custom_ids)
-    return _row((email, SUBSCRIBE, first_name, last_name, phone, tags, *rest[:n], rest[n], source_row, None, False),
-                custom_ids)
+    n = len(rules.custom_ids)
+    exclude = rules.excludes_automations(new_to_list=True, first_sync=True)
+    standard = (email, SUBSCRIBE, first_name, last_name, phone, tags)
+    return _row((*standard, *rest[:n], rest[n], source_row, None, False, exclude), rules.custom_ids)
 
 
 def rows_to_send(con: duckdb.DuckDBPyConnection, custom_ids: Sequence[int] = (), after_row: int = 0) -> Iterator[Row]:

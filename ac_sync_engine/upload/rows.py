@@ -7,12 +7,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from activecampaign.client import BULK_MAX_BYTES, BULK_MAX_CONTACTS
+from activecampaign.client import BULK_MAX_BYTES, BULK_MAX_CONTACTS, bulk_import_body, encode_json
 
 SUBSCRIBE = "subscribe"
 UNSUBSCRIBE = "unsubscribe"
-# Envelope bytes around the contacts array: {"contacts": [...], "exclude_automations": false}.
-ENVELOPE_BYTES = 64
+# Bytes of a bulk import's body beyond its contacts and the commas between them (exact: the client's encoding).
+ENVELOPE_BYTES = len(encode_json(bulk_import_body([])))
 
 
 # The sync state's hash for a contact whose import went out but whose contact-API work (a clear, a tag removal)
@@ -22,8 +22,8 @@ STANDARD_VALUES = ("first_name", "last_name", "phone")
 
 
 def encoded_size(payload: Any) -> int:
-    """Bytes of `payload` in a request body, encoded as the client (httpx) encodes JSON."""
-    return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+    """Bytes of `payload` in a request body, encoded as the client encodes it."""
+    return len(encode_json(payload))
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Row:
     fields: dict[int, str] | None = None  # custom field id -> value; empty cells are left out
     sent_before: str | None = None  # what the sync state says the list holds for this contact (JSON)
     finish_later: bool = False  # contact-API work (a clear, a tag removal) follows its import
+    exclude_automations: bool = True  # entering the list starts no automation (--automations)
 
     def values(self) -> dict[str, str | None]:
         """The values sent, by their keys in the change hash and the sync state."""
@@ -60,6 +61,7 @@ class Row:
         if self.fields:
             contact["fields"] = [{"id": fid, "value": value} for fid, value in self.fields.items() if value]
         contact[self.action] = [{"listid": list_id}]
+        contact["exclude_automations"] = self.exclude_automations
         return contact
 
     def sent_after(self) -> str:
@@ -111,6 +113,7 @@ class Batch:
     submitted_at: float = 0.0
     next_poll: float = 0.0
     polls: int = 0
+    not_found: int = 0  # answers of "no such batch" in a row
 
 
 def make_batches(rows: Iterable[Row], list_id: int, size: int = BULK_MAX_CONTACTS) -> Iterator[Batch | Rejection]:

@@ -32,6 +32,7 @@ from ac_sync_engine.upload.contact_writes import ContactWriter
 from ac_sync_engine.upload.early import EarlyFeed, starts_early
 from ac_sync_engine.upload.ledger import StateLedger, resumed_batches
 from ac_sync_engine.upload.planner import (
+    AUTOMATIONS_SKIP,
     TAGS_ADD,
     UPSERT,
     PlanCounts,
@@ -59,9 +60,11 @@ class SyncOptions:
     mode: str = UPSERT
     max_removals: str | None = None  # N or P% of the contacts this tool keeps in the list (default 10 %)
     tags: str = TAGS_ADD
+    automations: str = AUTOMATIONS_SKIP
     clear_empty: bool = False
     choices: Mapping[str, ColumnChoice] = field(default_factory=dict)  # --field / --mapping, and resolutions
     create_fields: Mapping[str, str] = field(default_factory=dict)  # column -> type, from a create-field resolution
+    confirm_timeout_s: float | None = None  # real seconds to wait for a queued batch (None: as long as it takes)
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Plan:
     mode: str
     mapping: ColumnMapping | None = None
     notes: dict[str, int] = field(default_factory=dict)  # naive date-times taken as UTC, values left out
+    automations: str = AUTOMATIONS_SKIP
 
     @property
     def total(self) -> int:
@@ -80,6 +84,7 @@ class Plan:
 
     def as_dict(self) -> dict[str, Any]:
         out = {**describe(self.counts, self.requests), "max_removals": self.max_removals, "mode": self.mode}
+        out["automations"] = self.automations
         if self.mapping is not None:
             out.update(mapping=self.mapping.as_summary(), unmapped=self.mapping.sent_nowhere)
         return {**out, **self.notes}
@@ -122,7 +127,14 @@ class ListSync:
         self._writer = self.con.cursor()
         self.state = SyncState(state_location, destination_key(client.base_url, list_id)) if list_id else None
         self.uploader = (
-            Uploader(client, list_id, ledger=StateLedger(self.state, self._writer)) if self.state and list_id else None
+            Uploader(
+                client,
+                list_id,
+                ledger=StateLedger(self.state, self._writer),
+                confirm_timeout_s=options.confirm_timeout_s,
+            )
+            if self.state and list_id
+            else None
         )
         self.mapping: ColumnMapping | None = None
         self.fields: list[AccountField] = []
@@ -180,7 +192,13 @@ class ListSync:
 
     def _rules(self) -> PlanRules:
         opts = self.options
-        return PlanRules(mode=opts.mode, full_resync=opts.full_resync, tags=opts.tags, mapping=self.mapping)
+        return PlanRules(
+            mode=opts.mode,
+            full_resync=opts.full_resync,
+            tags=opts.tags,
+            mapping=self.mapping,
+            automations=opts.automations,
+        )
 
     async def plan(self, *, dry_run: bool = False) -> Plan:
         if self.mapping is None:
@@ -210,7 +228,8 @@ class ListSync:
             await asyncio.to_thread(self._feed.start)
             counts = self._feed.provisional_counts()
             requests = {"bulk_import": 0, "contactLists": 0, "fieldRels": len(self._unrelated())}
-            return Plan(counts, requests, parse_max_removals(opts.max_removals, 0), opts.mode, self.mapping)
+            limit = parse_max_removals(opts.max_removals, 0)
+            return Plan(counts, requests, limit, opts.mode, self.mapping, automations=opts.automations)
         # Prepares what get-details only counted (nothing if an earlier attempt of this step prepared it).
         prepared = await asyncio.to_thread(finish_audience, self.db_path, self.mapping)
         counts = await asyncio.to_thread(build_plan, self.con, self.state, rules)
@@ -227,6 +246,7 @@ class ListSync:
             parse_max_removals(opts.max_removals, kept),
             opts.mode,
             self.mapping,
+            automations=opts.automations,
         )
         if prepared is not None:
             plan.notes = {"rejected_values": prepared.rejected_values, "naive_datetimes": prepared.naive_datetimes}
@@ -310,6 +330,7 @@ class ListSync:
                 plan.max_removals,
                 plan.mode,
                 self.mapping,
+                automations=plan.automations,
             )
             self.log.info("Plan, now known: %d adds, %d opted-out skips", plan.counts.adds, plan.counts.opted_out)
         # Leavers who unsubscribed themselves: remembered as opted out, so no later run re-subscribes them.

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ac_sync_engine.upload.rows import SUBSCRIBE, Batch, Rejection, Row
 from activecampaign.client import ACClient
-from activecampaign.errors import ValidationError
+from activecampaign.errors import BatchNotFoundError, ValidationError
 
 
 @dataclass
@@ -30,6 +30,7 @@ class UploadResult:
     rejected: int = 0
     format_rejections: int = 0
     polls: int = 0
+    unconfirmed: int = 0  # contacts of batches still queued when the confirmation deadline passed
     confirmed_at: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, contacts so far)
 
 
@@ -56,6 +57,8 @@ class Uploader:
         max_batch_attempts: int = 3,
         max_outstanding: int = 200,
         concurrent_polls: int = 1,
+        confirm_timeout_s: float | None = None,
+        not_found_polls: int = 3,
     ) -> None:
         self.client = client
         self.list_id = list_id
@@ -63,6 +66,12 @@ class Uploader:
         self.on_progress = on_progress
         self.max_batch_attempts = max_batch_attempts
         self.concurrent_polls = concurrent_polls
+        # ActiveCampaign's queue promises no latency: past this (real seconds), a batch is left queued for the next
+        # run to confirm (it stays in the ledger), and this run ends.
+        self.confirm_timeout_s = confirm_timeout_s
+        # import/info forgets batches (unknown id, or expired): after this many answers of "no such batch" in a
+        # row it is sent again, which is safe since bulk import never re-subscribes anyone.
+        self.not_found_polls = not_found_polls
         self.result = UploadResult()
         scale = client.limits.time_scale
         # The status is `false` for about a second after submitting: polling earlier only wastes budget.
@@ -83,7 +92,9 @@ class Uploader:
         while batch.rows:
             batch.attempts += 1
             try:
-                batch.batch_id = await self.client.bulk_import(batch.payloads)
+                # Per contact as the reference shows, and at the top only when it holds for every contact.
+                excluded = all(p.get("exclude_automations", True) for p in batch.payloads)
+                batch.batch_id = await self.client.bulk_import(batch.payloads, exclude_automations=excluded)
             except ValidationError as exc:
                 bad = sorted({i for i in exc.failure_indices if 0 <= i < len(batch.rows)})
                 if not bad:
@@ -177,9 +188,12 @@ class Uploader:
                 await self._changed.wait()
                 continue
             now = time.monotonic()
+            self._abandon_overdue(now)
+            if not self._outstanding:
+                continue
             due = sorted((b for b in self._outstanding.values() if b.next_poll <= now), key=lambda b: b.next_poll)
             if not due:
-                delay = min(b.next_poll for b in self._outstanding.values()) - now
+                delay = min(min(b.next_poll for b in self._outstanding.values()), self._deadline()) - now
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=delay)
@@ -193,11 +207,30 @@ class Uploader:
             for batch, info in zip(due, infos, strict=True):
                 await self._handle(batch, info)
 
+    def _deadline(self) -> float:
+        if self.confirm_timeout_s is None or not self._outstanding:
+            return float("inf")
+        return min(b.submitted_at for b in self._outstanding.values()) + self.confirm_timeout_s
+
+    def _abandon_overdue(self, now: float) -> None:
+        if self.confirm_timeout_s is None:
+            return
+        for batch in [b for b in self._outstanding.values() if now - b.submitted_at > self.confirm_timeout_s]:
+            del self._outstanding[batch.seq]
+            self._slots.release()
+            self.result.unconfirmed += len(batch.rows)
+
     async def _status(self, batch: Batch) -> dict[str, Any]:
         try:
             info = await self.client.import_info(batch.batch_id or "")
+            batch.not_found = 0
+        except BatchNotFoundError:
+            batch.not_found += 1
+            # Unknown right after submitting can be a lagging replica: ask again a few times before sending it again.
+            status = "unknown" if batch.not_found >= self.not_found_polls else "submitted"
+            info = {"status": status, "success": [], "failure": []}
         except ValidationError:
-            info = {"status": "unknown", "success": [], "failure": []}  # expired or never known: send again
+            info = {"status": "unknown", "success": [], "failure": []}  # refused outright: send again
         self.result.polls += 1
         return info
 
