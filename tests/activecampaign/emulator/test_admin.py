@@ -25,6 +25,7 @@ def test_fresh_account_state(emulator_admin: httpx.Client, emulator_api: httpx.C
         "groups": [{"id": "3", "title": "Admin"}],
         "lists": [],
         "contacts": 0,
+        "automation_runs": 0,
     }
     me = emulator_api.get("/users/me").json()["user"]
     assert me["id"] == "1"
@@ -60,6 +61,7 @@ def test_state_shape(emulator_admin: httpx.Client, emulator_api: httpx.Client) -
             }
         ],
         "contacts": 3,
+        "automation_runs": 0,
     }
     # The API sees what the admin seeded.
     titles = [g["title"] for g in emulator_api.get("/groups").json()["groups"]]
@@ -95,6 +97,7 @@ def test_reset(emulator_admin: httpx.Client, emulator_api: httpx.Client) -> None
         "groups": [{"id": "3", "title": "Admin"}],
         "lists": [],
         "contacts": 0,
+        "automation_runs": 0,
     }
     assert emulator_admin.get("/requests").json() == []
     assert emulator_admin.get("/faults").json() == {"rules": []}

@@ -192,13 +192,18 @@ def test_bulk_import_never_resubscribes(emulator_api: httpx.Client, emulator_adm
     assert members(emulator_admin, list_id)["gone@example.com"] == 1
 
 
-def test_unknown_and_missing_batch_ids(emulator_api: httpx.Client) -> None:
+@pytest.mark.parametrize("status", [404, 400])
+def test_unknown_and_missing_batch_ids(status: int, emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
+    emulator_admin.post("/config", json={"unknown_batch_status": status}).raise_for_status()
     missing = emulator_api.get("/import/info")
     assert missing.status_code == 400
     assert missing.json() == {"success": 0, "message": "'batchId' is a required field."}
     unknown = emulator_api.get("/import/info", params={"batchId": "00000000-0000-4000-8000-000000000000"})
-    assert unknown.status_code == 400
-    assert "message" in unknown.json()
+    assert unknown.status_code == status
+    assert unknown.json() == {
+        "success": 0,
+        "message": "No import found for batchId 00000000-0000-4000-8000-000000000000.",
+    }
 
 
 def test_summary_counts(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
