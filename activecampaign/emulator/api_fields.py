@@ -110,9 +110,9 @@ async def create_field(request: Request) -> Response:
         title.strip(),
         field_type,
         perstag,
-        descript=descript if isinstance(descript, str) else None,
+        descript=descript if isinstance(descript, str) else "",
         isrequired=_flag(data.get("isrequired"), False),
-        defval=None if defval is None else str(defval),
+        defval="" if defval is None else str(defval),
         visible=_flag(data.get("visible"), True),
         ordernum=int_or_none(data.get("ordernum")),
     )
