@@ -88,14 +88,21 @@ def errors(status: int, entries: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse({"errors": entries}, status)
 
 
-def missing_fields(data: dict[str, Any], names: tuple[str, ...]) -> JSONResponse | None:
-    """The 422 naming every one of `names` that is not an id in `data`, or None when all are there."""
+def wrapped_ids(request: Request, key: str, names: tuple[str, ...]) -> tuple[dict[str, Any], list[int]] | Response:
+    """The object under `key` and its ids `names` as numbers: 400 {} without such an object, and the 422
+    naming every one of `names` that is not an id."""
+    data = wrapped(request, key)
+    if data is None:
+        return bad_request()
+    ids = [int_or_none(data.get(name)) for name in names]
     problems = [
         field_error(f"The {name} field is required", "field_missing", name)
-        for name in names
-        if int_or_none(data.get(name)) is None
+        for name, value in zip(names, ids, strict=True)
+        if value is None
     ]
-    return errors(422, problems) if problems else None
+    if problems:
+        return errors(422, problems)
+    return data, [i for i in ids if i is not None]
 
 
 @dataclass(frozen=True)

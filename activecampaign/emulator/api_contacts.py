@@ -21,11 +21,11 @@ from .api_common import (
     field_error,
     int_or_none,
     invalid_attribute,
-    missing_fields,
     no_result,
     ok,
     paginate,
     wrapped,
+    wrapped_ids,
 )
 from .core import Emulator
 from .emails import is_valid_email
@@ -132,15 +132,6 @@ def _on_list(emu: Emulator, contact: Contact, list_id: int | None, status: int) 
     return any(m.status == status for m in emu.account.memberships_of(contact.id))
 
 
-def _email_problem(emu: Emulator, email: Any) -> Response | None:
-    if not isinstance(email, str) or not email.strip():
-        return errors(422, [field_error("Email address is required", "field_missing", "email")])
-    if not is_valid_email(email.strip(), emu.config.accept_unicode_email):
-        entry = field_error("Contact Email Address is not valid.", "email_invalid", "email")
-        return errors(emu.config.invalid_email_status, [entry])
-    return None
-
-
 def _checked_fields(emu: Emulator, contact: Contact | None, data: dict[str, Any]) -> dict[str, str] | Response:
     """The contact's fieldValues as they will be stored (see field_types), or the 422 that refuses them."""
     raw = data.get("fieldValues")
@@ -188,14 +179,25 @@ def _write(request: Request, contact: Contact | None, data: dict[str, Any]) -> C
     return contact
 
 
-async def create_contact(request: Request) -> Response:
+def _contact_object(request: Request) -> dict[str, Any] | Response:
+    """The contact object of POST /contacts and /contact/sync, once it has a valid email."""
     emu = emulator(request)
     data = wrapped(request, "contact")
     if data is None:
         return bad_request()
-    problem = _email_problem(emu, data.get("email"))
-    if problem is not None:
-        return problem
+    if not isinstance(data.get("email"), str) or not data["email"].strip():
+        return errors(422, [field_error("Email address is required", "field_missing", "email")])
+    if not is_valid_email(data["email"].strip(), emu.config.accept_unicode_email):
+        entry = field_error("Contact Email Address is not valid.", "email_invalid", "email")
+        return errors(emu.config.invalid_email_status, [entry])
+    return data
+
+
+async def create_contact(request: Request) -> Response:
+    emu = emulator(request)
+    data = _contact_object(request)
+    if isinstance(data, Response):
+        return data
     if emu.account.find_contact(data["email"]) is not None:
         entry = field_error("Email address already exists in the system", "duplicate", "email")
         return errors(422, [entry])
@@ -214,12 +216,9 @@ async def create_contact(request: Request) -> Response:
 
 async def sync_contact(request: Request) -> Response:
     emu = emulator(request)
-    data = wrapped(request, "contact")
-    if data is None:
-        return bad_request()
-    problem = _email_problem(emu, data.get("email"))
-    if problem is not None:
-        return problem
+    data = _contact_object(request)
+    if isinstance(data, Response):
+        return data
     existing = emu.account.find_contact(data["email"])
     if existing is not None:
         refused = refusal(request, "pgContactEdit")
@@ -242,13 +241,10 @@ async def sync_contact(request: Request) -> Response:
 @requires("pgContactEdit")
 async def set_contact_list(request: Request) -> Response:
     emu = emulator(request)
-    data = wrapped(request, "contactList")
-    if data is None:
-        return bad_request()
-    missing = missing_fields(data, ("list", "contact", "status"))
-    if missing is not None:
-        return missing
-    list_id, contact_id, status = int(data["list"]), int(data["contact"]), int(data["status"])
+    parsed = wrapped_ids(request, "contactList", ("list", "contact", "status"))
+    if isinstance(parsed, Response):
+        return parsed
+    data, (list_id, contact_id, status) = parsed
     if status not in (ACTIVE, UNSUBSCRIBED):
         entry = field_error("Invalid status", "invalid", "status", "status must be 1 (subscribe) or 2 (unsubscribe)")
         return errors(422, [entry])

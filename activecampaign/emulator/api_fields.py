@@ -21,11 +21,11 @@ from .api_common import (
     errors,
     field_error,
     int_or_none,
-    missing_fields,
     no_result,
     ok,
     paginate,
     wrapped,
+    wrapped_ids,
 )
 from .field_types import judge_one
 from .guards import MESSAGE, requires
@@ -160,13 +160,10 @@ def _is_option(entry: Any) -> bool:
 @requires("pgContactFields", MESSAGE)
 async def create_field_rel(request: Request) -> Response:
     account = emulator(request).account
-    data = wrapped(request, "fieldRel")
-    if data is None:
-        return bad_request()
-    missing = missing_fields(data, ("field", "relid"))
-    if missing is not None:
-        return missing
-    field_id, relid = int(data["field"]), int(data["relid"])
+    parsed = wrapped_ids(request, "fieldRel", ("field", "relid"))
+    if isinstance(parsed, Response):
+        return parsed
+    _, (field_id, relid) = parsed
     if field_id not in account.fields:
         return no_result("Field", field_id)
     # relid 0 relates the field to every list.
@@ -215,18 +212,16 @@ def _write_value(request: Request, contact: Contact, custom_field: CustomField, 
 @requires("pgContactEdit", MESSAGE)
 async def create_field_value(request: Request) -> Response:
     account = emulator(request).account
-    data = wrapped(request, "fieldValue")
-    if data is None:
-        return bad_request()
-    missing = missing_fields(data, ("contact", "field"))
-    if missing is not None:
-        return missing
-    contact = account.contacts.get(int(data["contact"]))
+    parsed = wrapped_ids(request, "fieldValue", ("contact", "field"))
+    if isinstance(parsed, Response):
+        return parsed
+    data, (contact_id, field_id) = parsed
+    contact = account.contacts.get(contact_id)
     if contact is None:
-        return no_result("Subscriber", data["contact"])
-    custom_field = account.fields.get(int(data["field"]))
+        return no_result("Subscriber", contact_id)
+    custom_field = account.fields.get(field_id)
     if custom_field is None:
-        return no_result("Field", data["field"])
+        return no_result("Field", field_id)
     return _write_value(request, contact, custom_field, data.get("value"))
 
 

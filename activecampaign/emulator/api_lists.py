@@ -20,11 +20,11 @@ from .api_common import (
     errors,
     field_error,
     invalid_attribute,
-    missing_fields,
     no_result,
     ok,
     paginate,
     wrapped,
+    wrapped_ids,
 )
 from .guards import MESSAGE, current_user, hidden_list, over_limit, requires, visible_lists
 from .model import AcList
@@ -122,13 +122,10 @@ async def delete_list(request: Request, lst: AcList) -> Response:
 @requires("pgListEdit", MESSAGE)
 async def create_list_group(request: Request) -> Response:
     emu = emulator(request)
-    data = wrapped(request, "listGroup")
-    if data is None:
-        return bad_request()
-    missing = missing_fields(data, ("listid", "groupid"))
-    if missing is not None:
-        return missing
-    list_id, group_id = int(data["listid"]), int(data["groupid"])
+    parsed = wrapped_ids(request, "listGroup", ("listid", "groupid"))
+    if isinstance(parsed, Response):
+        return parsed
+    _, (list_id, group_id) = parsed
     if list_id not in emu.account.lists:
         return no_result("List", list_id)
     if group_id not in emu.account.groups:

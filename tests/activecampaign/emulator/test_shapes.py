@@ -17,8 +17,8 @@ import pytest
 
 from activecampaign.emulator import EmulatorConfig
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "api-examples.json"
-EXAMPLES = json.loads(FIXTURE.read_text())["operations"]
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+EXAMPLES = json.loads((FIXTURES / "api-examples.json").read_text())["operations"]
 
 # Reference responses the emulator does not produce, and why.
 NOT_PRODUCED = {
