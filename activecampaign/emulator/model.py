@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,9 +73,19 @@ PERMISSIONS = [
 ]
 
 
+_now_stamp: tuple[int, str] = (-1, "")
+
+
 def timestamp(moment: datetime | None = None) -> str:
     """The API's timestamp style, e.g. 2018-09-20T10:51:14-05:00, in the account's (this machine's) zone."""
-    return (moment or datetime.now()).astimezone().isoformat(timespec="seconds")
+    global _now_stamp
+    if moment is not None:
+        return moment.astimezone().isoformat(timespec="seconds")
+    # A bulk import stamps several records per contact: format each second once.
+    second = int(time.time())
+    if _now_stamp[0] != second:
+        _now_stamp = (second, datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds"))
+    return _now_stamp[1]
 
 
 def int_or_none(value: Any) -> int | None:

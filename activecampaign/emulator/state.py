@@ -52,10 +52,13 @@ class Account:
         self.field_rels: dict[int, FieldRel] = {}
         self.field_values: dict[int, FieldValue] = {}
         self.tags: dict[int, Tag] = {}
+        # The oldest tag of each lower-cased name: bulk import looks tags up by name for every contact.
+        self._tag_named: dict[str, int] = {}
         self.contact_tags: dict[int, ContactTag] = {}
         self._tags_of: dict[int, dict[int, ContactTag]] = {}
         self.automations: dict[int, Automation] = {}
         self.contact_automations: dict[int, ContactAutomation] = {}
+        self._runs_of: dict[int, list[int]] = {}
         # Every entry into a list that started automations, also those of contacts deleted since.
         self.automation_runs = 0
         # Contacts that users of each group created (what groupLimits.limitContact caps).
@@ -185,7 +188,7 @@ class Account:
             del self.field_values[fv.id]
         for contact_tag in self._tags_of.pop(contact_id, {}).values():
             del self.contact_tags[contact_tag.id]
-        for run_id in [r.id for r in self.contact_automations.values() if r.contact_id == contact_id]:
+        for run_id in self._runs_of.pop(contact_id, []):
             del self.contact_automations[run_id]
 
     def update_contact(
@@ -255,9 +258,10 @@ class Account:
             automation.entered += 1
             run = ContactAutomation(self._next("contact_automation"), contact_id, automation.id, timestamp(), batch_id)
             self.contact_automations[run.id] = run
+            self._runs_of.setdefault(contact_id, []).append(run.id)
 
     def automations_of(self, contact_id: int) -> list[ContactAutomation]:
-        return [r for r in self.contact_automations.values() if r.contact_id == contact_id]
+        return [self.contact_automations[i] for i in self._runs_of.get(contact_id, [])]
 
     # Custom fields
 
@@ -321,12 +325,13 @@ class Account:
 
     def find_tag(self, name: str) -> Tag | None:
         """The oldest tag of that name; names compare case-insensitively."""
-        wanted = name.strip().lower()
-        return next((t for t in self.tags.values() if t.tag.lower() == wanted), None)
+        tag_id = self._tag_named.get(name.strip().lower())
+        return None if tag_id is None else self.tags[tag_id]
 
     def create_tag(self, name: str, tag_type: str = "contact", description: str = "") -> Tag:
         tag = Tag(self._next("tag"), name.strip(), tag_type, description, timestamp())
         self.tags[tag.id] = tag
+        self._tag_named.setdefault(tag.tag.lower(), tag.id)
         return tag
 
     def tag_contact(self, contact_id: int, tag_id: int) -> ContactTag:
