@@ -156,10 +156,13 @@ class Page(NamedTuple, Generic[T]):
     offset: int
 
 
-def paginate(request: Request, items: list[T], misbehaves: bool = False) -> Page[T] | Response:
+def paginate(
+    request: Request, items: list[T], misbehaves: bool = False, total: int | None = None
+) -> Page[T] | Response:
     """A page of `items` by limit/offset, with the limit and offset honoured.
 
     `misbehaves`: the endpoint is one the ignore_paging option applies to (it then answers the first page).
+    `total`: what meta.total says, where that is not simply how many `items` there are.
     """
     params = request.query_params
     limit = int_or_none(params.get("limit"))
@@ -174,4 +177,4 @@ def paginate(request: Request, items: list[T], misbehaves: bool = False) -> Page
             detail = f"Invalid limit: {limit}. The maximum is {MAX_LIMIT}."
             return errors(422, [invalid_attribute(detail, "/data/attributes/limit")])
         limit = MAX_LIMIT
-    return Page(items[offset : offset + limit], str(len(items)), limit, offset)
+    return Page(items[offset : offset + limit], str(len(items) if total is None else total), limit, offset)

@@ -76,15 +76,17 @@ async def list_contacts(request: Request) -> Response:
         contacts = [c for c in contacts if _matches(c, search.lower())]
     if ids is not None:
         contacts = [c for c in contacts if c.id in ids]
-    if "id_greater" in bounds:
-        contacts = [c for c in contacts if c.id > bounds["id_greater"]]  # type: ignore[operator]
-    if "id_less" in bounds:
-        contacts = [c for c in contacts if c.id < bounds["id_less"]]  # type: ignore[operator]
     if tag_id is not None:
         contacts = [c for c in contacts if any(ct.tag_id == tag_id for ct in emu.account.tags_of(c.id))]
     if list_id is not None or status != ALL_STATUSES:
         contacts = [c for c in contacts if _on_list(emu, c, list_id, status)]
-    page = paginate(request, contacts, misbehaves=True)
+    unbounded = len(contacts)
+    if "id_greater" in bounds:
+        contacts = [c for c in contacts if c.id > bounds["id_greater"]]  # type: ignore[operator]
+    if "id_less" in bounds:
+        contacts = [c for c in contacts if c.id < bounds["id_less"]]  # type: ignore[operator]
+    total = unbounded if emu.config.keyset_total == "unbounded" else None
+    page = paginate(request, contacts, misbehaves=True, total=total)
     if isinstance(page, Response):
         return page
     base = base_url(request)

@@ -77,6 +77,10 @@ class EmulatorConfig:
     ignore_paging: bool = False
     ignore_list_filter: bool = False
     groups_paging: str = "honour"
+    # GET /contacts' meta.total under id_greater/id_less (undocumented): "filtered" counts what matches every
+    # filter, the bounds too (a count of the same query), so it shrinks as a keyset walk advances;
+    # "unbounded" counts what the other filters match, whatever the bounds.
+    keyset_total: str = "filtered"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -121,6 +125,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "automations": ("on", "off"),
     "contact_list_automations": ("run", "never"),
     "groups_paging": ("honour", "ignore"),
+    "keyset_total": ("filtered", "unbounded"),
 }
 
 _TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(EmulatorConfig)}

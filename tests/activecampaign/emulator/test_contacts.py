@@ -68,6 +68,30 @@ def test_orders_bounds_and_ids_with_list_filters(emulator_api: httpx.Client, emu
     assert wrong_order.json()["errors"][0]["source"]["pointer"] == "/data/attributes/orders[id]"
 
 
+@pytest.mark.parametrize("setting", ["filtered", "unbounded"])
+def test_keyset_total(setting: str, emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
+    configure(emulator_admin, keyset_total=setting)
+    list_id = make_list(emulator_api)
+    seed(emulator_admin, [{"email": f"c{n}@example.com", "lists": {list_id: 1 if n % 2 else 2}} for n in range(10)])
+    walked: list[str] = []
+    totals: list[str] = []
+    last = 0
+    while True:
+        ids, meta = read(
+            emulator_api, {"listid": list_id, "status": 1, "orders[id]": "ASC", "id_greater": last, "limit": 2}
+        )
+        if not ids:
+            break
+        walked += ids
+        totals.append(meta["total"])
+        last = int(ids[-1])
+    # The bounds always apply to the items; only what meta.total counts differs.
+    assert walked == ["2", "4", "6", "8", "10"]
+    assert totals == (["5", "3", "1"] if setting == "filtered" else ["5", "5", "5"])
+    assert read(emulator_api, {"listid": list_id, "id_less": 5})[1]["total"] == ("4" if setting == "filtered" else "10")
+    assert read(emulator_api, {"ids": "1,2,3", "id_greater": 1})[1]["total"] == ("2" if setting == "filtered" else "3")
+
+
 @pytest.mark.parametrize("ignore", [False, True])
 def test_ignore_paging(ignore: bool, emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
     configure(emulator_admin, ignore_paging=ignore)
