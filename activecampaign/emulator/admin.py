@@ -1,8 +1,7 @@
-"""The emulator's own control surface under /__emulator__ (loopback only, no API key, never rate limited
-and never in the request log).
+"""The emulator's own control surface under /__emulator__.
 
-Every endpoint is documented at its handler, with its request and answer; bad requests answer 400
-{"error": "..."}. In short:
+Loopback only, no API key, never rate limited and never in the request log. Every endpoint is documented
+at its handler, with its request and answer; bad requests answer 400 {"error": "..."}. In short:
 
     POST /reset            a fresh account (options other than faults keep their values)
     POST /keys, GET /keys  the accepted API keys

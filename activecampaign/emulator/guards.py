@@ -1,5 +1,8 @@
-"""How the endpoints refuse what rights.py does not allow: the request's user, permission decorators, hidden
-lists and group limits, each answered in the envelope the reference shows (or the options choose)."""
+"""How the endpoints refuse what rights.py does not allow, in the envelopes the reference shows.
+
+The request's user, permission decorators, hidden lists and group limits; the options can choose other
+envelopes.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Lists, contacts and memberships as the API reference's examples show them: key order, string ids, odd
-casings and all (users, groups and automations are in render_account, fields and tags in render_fields).
+"""Lists, contacts and memberships as the API reference's examples show them.
+
+Key order, string ids, odd casings and all (users, groups and automations are in render_account, fields
+and tags in render_fields).
 
 Each endpoint family has its own variant of an object (a contact looks different in GET /contacts, in
 POST /contacts and in POST /contact/sync), so each variant has its own function or flag here.

@@ -1,5 +1,7 @@
-"""Who may do what in the account: the Admin group's rights, the groups' pg* flags, the lists a group sees
-and the groups' limits. Pure rules over the account; guards.py turns them into the API's refusals."""
+"""Who may do what in the account: Admin rights, pg* flags, the lists a group sees, group limits.
+
+Pure rules over the account; guards.py turns them into the API's refusals.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Contacts at scale: id order, bounds and sets with the list filters, paging misbehaviours, membership dates
-and sources, and deletion taking everything of a contact's along."""
+"""Contacts at scale, membership dates and sources, and deletion taking a contact's everything along.
+
+Reads by id order, bounds and id sets with the list filters, and the paging misbehaviours.
+"""
 
 from __future__ import annotations
 
