@@ -1,19 +1,38 @@
-"""Helpers shared by the /api/3 endpoints: request access, pagination and the API's error envelopes."""
+"""Helpers shared by the /api/3 endpoints: request access, objects by id, pagination and error envelopes."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .core import Emulator
 from .faults import RequestInfo
+from .model import Contact, int_or_none
+from .state import Account
 
 T = TypeVar("T")
+Handler = Callable[[Request], Awaitable[Response]]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+# Comparisons of the filters[name][op] / filters[search][op] kind, on lower-cased names; each endpoint
+# allows its own subset.
+OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "eq": lambda name, x: name == x,
+    "neq": lambda name, x: name != x,
+    "lt": lambda name, x: name < x,
+    "lte": lambda name, x: name <= x,
+    "gt": lambda name, x: name > x,
+    "gte": lambda name, x: name >= x,
+    "contains": lambda name, x: x in name,
+    "starts_with": lambda name, x: name.startswith(x),
+    "ends_with": lambda name, x: name.endswith(x),
+}
 
 
 def emulator(request: Request) -> Emulator:
@@ -69,25 +88,93 @@ def errors(status: int, entries: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse({"errors": entries}, status)
 
 
-def int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+def wrapped_ids(request: Request, key: str, names: tuple[str, ...]) -> tuple[dict[str, Any], list[int]] | Response:
+    """The object under `key` and its ids `names` as numbers: 400 {} without such an object, and the 422
+    naming every one of `names` that is not an id."""
+    data = wrapped(request, key)
+    if data is None:
+        return bad_request()
+    ids = [int_or_none(data.get(name)) for name in names]
+    problems = [
+        field_error(f"The {name} field is required", "field_missing", name)
+        for name, value in zip(names, ids, strict=True)
+        if value is None
+    ]
+    if problems:
+        return errors(422, problems)
+    return data, [i for i in ids if i is not None]
 
 
-def paginate(request: Request, items: list[T]) -> tuple[list[T], str] | Response:
-    """A page of `items` by limit/offset and the total as the API spells it (a string)."""
+@dataclass(frozen=True)
+class Kind(Generic[T]):
+    """One resource as its /{id} endpoints see it: where its objects are and how a missing one is answered.
+
+    `name` goes into the reference's "No Result found for <name> with id <id>"; `message` replaces that
+    sentence where the reference spells it otherwise; `configurable` lets the missing_object_status
+    option set the status.
+    """
+
+    name: str
+    table: Callable[[Account], Mapping[int, T]]
+    configurable: bool = False
+    message: str | None = None
+
+    def missing(self, request: Request, object_id: int) -> Response:
+        status = emulator(request).config.missing_object_status if self.configurable else 404
+        if self.message is not None:
+            return JSONResponse({"message": self.message.format(id=object_id)}, status)
+        return no_result(self.name, object_id, status)
+
+
+def by_id(kind: Kind[T]) -> Callable[[Callable[[Request, T], Awaitable[Response]]], Handler]:
+    """Decorate a handler of /{id} so that it gets the object itself: a non-numeric id answers the
+    reference's 400 {}, an unknown one the kind's "No Result found"."""
+
+    def decorate(handler: Callable[[Request, T], Awaitable[Response]]) -> Handler:
+        async def resolved(request: Request) -> Response:
+            object_id = int_or_none(request.path_params["id"])
+            if object_id is None:
+                return bad_request()
+            found = kind.table(emulator(request).account).get(object_id)
+            if found is None:
+                return kind.missing(request, object_id)
+            return await handler(request, found)
+
+        return resolved
+
+    return decorate
+
+
+# Contacts, as every /contacts/{id}/... endpoint finds them.
+CONTACTS: Kind[Contact] = Kind("Subscriber", lambda account: account.contacts)
+
+
+class Page(NamedTuple, Generic[T]):
+    items: list[T]
+    total: str  # as the API spells it
+    limit: int
+    offset: int
+
+
+def paginate(
+    request: Request, items: list[T], misbehaves: bool = False, total: int | None = None
+) -> Page[T] | Response:
+    """A page of `items` by limit/offset, with the limit and offset honoured.
+
+    `misbehaves`: the endpoint is one the ignore_paging option applies to (it then answers the first page).
+    `total`: what meta.total says, where that is not simply how many `items` there are.
+    """
     params = request.query_params
     limit = int_or_none(params.get("limit"))
     if limit is None or limit <= 0:
         limit = DEFAULT_LIMIT
     offset = max(int_or_none(params.get("offset")) or 0, 0)
+    config = emulator(request).config
+    if misbehaves and config.ignore_paging:
+        limit, offset = DEFAULT_LIMIT, 0
     if limit > MAX_LIMIT:
-        if emulator(request).config.limit_over_max == "error":
+        if config.limit_over_max == "error":
             detail = f"Invalid limit: {limit}. The maximum is {MAX_LIMIT}."
             return errors(422, [invalid_attribute(detail, "/data/attributes/limit")])
         limit = MAX_LIMIT
-    return items[offset : offset + limit], str(len(items))
+    return Page(items[offset : offset + limit], str(len(items) if total is None else total), limit, offset)

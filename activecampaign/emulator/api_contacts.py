@@ -9,24 +9,37 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import render
+from . import render, render_account
 from .api_common import (
+    CONTACTS,
+    Kind,
     bad_request,
     base_url,
+    by_id,
     emulator,
     errors,
     field_error,
     int_or_none,
+    invalid_attribute,
     no_result,
     ok,
     paginate,
     wrapped,
+    wrapped_ids,
 )
 from .core import Emulator
 from .emails import is_valid_email
-from .state import ACTIVE, UNSUBSCRIBED, Contact
+from .field_types import checked_values
+from .guards import current_user, hidden_list, over_limit, refusal, requires
+from .model import ACTIVE, UNSUBSCRIBED, Contact
+from .render_fields import NULL_AUTHORS, field_value
+from .rights import contact_limit_reached
 
 ALL_STATUSES = -1
+# Lower-case "result" and "contact" on DELETE, as the reference prints it.
+CONTACTS_TO_DELETE: Kind[Contact] = Kind(
+    "contact", lambda account: account.contacts, message="No result found for contact with id {id}"
+)
 
 
 async def list_contacts(request: Request) -> Response:
@@ -34,9 +47,23 @@ async def list_contacts(request: Request) -> Response:
     params = request.query_params
     list_id = int_or_none(params.get("listid")) if "listid" in params else None
     status = int_or_none(params.get("status")) if "status" in params else ALL_STATUSES
-    if ("listid" in params and list_id is None) or status is None:
+    tag_id = int_or_none(params.get("tagid")) if "tagid" in params else None
+    bounds = {name: int_or_none(params.get(name)) for name in ("id_greater", "id_less") if name in params}
+    try:
+        ids = _ids(params)
+    except ValueError:
         return bad_request()
-    contacts = sorted(emu.account.contacts.values(), key=lambda c: c.id)
+    if ("listid" in params and list_id is None) or status is None or ("tagid" in params and tag_id is None):
+        return bad_request()
+    if None in bounds.values():
+        return bad_request()
+    direction = params.get("orders[id]", "ASC").upper()
+    if direction not in ("ASC", "DESC"):
+        detail = f'Invalid order direction: "{params["orders[id]"]}". Allowed values are: "ASC", "DESC"'
+        return errors(422, [invalid_attribute(detail, "/data/attributes/orders[id]")])
+    if emu.config.ignore_list_filter:
+        list_id, status = None, ALL_STATUSES
+    contacts = sorted(emu.account.contacts.values(), key=lambda c: c.id, reverse=direction == "DESC")
     # Unknown parameters are ignored, so a misspelt filter answers with everyone, as the real API does.
     if "email" in params:
         wanted = params["email"].strip().lower()
@@ -44,22 +71,34 @@ async def list_contacts(request: Request) -> Response:
     if "email_like" in params:
         part = params["email_like"].lower()
         contacts = [c for c in contacts if part in c.email.lower()]
+    search = params.get("search")
+    if search:
+        contacts = [c for c in contacts if _matches(c, search.lower())]
+    if ids is not None:
+        contacts = [c for c in contacts if c.id in ids]
+    if tag_id is not None:
+        contacts = [c for c in contacts if any(ct.tag_id == tag_id for ct in emu.account.tags_of(c.id))]
     if list_id is not None or status != ALL_STATUSES:
         contacts = [c for c in contacts if _on_list(emu, c, list_id, status)]
-    page = paginate(request, contacts)
+    unbounded = len(contacts)
+    if "id_greater" in bounds:
+        contacts = [c for c in contacts if c.id > bounds["id_greater"]]  # type: ignore[operator]
+    if "id_less" in bounds:
+        contacts = [c for c in contacts if c.id < bounds["id_less"]]  # type: ignore[operator]
+    total = unbounded if emu.config.keyset_total == "unbounded" else None
+    page = paginate(request, contacts, misbehaves=True, total=total)
     if isinstance(page, Response):
         return page
-    items, total = page
     base = base_url(request)
-    limit = int_or_none(params.get("limit")) or 20
+    # What the filters were as honoured: a dropped list filter shows as listid 0 / status -1.
     page_input = {
         "segmentid": 0,
         "formid": 0,
         "listid": list_id or 0,
-        "tagid": 0,
-        "limit": min(limit, 100),
-        "offset": max(int_or_none(params.get("offset")) or 0, 0),
-        "search": None,
+        "tagid": tag_id or 0,
+        "limit": page.limit,
+        "offset": page.offset,
+        "search": search or None,
         "sort": None,
         "seriesid": 0,
         "waitid": 0,
@@ -70,10 +109,21 @@ async def list_contacts(request: Request) -> Response:
     return ok(
         {
             "scoreValues": [],
-            "contacts": [render.contact(c, base) for c in items],
-            "meta": {"total": total, "page_input": page_input},
+            "contacts": [render.contact(c, base) for c in page.items],
+            "meta": {"total": page.total, "page_input": page_input},
         }
     )
+
+
+def _ids(params: Any) -> set[int] | None:
+    """`ids=1,2` or `ids[]=1&ids[]=2` as a set; None when absent; ValueError when one is not an id."""
+    raw = [part for key in ("ids", "ids[]") for value in params.getlist(key) for part in value.split(",")]
+    return {int(part.strip()) for part in raw} if raw else None
+
+
+def _matches(contact: Contact, part: str) -> bool:
+    fields = (contact.email, contact.first_name, contact.last_name, contact.phone)
+    return any(part in value.lower() for value in fields)
 
 
 def _on_list(emu: Emulator, contact: Contact, list_id: int | None, status: int) -> bool:
@@ -81,58 +131,85 @@ def _on_list(emu: Emulator, contact: Contact, list_id: int | None, status: int) 
         # Memberships are keyed by (contact, list): a list filter must not scan them all for every contact.
         membership = emu.account.memberships.get((contact.id, list_id))
         return membership is not None and (status == ALL_STATUSES or membership.status == status)
-    for membership in emu.account.memberships_of(contact.id):
-        if list_id is not None and membership.list_id != list_id:
-            continue
-        if status == ALL_STATUSES or membership.status == status:
-            return True
-    return False
+    return any(m.status == status for m in emu.account.memberships_of(contact.id))
 
 
-def _email_problem(emu: Emulator, email: Any) -> Response | None:
-    if not isinstance(email, str) or not email.strip():
-        return errors(422, [field_error("Email address is required", "field_missing", "email")])
-    if not is_valid_email(email.strip(), emu.config.accept_unicode_email):
-        entry = field_error("Contact Email Address is not valid.", "email_invalid", "email")
-        return errors(emu.config.invalid_email_status, [entry])
-    return None
-
-
-def _field_values(data: dict[str, Any]) -> dict[str, str | None]:
+def _checked_fields(emu: Emulator, contact: Contact | None, data: dict[str, Any]) -> dict[str, str] | Response:
+    """The contact's fieldValues as they will be stored (see field_types), or the 422 that refuses them."""
     raw = data.get("fieldValues")
-    values: dict[str, str | None] = {}
-    for item in raw if isinstance(raw, list) else []:
-        if isinstance(item, dict) and item.get("field") is not None:
-            value = item.get("value")
-            values[str(item["field"])] = None if value is None else str(value)
+    items = raw if isinstance(raw, list) else []
+    given = [(item.get("field"), item.get("value")) for item in items if isinstance(item, dict)]
+    lists = emu.account.list_ids_of(contact.id) if contact is not None else set()
+    values, failure = checked_values(emu.account, emu.config, contact, given, lists)
+    if failure is not None:
+        return errors(422, [field_error(failure, "field_invalid", "fieldValues")])
     return values
 
 
-def _update(emu: Emulator, contact: Contact, data: dict[str, Any]) -> None:
+def _new_contact_refusal(request: Request) -> Response | None:
+    """Why this request's user may not add a contact (a right or the group's limitContact), or None."""
+    refused = refusal(request, "pgContactAdd")
+    if refused is not None:
+        return refused
+    emu = emulator(request)
+    limit = contact_limit_reached(emu.account, current_user(request))
+    if limit is None:
+        return None
+    # One status for both endpoints that add contacts, chosen by contact_limit_status.
+    detail = f"Your group has reached its limit of {limit} contacts."
+    return over_limit(emu.config.contact_limit_status, detail, "email")
+
+
+def _write(request: Request, contact: Contact | None, data: dict[str, Any]) -> Contact | Response:
+    """Create (contact None) or update a contact from a contact object, after every check."""
+    emu = emulator(request)
+    if contact is None:
+        refused = _new_contact_refusal(request)
+        if refused is not None:
+            return refused
+    values = _checked_fields(emu, contact, data)
+    if isinstance(values, Response):
+        return values
+    if contact is None:
+        contact = emu.account.create_contact(data["email"], current_user(request).id)
+
     def text(key: str) -> str | None:
         value = data.get(key)
         return None if value is None else str(value)
 
-    emu.account.update_contact(contact, text("firstName"), text("lastName"), text("phone"), _field_values(data))
+    emu.account.update_contact(contact, text("firstName"), text("lastName"), text("phone"), values)
+    return contact
 
 
-async def create_contact(request: Request) -> Response:
+def _contact_object(request: Request) -> dict[str, Any] | Response:
+    """The contact object of POST /contacts and /contact/sync, once it has a valid email."""
     emu = emulator(request)
     data = wrapped(request, "contact")
     if data is None:
         return bad_request()
-    problem = _email_problem(emu, data.get("email"))
-    if problem is not None:
-        return problem
+    if not isinstance(data.get("email"), str) or not data["email"].strip():
+        return errors(422, [field_error("Email address is required", "field_missing", "email")])
+    if not is_valid_email(data["email"].strip(), emu.config.accept_unicode_email):
+        entry = field_error("Contact Email Address is not valid.", "email_invalid", "email")
+        return errors(emu.config.invalid_email_status, [entry])
+    return data
+
+
+async def create_contact(request: Request) -> Response:
+    emu = emulator(request)
+    data = _contact_object(request)
+    if isinstance(data, Response):
+        return data
     if emu.account.find_contact(data["email"]) is not None:
         entry = field_error("Email address already exists in the system", "duplicate", "email")
         return errors(422, [entry])
-    contact = emu.account.create_contact(data["email"])
-    _update(emu, contact, data)
+    contact = _write(request, None, data)
+    if isinstance(contact, Response):
+        return contact
     base = base_url(request)
     return ok(
         {
-            "fieldValues": [render.field_value(fv, contact, base) for fv in contact.field_values.values()],
+            "fieldValues": [field_value(fv, base) for fv in contact.field_values.values()],
             "contact": render.contact_created(contact, base),
         },
         201,
@@ -141,110 +218,104 @@ async def create_contact(request: Request) -> Response:
 
 async def sync_contact(request: Request) -> Response:
     emu = emulator(request)
-    data = wrapped(request, "contact")
-    if data is None:
-        return bad_request()
-    problem = _email_problem(emu, data.get("email"))
-    if problem is not None:
-        return problem
-    contact = emu.account.find_contact(data["email"])
-    created = contact is None
-    if contact is None:
-        contact = emu.account.create_contact(data["email"])
+    data = _contact_object(request)
+    if isinstance(data, Response):
+        return data
+    existing = emu.account.find_contact(data["email"])
+    if existing is not None:
+        refused = refusal(request, "pgContactEdit")
+        if refused is not None:
+            return refused
     # List membership is deliberately untouched: sync only upserts the contact itself.
-    _update(emu, contact, data)
+    contact = _write(request, existing, data)
+    if isinstance(contact, Response):
+        return contact
     base = base_url(request)
     return ok(
         {
-            "fieldValues": [
-                render.field_value(fv, contact, base, with_authors=True) for fv in contact.field_values.values()
-            ],
+            "fieldValues": [field_value(fv, base, NULL_AUTHORS) for fv in contact.field_values.values()],
             "contact": render.contact_synced(contact, base),
         },
-        201 if created else 200,
+        201 if existing is None else 200,
     )
 
 
+@requires("pgContactEdit")
 async def set_contact_list(request: Request) -> Response:
     emu = emulator(request)
-    data = wrapped(request, "contactList")
-    if data is None:
-        return bad_request()
-    problems = [
-        field_error(f"The {f} field is required", "field_missing", f)
-        for f in ("list", "contact", "status")
-        if int_or_none(data.get(f)) is None
-    ]
-    if problems:
-        return errors(422, problems)
-    list_id, contact_id, status = int(data["list"]), int(data["contact"]), int(data["status"])
+    parsed = wrapped_ids(request, "contactList", ("list", "contact", "status"))
+    if isinstance(parsed, Response):
+        return parsed
+    data, (list_id, contact_id, status) = parsed
     if status not in (ACTIVE, UNSUBSCRIBED):
         entry = field_error("Invalid status", "invalid", "status", "status must be 1 (subscribe) or 2 (unsubscribe)")
         return errors(422, [entry])
     contact = emu.account.contacts.get(contact_id)
     if contact is None:
         return no_result("Subscriber", contact_id)
-    if list_id not in emu.account.lists:
+    lst = emu.account.lists.get(list_id)
+    if lst is None:
         return no_result("List", list_id)
+    hidden = hidden_list(request, lst)
+    if hidden is not None:
+        return hidden
+    cfg = emu.config
     # Unlike bulk import, this endpoint does move 2 -> 1: it re-subscribes. Callers must decide that.
-    membership = emu.account.set_status(contact_id, list_id, status)
+    membership = emu.account.set_status(
+        contact_id,
+        list_id,
+        status,
+        sourceid=int_or_none(data.get("sourceid")),
+        automations=cfg.automations == "on" and cfg.contact_list_automations == "run",
+    )
     base = base_url(request)
     return ok(
         {
-            "contacts": [render.contact_in_contact_list(contact, base)],
-            "contactList": render.contact_list_written(membership, contact, base),
+            "contacts": [render.contact_echoed(contact, base)],
+            "contactList": render.contact_list(membership, contact, base, render.WRITTEN),
         }
     )
 
 
-async def get_contact(request: Request) -> Response:
-    emu = emulator(request)
-    contact_id = request.path_params["id"]
-    contact = emu.account.contacts.get(contact_id)
-    if contact is None:
-        return no_result("Subscriber", contact_id)
+@by_id(CONTACTS)
+async def get_contact(request: Request, contact: Contact) -> Response:
+    account = emulator(request).account
     base = base_url(request)
-    memberships = emu.account.memberships_of(contact_id)
+    memberships = account.memberships_of(contact.id)
+    runs = account.automations_of(contact.id)
     return ok(
         {
-            "contactAutomations": [],
-            "contactLists": [render.contact_list_in_detail(m, contact, base) for m in memberships],
+            "contactAutomations": [render_account.contact_automation(r, base, render_account.IN_DETAIL) for r in runs],
+            "contactLists": [render.contact_list(m, contact, base, render.IN_DETAIL) for m in memberships],
             "deals": [],
-            "fieldValues": [render.field_value(fv, contact, base) for fv in contact.field_values.values()],
+            "fieldValues": [field_value(fv, base) for fv in contact.field_values.values()],
             "geoAddresses": [],
             "geoIps": [],
-            "contact": render.contact_detail(contact, memberships, base),
+            "contact": render.contact_detail(contact, memberships, [r.id for r in runs], base),
         }
     )
 
 
-async def get_contact_lists(request: Request) -> Response:
-    emu = emulator(request)
-    contact_id = request.path_params["id"]
-    contact = emu.account.contacts.get(contact_id)
-    if contact is None:
-        return no_result("Subscriber", contact_id)
+@by_id(CONTACTS)
+async def get_contact_lists(request: Request, contact: Contact) -> Response:
     base = base_url(request)
-    memberships = emu.account.memberships_of(contact_id)
+    memberships = emulator(request).account.memberships_of(contact.id)
     return ok({"contactLists": [render.contact_list(m, contact, base) for m in memberships]})
 
 
-async def delete_contact(request: Request) -> Response:
-    emu = emulator(request)
-    contact_id = request.path_params["id"]
-    if contact_id not in emu.account.contacts:
-        # Lower-case "result" and "contact" here, as the reference prints it.
-        return ok({"message": f"No result found for contact with id {contact_id}"}, 404)
-    emu.account.delete_contact(contact_id)
+@requires("pgContactDelete")
+@by_id(CONTACTS_TO_DELETE)
+async def delete_contact(request: Request, contact: Contact) -> Response:
+    emulator(request).account.delete_contact(contact.id)
     return ok({})
 
 
 ROUTES = [
     Route("/api/3/contacts", list_contacts, methods=["GET"]),
     Route("/api/3/contacts", create_contact, methods=["POST"]),
-    Route("/api/3/contacts/{id:int}", get_contact, methods=["GET"]),
-    Route("/api/3/contacts/{id:int}", delete_contact, methods=["DELETE"]),
-    Route("/api/3/contacts/{id:int}/contactLists", get_contact_lists, methods=["GET"]),
+    Route("/api/3/contacts/{id}", get_contact, methods=["GET"]),
+    Route("/api/3/contacts/{id}", delete_contact, methods=["DELETE"]),
+    Route("/api/3/contacts/{id}/contactLists", get_contact_lists, methods=["GET"]),
     Route("/api/3/contact/sync", sync_contact, methods=["POST"]),
     Route("/api/3/contactLists", set_contact_list, methods=["POST"]),
 ]

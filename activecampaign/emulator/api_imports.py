@@ -6,11 +6,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .api_common import emulator, ok
+from .api_common import body_json, emulator, ok
 from .faults import RequestInfo
+from .guards import current_user, requires
 from .imports import count_contacts, rejection, summary, validate
+from .model import truthy
 
 
+@requires("pgContactImport")
 async def bulk_import(request: Request) -> Response:
     emu = emulator(request)
     cfg = emu.config
@@ -32,7 +35,14 @@ async def bulk_import(request: Request) -> Response:
         return ok(checked, 400)
     fault = emu.faults.import_fault(info)
     outcome = "completed" if fault is None or fault.import_status == "false" else str(fault.import_status)
-    batch = emu.schedule_batch(checked, outcome, fault.hold_s if fault is not None else 0.0)
+    payload = body_json(request)
+    batch = emu.schedule_batch(
+        checked,
+        outcome,
+        fault.hold_s if fault is not None else 0.0,
+        user_id=current_user(request).id,
+        exclude_automations=isinstance(payload, dict) and truthy(payload.get("exclude_automations")),
+    )
     return ok(
         {
             cfg.success_casing: 1,
@@ -49,15 +59,17 @@ async def bulk_import_summary(request: Request) -> Response:
 
 async def import_info(request: Request) -> Response:
     emu = emulator(request)
+    cfg = emu.config
     batch_id = request.query_params.get("batchId")
     if not batch_id:
         return ok({"success": 0, "message": "'batchId' is a required field."}, 400)
+    now = emu.clock()
+    # Apply (and forget) at this same instant so a "completed" answer always comes with the batch's effects.
+    emu.process_due(now)
     batch = emu.batches.get(batch_id)
     if batch is None:
-        return ok({"success": 0, "message": f"No import found for batchId {batch_id}."}, 400)
-    now = emu.clock()
-    # Apply at this same instant so a "completed" answer always comes with the batch's effects.
-    emu.process_due(now)
+        # Never known, or forgotten after batch_retention_s: the same answer.
+        return ok({"success": 0, "message": f"No import found for batchId {batch_id}."}, cfg.unknown_batch_status)
     return ok({"status": batch.status(now), "success": list(batch.success), "failure": list(batch.failure)})
 
 

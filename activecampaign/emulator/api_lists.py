@@ -1,4 +1,4 @@
-"""Endpoints for the user, user groups, lists, list-to-group links and the exclusion list."""
+"""Endpoints for lists, list-to-group links and the exclusion list."""
 
 from __future__ import annotations
 
@@ -11,74 +11,31 @@ from starlette.routing import Route
 
 from . import render
 from .api_common import (
+    OPERATORS,
+    Kind,
     bad_request,
     base_url,
+    by_id,
     emulator,
     errors,
     field_error,
-    int_or_none,
     invalid_attribute,
     no_result,
     ok,
     paginate,
     wrapped,
+    wrapped_ids,
 )
-from .state import AcList
+from .guards import MESSAGE, current_user, hidden_list, over_limit, requires, visible_lists
+from .model import AcList
+from .rights import ADMIN_ONLY, has_right, list_limit_reached
 
 _NAME_FILTER = re.compile(r"filters\[name\](?:\[([^\]]*)\])?")
-_OPERATORS = {
-    "eq": lambda name, x: name == x,
-    "neq": lambda name, x: name != x,
-    "contains": lambda name, x: x in name,
-    "starts_with": lambda name, x: name.startswith(x),
-    "ends_with": lambda name, x: name.endswith(x),
-}
+_OPERATORS = ("eq", "neq", "contains", "starts_with", "ends_with")
 REQUIRED_LIST_FIELDS = ("name", "stringid", "sender_url", "sender_reminder")
-
-
-async def users_me(request: Request) -> Response:
-    return ok({"user": render.user(base_url(request))})
-
-
-async def list_groups_page(request: Request) -> Response:
-    account = emulator(request).account
-    page = paginate(request, sorted(account.groups.values(), key=lambda g: g.id))
-    if isinstance(page, Response):
-        return page
-    items, total = page
-    base = base_url(request)
-    return ok({"groups": [render.group(g, base) for g in items], "meta": {"total": total}})
-
-
-async def create_group(request: Request) -> Response:
-    data = wrapped(request, "group")
-    if data is None:
-        return bad_request()
-    title = data.get("title")
-    if not isinstance(title, str) or not title.strip():
-        return errors(422, [field_error("Title is required", "field_missing", "title")])
-    perms = {name: "1" if str(data[name]) == "1" else "0" for name in render.PERMISSIONS if name in data}
-    descript = data.get("descript")
-    group = emulator(request).account.create_group(title, descript if isinstance(descript, str) else None, perms)
-    return ok({"group": render.group_created(group, base_url(request))})
-
-
-async def get_group(request: Request) -> Response:
-    emu = emulator(request)
-    group_id = request.path_params["id"]
-    group = emu.account.groups.get(group_id)
-    if group is None:
-        return no_result("Group", group_id, emu.config.missing_object_status)
-    return ok({"group": render.group(group, base_url(request))})
-
-
-async def delete_group(request: Request) -> Response:
-    emu = emulator(request)
-    group_id = request.path_params["id"]
-    if group_id not in emu.account.groups:
-        return no_result("Group", group_id, emu.config.missing_object_status)
-    emu.account.delete_group(group_id)
-    return ok({})
+# "_List", as the reference prints it; GET answers 404 in the reference itself, DELETE follows the option.
+LISTS: Kind[AcList] = Kind("_List", lambda account: account.lists)
+LISTS_TO_DELETE: Kind[AcList] = Kind("_List", lambda account: account.lists, configurable=True)
 
 
 async def list_lists(request: Request) -> Response:
@@ -94,28 +51,24 @@ async def list_lists(request: Request) -> Response:
             if operator not in _OPERATORS:
                 detail = f'Invalid filter operator: "{operator}". Allowed operators are: {", ".join(_OPERATORS)}'
                 return errors(422, [invalid_attribute(detail, f"/data/attributes/{key}")])
-            matchers.append((_OPERATORS[operator], value.lower()))
+            matchers.append((OPERATORS[operator], value.lower()))
         elif key == "orders[name]":
             direction = value.upper()
             if direction not in ("ASC", "DESC"):
                 detail = f'Invalid order direction: "{value}". Allowed values are: "ASC", "DESC"'
                 return errors(422, [invalid_attribute(detail, "/data/attributes/orders[name]")])
     # Names compare case-insensitively, as in the MySQL collation behind the real API.
-    lists = [
-        lst
-        for lst in sorted(emu.account.lists.values(), key=lambda x: x.id)
-        if all(test(lst.name.lower(), wanted) for test, wanted in matchers)
-    ]
+    lists = [lst for lst in visible_lists(request) if all(test(lst.name.lower(), x) for test, x in matchers)]
     if direction is not None:
         lists.sort(key=lambda x: x.name.lower(), reverse=direction == "DESC")
-    page = paginate(request, lists)
+    page = paginate(request, lists, misbehaves=True)
     if isinstance(page, Response):
         return page
-    items, total = page
     base = base_url(request)
-    return ok({"lists": [render.ac_list(lst, base) for lst in items], "meta": {"total": total}})
+    return ok({"lists": [render.ac_list(lst, base) for lst in page.items], "meta": {"total": page.total}})
 
 
+@requires("pgListAdd")
 async def create_list(request: Request) -> Response:
     emu = emulator(request)
     data = wrapped(request, "list")
@@ -129,7 +82,15 @@ async def create_list(request: Request) -> Response:
         if clash is not None:
             title = f"A list with this {clash} already exists"
             return errors(422, [field_error(title, "duplicate", clash)])
-    lst = emu.account.create_list(data["name"], data["stringid"], data["sender_url"], data["sender_reminder"])
+    user = current_user(request)
+    limit = list_limit_reached(emu.account, user)
+    if limit is not None:
+        return over_limit(emu.config.list_limit_status, f"Your group has reached its limit of {limit} lists.", "name")
+    lst = emu.account.create_list(
+        data["name"], data["stringid"], data["sender_url"], data["sender_reminder"], creator_id=user.id
+    )
+    if emu.config.non_admin_list_link == "own_group" and not has_right(emu.account, user, ADMIN_ONLY):
+        emu.account.link_list_group(lst.id, user.group_id)
     return ok({"list": render.list_created(lst, base_url(request))}, emu.config.list_create_status)
 
 
@@ -142,38 +103,29 @@ def _duplicate(lists: Iterable[AcList], name: str, stringid: str) -> str | None:
     return None
 
 
-async def get_list(request: Request) -> Response:
-    emu = emulator(request)
-    list_id = request.path_params["id"]
-    lst = emu.account.lists.get(list_id)
-    if lst is None:
-        # "_List", as the reference prints it.
-        return no_result("_List", list_id)
-    return ok({"list": render.ac_list(lst, base_url(request))})
+@by_id(LISTS)
+async def get_list(request: Request, lst: AcList) -> Response:
+    return hidden_list(request, lst) or ok({"list": render.ac_list(lst, base_url(request))})
 
 
-async def delete_list(request: Request) -> Response:
-    emu = emulator(request)
-    list_id = request.path_params["id"]
-    if list_id not in emu.account.lists:
-        return no_result("_List", list_id, emu.config.missing_object_status)
-    emu.account.delete_list(list_id)
+@requires("pgListDelete")
+@by_id(LISTS_TO_DELETE)
+async def delete_list(request: Request, lst: AcList) -> Response:
+    hidden = hidden_list(request, lst)
+    if hidden is not None:
+        return hidden
+    emulator(request).account.delete_list(lst.id)
     return ok({})
 
 
+# Which group a non-admin may link a list to is not documented: any group, given pgListEdit.
+@requires("pgListEdit", MESSAGE)
 async def create_list_group(request: Request) -> Response:
     emu = emulator(request)
-    data = wrapped(request, "listGroup")
-    if data is None:
-        return bad_request()
-    problems = [
-        field_error(f"The {f} field is required", "field_missing", f)
-        for f in ("listid", "groupid")
-        if int_or_none(data.get(f)) is None
-    ]
-    if problems:
-        return errors(422, problems)
-    list_id, group_id = int(data["listid"]), int(data["groupid"])
+    parsed = wrapped_ids(request, "listGroup", ("listid", "groupid"))
+    if isinstance(parsed, Response):
+        return parsed
+    _, (list_id, group_id) = parsed
     if list_id not in emu.account.lists:
         return no_result("List", list_id)
     if group_id not in emu.account.groups:
@@ -206,21 +158,15 @@ async def list_exclusions(request: Request) -> Response:
     page = paginate(request, entries)
     if isinstance(page, Response):
         return page
-    items, total = page
     # meta.total is a number on this endpoint, unlike the others.
-    return ok({"exclusions": items, "meta": {"total": int(total)}})
+    return ok({"exclusions": page.items, "meta": {"total": int(page.total)}})
 
 
 ROUTES = [
-    Route("/api/3/users/me", users_me, methods=["GET"]),
-    Route("/api/3/groups", list_groups_page, methods=["GET"]),
-    Route("/api/3/groups", create_group, methods=["POST"]),
-    Route("/api/3/groups/{id:int}", get_group, methods=["GET"]),
-    Route("/api/3/groups/{id:int}", delete_group, methods=["DELETE"]),
     Route("/api/3/lists", list_lists, methods=["GET"]),
     Route("/api/3/lists", create_list, methods=["POST"]),
     Route("/api/3/lists/exclusions", list_exclusions, methods=["GET"]),
-    Route("/api/3/lists/{id:int}", get_list, methods=["GET"]),
-    Route("/api/3/lists/{id:int}", delete_list, methods=["DELETE"]),
+    Route("/api/3/lists/{id}", get_list, methods=["GET"]),
+    Route("/api/3/lists/{id}", delete_list, methods=["DELETE"]),
     Route("/api/3/listGroups", create_list_group, methods=["POST"]),
 ]

@@ -42,6 +42,45 @@ class EmulatorConfig:
     requests_per_second: int = 5
     bulk_per_minute: int = 100
     bulk_single_per_minute: int = 20
+    # Seconds (ActiveCampaign time) after submission at which a batch's import/info record is forgotten;
+    # 0 keeps it forever. Its effects are applied either way: only the record goes.
+    batch_retention_s: float = 0.0
+    # import/info for a batchId it does not know: the reference gives no example.
+    unknown_batch_status: int = 404
+    # Custom field values the reference leaves open: a choice that is no option of its field, a required
+    # field left empty, a date in another format, a value for a field not related to the contact's lists.
+    invalid_option: str = "ignore"
+    required_empty: str = "allow"
+    date_format: str = "strict"
+    unrelated_field: str = "store"
+    # The reference's POST /fields example is a copy of GET /fields' (a list of every field), which looks
+    # like a documentation slip; "field" answers the new field alone, "fields" copies the reference.
+    field_create_shape: str = "field"
+    duplicate_tag_names: str = "error"
+    # Users and their groups' rights. A refused permission answers with the envelope the reference shows
+    # for that endpoint ({"message": "Forbidden"} on some, errors[].detail elsewhere) unless told otherwise.
+    permission_denied_body: str = "reference"
+    # GET /lists/{id} by a non-admin for a list not linked to its group: the reference's 403 "You do not
+    # have permission to view lists." or the 404 of a list that does not exist.
+    hidden_list_status: int = 403
+    # Whether a list a non-admin creates is linked to its group at once, or (as for an admin) not at all.
+    non_admin_list_link: str = "none"
+    group_limits_readable: str = "all"
+    list_limit_status: int = 403
+    contact_limit_status: int = 403
+    # The account's automations: "on" starts one run whenever a contact enters a list (unless excluded).
+    automations: str = "on"
+    # Whether POST /contactLists starts automations (the reference has no way to ask it not to).
+    contact_list_automations: str = "run"
+    # Misbehaviours for client tests: paging parameters ignored (first page only) on contacts, groups and
+    # lists; listid/status dropped on GET /contacts; GET /groups answering every group at once.
+    ignore_paging: bool = False
+    ignore_list_filter: bool = False
+    groups_paging: str = "honour"
+    # GET /contacts' meta.total under id_greater/id_less (undocumented): "filtered" counts what matches every
+    # filter, the bounds too (a count of the same query), so it shrinks as a keyset walk advances;
+    # "unbounded" counts what the other filters match, whatever the bounds.
+    keyset_total: str = "filtered"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,6 +109,23 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "rate_limit_status": (429, 503),
     "list_create_status": (200, 201),
     "missing_object_status": (404, 403),
+    "unknown_batch_status": (404, 400),
+    "invalid_option": ("ignore", "store", "fail_contact"),
+    "required_empty": ("allow", "fail_contact"),
+    "date_format": ("strict", "lenient"),
+    "unrelated_field": ("store", "ignore"),
+    "field_create_shape": ("field", "fields"),
+    "duplicate_tag_names": ("error", "allow"),
+    "permission_denied_body": ("reference", "errors", "message"),
+    "hidden_list_status": (403, 404),
+    "non_admin_list_link": ("none", "own_group"),
+    "group_limits_readable": ("all", "admin"),
+    "list_limit_status": (403, 422),
+    "contact_limit_status": (403, 422),
+    "automations": ("on", "off"),
+    "contact_list_automations": ("run", "never"),
+    "groups_paging": ("honour", "ignore"),
+    "keyset_total": ("filtered", "unbounded"),
 }
 
 _TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(EmulatorConfig)}

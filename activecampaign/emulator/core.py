@@ -13,6 +13,7 @@ from .config import EmulatorConfig
 from .faults import FaultSet
 from .imports import Batch, apply_batch
 from .limits import SlidingWindow
+from .model import ADMIN_USER_ID
 from .state import Account
 
 # Finds the transport of the connection a request came in on (keyed by the ASGI scope's "client"), so a
@@ -46,20 +47,35 @@ class Emulator:
         return seconds / self.config.time_scale
 
     def process_due(self, now: float | None = None) -> None:
-        """Apply, in submission order, every batch whose completion time has passed.
+        """Apply, in submission order, every batch whose completion time has passed, and forget the batches
+        older than batch_retention_s.
 
         Called before serving any request or admin read, which makes asynchronous processing
         deterministic without a background task.
         """
         now = self.clock() if now is None else now
         due = [batch for batch in self._pending if batch.completes_at <= now]
-        if not due:
-            return
-        self._pending = [batch for batch in self._pending if batch.completes_at > now]
-        for batch in due:
-            apply_batch(self.account, batch)
+        if due:
+            self._pending = [batch for batch in self._pending if batch.completes_at > now]
+            for batch in due:
+                apply_batch(self.account, self.config, batch)
+        if self.config.batch_retention_s > 0:
+            kept_after = now - self.scaled(self.config.batch_retention_s)
+            # Batches are kept in submission order: the forgotten ones are at the front.
+            while self.batches:
+                oldest = next(iter(self.batches.values()))
+                if oldest.submitted_at > kept_after:
+                    break
+                del self.batches[oldest.id]
 
-    def schedule_batch(self, contacts: list[dict[str, Any]], outcome: str = "completed", hold_s: float = 0.0) -> Batch:
+    def schedule_batch(
+        self,
+        contacts: list[dict[str, Any]],
+        outcome: str = "completed",
+        hold_s: float = 0.0,
+        user_id: int = ADMIN_USER_ID,
+        exclude_automations: bool = False,
+    ) -> Batch:
         cfg = self.config
         now = self.clock()
         duration = cfg.processing_base_s + cfg.processing_per_contact_s * len(contacts)
@@ -68,9 +84,12 @@ class Emulator:
             date=date.today().isoformat(),
             contacts=contacts,
             size=len(contacts),
+            submitted_at=now,
             false_until=now + self.scaled(cfg.info_false_s) + hold_s,
             completes_at=now + self.scaled(duration) + hold_s,
             outcome=outcome,
+            user_id=user_id,
+            exclude_automations=exclude_automations,
         )
         self.batches[batch.id] = batch
         self._pending.append(batch)

@@ -7,7 +7,10 @@ A rule is a JSON object:
      "match_json": {"listGroup.groupid": 5},                        # optional, dotted paths into the
                                                                     # JSON body, compared as strings
      one action:
-       "status": 402, "body": {...} | "text", "retry_after": 2.5   # answer this instead
+       "status": 402, "body": {...} | "text", "retry_after": 2.5   # answer this instead; with
+       "content_type": "text/html"                                 # the body is sent as that type (a
+                                                                   # 200 HTML page, or an empty 200
+                                                                   # with no body at all)
        "drop_connection": true                                     # close the connection, no effect
        "drop_after_effect": true                                   # apply the request, then close
        "delay_s": 3.0                                              # real seconds, then answer normally
@@ -40,6 +43,7 @@ _KNOWN_KEYS = {
     "match_json",
     "status",
     "body",
+    "content_type",
     "retry_after",
     "drop_connection",
     "drop_after_effect",
@@ -85,6 +89,7 @@ class FaultRule:
     match_json: dict[str, Any]
     status: int | None
     body: Any
+    content_type: str | None
     retry_after: float | None
     drop: str | None  # None, "before" or "after" the request's effect
     delay_s: float
@@ -131,6 +136,9 @@ class FaultRule:
         retry_after = raw.get("retry_after")
         if retry_after is not None:
             retry_after = _number(raw, "retry_after")
+        content_type = raw.get("content_type")
+        if content_type is not None and (not isinstance(content_type, str) or status is None):
+            raise FaultError("content_type must be a media type string, and needs a status")
         return cls(
             source=dict(raw),
             method=str(raw.get("method", "*")).upper(),
@@ -139,6 +147,7 @@ class FaultRule:
             match_json=match_json,
             status=status,
             body=raw.get("body"),
+            content_type=content_type,
             retry_after=retry_after,
             drop=drop,
             delay_s=delay_s,

@@ -12,6 +12,7 @@ Accepted and 403 answers carry RateLimit-Limit/RateLimit-Remaining.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,9 +78,12 @@ class ApiGate:
             message = "Too Many Requests" if cfg.rate_limit_status == 429 else "Service Unavailable"
             await JSONResponse({"message": message}, cfg.rate_limit_status, headers)(scope, receive, send)
             return False
-        if _header(scope, b"api-token") not in emu.valid_keys:
+        key = _header(scope, b"api-token")
+        if key not in emu.valid_keys:
             await forbidden(cfg.forbidden_body, limit_headers)(scope, receive, send)
             return False
+        # The endpoints act as the user this key belongs to.
+        scope["emulator.key"] = key
         emu.process_due()
         if rule is not None and rule.drop == "after":
             await self.app(scope, receive, _discard)
@@ -113,11 +117,14 @@ def forbidden(style: str, headers: dict[str, str] | None = None) -> Response:
 def _fault_response(rule: FaultRule) -> Response:
     headers = {"Retry-After": _seconds(rule.retry_after)} if rule.retry_after is not None else None
     status = rule.status or 500
-    if rule.body is None:
-        return Response(status_code=status, headers=headers)
-    if isinstance(rule.body, str):
-        return Response(rule.body, status, headers, media_type="text/plain")
-    return JSONResponse(rule.body, status, headers)
+    if rule.body is None or rule.body == "":
+        # No body; and no Content-Type either unless the rule names one.
+        content, media_type = "", rule.content_type
+    elif isinstance(rule.body, str):
+        content, media_type = rule.body, rule.content_type or "text/plain"
+    else:
+        content, media_type = json.dumps(rule.body, separators=(",", ":")), rule.content_type or "application/json"
+    return Response(content, status, headers, media_type=media_type)
 
 
 def _seconds(value: float) -> str:

@@ -7,8 +7,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import EmulatorConfig
 from .emails import is_valid_email
-from .state import ACTIVE, UNSUBSCRIBED, Account
+from .field_types import checked_values
+from .model import ACTIVE, ADMIN_USER_ID, UNSUBSCRIBED, User, int_or_none, truthy
+from .rights import contact_limit_reached, sees
+from .state import Account
 
 MAX_CONTACTS = 250
 MAX_BYTES = 400_000
@@ -27,9 +31,13 @@ class Batch:
     contacts: list[dict[str, Any]]
     size: int
     # Emulator-clock times (real seconds); see Emulator.schedule_batch.
+    submitted_at: float
     false_until: float
     completes_at: float
     outcome: str = "completed"
+    # Whose key submitted it (their group's rights and limits apply) and the request's exclude_automations.
+    user_id: int = ADMIN_USER_ID
+    exclude_automations: bool = False
     applied: bool = False
     success: list[str] = field(default_factory=list)
     failure: list[str] = field(default_factory=list)
@@ -87,7 +95,7 @@ def validate(body: bytes, allow_unicode: bool) -> list[dict[str, Any]] | dict[st
     return contacts
 
 
-def apply_batch(account: Account, batch: Batch) -> None:
+def apply_batch(account: Account, config: EmulatorConfig, batch: Batch) -> None:
     """Give the account the batch's effects, as ActiveCampaign would when the batch finishes."""
     batch.applied = True
     if batch.outcome == "failed":
@@ -95,50 +103,59 @@ def apply_batch(account: Account, batch: Batch) -> None:
     # An interrupted batch stopped part way; the first half is what got done.
     todo = batch.contacts if batch.outcome == "completed" else batch.contacts[: len(batch.contacts) // 2]
     for item in todo:
-        _apply_contact(account, batch, item)
+        _apply_contact(account, config, batch, item)
     # Only the counts are needed from here on.
     batch.contacts = []
 
 
-def _apply_contact(account: Account, batch: Batch, item: dict[str, Any]) -> None:
+def _apply_contact(account: Account, config: EmulatorConfig, batch: Batch, item: dict[str, Any]) -> None:
+    """One contact of a batch; one that cannot be imported is listed in the batch's failure, by email."""
     email = str(item["email"])
-    if account.is_excluded(email):
+    user = account.users[batch.user_id]
+    contact = account.find_contact(email)
+    if account.is_excluded(email) or (contact is None and contact_limit_reached(account, user) is not None):
         batch.failure.append(email)
         return
-    contact = account.find_contact(email)
-    if contact is None:
-        contact = account.create_contact(email)
-        batch.success.append(str(contact.id))
+    subscribe = _list_ids(item.get("subscribe"), account, user)
+    unsubscribe = _list_ids(item.get("unsubscribe"), account, user)
+    on_lists = set(subscribe) | set(unsubscribe) | (account.list_ids_of(contact.id) if contact is not None else set())
     fields = item.get("fields")
+    given = [(f.get("id"), f.get("value")) for f in (fields if isinstance(fields, list) else []) if isinstance(f, dict)]
+    values, failure = checked_values(account, config, contact, given, on_lists)
+    if failure is not None:
+        batch.failure.append(email)
+        return
+    if contact is None:
+        contact = account.create_contact(email, user.id)
+        batch.success.append(str(contact.id))
     account.update_contact(
         contact,
         first_name=_optional_text(item.get("first_name")),
         last_name=_optional_text(item.get("last_name")),
         phone=_optional_text(item.get("phone")),
-        field_values={
-            str(f["id"]): _optional_text(f.get("value"))
-            for f in (fields if isinstance(fields, list) else [])
-            if isinstance(f, dict) and "id" in f
-        },
+        field_values=values,
     )
-    for list_id in _list_ids(item.get("subscribe"), account):
+    tags = item.get("tags")
+    # Bulk import only ever adds tags.
+    account.add_tags(contact.id, [str(t) for t in (tags if isinstance(tags, list) else []) if str(t).strip()])
+    automations = (
+        config.automations == "on" and not batch.exclude_automations and not truthy(item.get("exclude_automations"))
+    )
+    for list_id in subscribe:
         # Bulk import never re-subscribes someone who unsubscribed from the list.
         if account.status_of(contact.id, list_id) != UNSUBSCRIBED:
-            account.set_status(contact.id, list_id, ACTIVE)
-    for list_id in _list_ids(item.get("unsubscribe"), account):
+            account.set_status(contact.id, list_id, ACTIVE, automations=automations, batch_id=batch.id)
+    for list_id in unsubscribe:
         account.set_status(contact.id, list_id, UNSUBSCRIBED)
 
 
-def _list_ids(entries: Any, account: Account) -> list[int]:
+def _list_ids(entries: Any, account: Account, user: User) -> list[int]:
     ids = []
     for entry in entries if isinstance(entries, list) else []:
-        raw = entry.get("listid") if isinstance(entry, dict) else None
-        try:
-            list_id = int(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        # Unknown list ids are skipped silently, like other per-contact problems inside a batch.
-        if list_id in account.lists:
+        list_id = int_or_none(entry.get("listid")) if isinstance(entry, dict) else None
+        # Unknown list ids, and lists the submitting user does not see, are skipped silently, like other
+        # per-contact problems inside a batch.
+        if list_id in account.lists and sees(account, user, account.lists[list_id]):
             ids.append(list_id)
     return ids
 

@@ -5,28 +5,19 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from types import TracebackType
 
 from .config import EmulatorConfig
+from .served import Served
 
 _READY = re.compile(r"emulator at (\S+)")
 
 
-class EmulatorProcess:
+class EmulatorProcess(Served):
     """`python -m activecampaign.emulator` on a free loopback port; same surface as EmulatorServer."""
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
-        self.config = config if config is not None else EmulatorConfig()
-        self.base_url = ""
+        super().__init__(config)
         self._proc: subprocess.Popen[str] | None = None
-
-    @property
-    def api_key(self) -> str:
-        return self.config.api_key
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api/3"
 
     def start(self) -> EmulatorProcess:
         args = [sys.executable, "-m", "activecampaign.emulator", "--port", "0"]
@@ -54,11 +45,3 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
             self._proc = None
-
-    def __enter__(self) -> EmulatorProcess:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

@@ -1,7 +1,10 @@
-"""Objects as the API reference's examples show them: key order, string ids, odd casings and all.
+"""Lists, contacts and memberships as the API reference's examples show them.
+
+Key order, string ids, odd casings and all (users, groups and automations are in render_account, fields
+and tags in render_fields).
 
 Each endpoint family has its own variant of an object (a contact looks different in GET /contacts, in
-POST /contacts and in POST /contact/sync), so each variant has its own function here.
+POST /contacts and in POST /contact/sync), so each variant has its own function or flag here.
 """
 
 from __future__ import annotations
@@ -9,67 +12,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from .state import AcList, Contact, FieldValue, Group, ListGroup, Membership
+from .model import AcList, Contact, ListGroup, Membership
 
-PERMISSIONS = [
-    "pgListAdd",
-    "pgListEdit",
-    "pgListDelete",
-    "pgListHeaders",
-    "pgListEmailaccount",
-    "pgListBounce",
-    "pgMessageAdd",
-    "pgMessageEdit",
-    "pgMessageDelete",
-    "pgMessageSend",
-    "pgContactAdd",
-    "pgContactEdit",
-    "pgContactDelete",
-    "pgContactMerge",
-    "pgContactImport",
-    "pgContactApprove",
-    "pgContactExport",
-    "pgContactSync",
-    "pgContactFilters",
-    "pgContactActions",
-    "pgContactFields",
-    "pg_user_add",
-    "pg_user_edit",
-    "pg_user_delete",
-    "pgGroupAdd",
-    "pgGroupEdit",
-    "pgGroupDelete",
-    "pgTemplateAdd",
-    "pgTemplateEdit",
-    "pgTemplateDelete",
-    "pgPersonalizationAdd",
-    "pgPersonalizationEdit",
-    "pgPersonalizationDelete",
-    "pgAutomationManage",
-    "pgFormEdit",
-    "pgReportsCampaign",
-    "pgReportsList",
-    "pgReportsUser",
-    "pgReportsTrend",
-    "pgStartupReports",
-    "pgStartupGettingstarted",
-    "pgDeal",
-    "pgDealDelete",
-    "pgDealReassign",
-    "pgDealGroupAdd",
-    "pgDealGroupEdit",
-    "pgDealGroupDelete",
-    "pgSavedResponsesManage",
-]
-
-GROUP_LINKS = (
-    "userGroups",
-    "groupLimit",
-    "dealGroupGroups",
-    "listGroups",
-    "addressGroups",
-    "automationGroups",
-)
 LIST_LINKS = ("contactGoalLists", "user", "addressLists")
 CONTACT_LINKS = (
     "bounceLogs",
@@ -100,61 +44,16 @@ CONTACT_LIST_LINKS = (
     "unsubscribeAutomation",
     "message",
 )
-FIELD_VALUE_LINKS = ("owner", "field")
 
 
 def links(base: str, kind: str, object_id: int, names: tuple[str, ...]) -> dict[str, str]:
     return {name: f"{base}/api/3/{kind}/{object_id}/{name}" for name in names}
 
 
-def user(base: str) -> dict[str, Any]:
-    return {
-        "username": "admin",
-        "firstName": "Emulator",
-        "lastName": "Admin",
-        "email": "admin@example.com",
-        "phone": "",
-        "signature": None,
-        "links": links(base, "users", 1, ("lists", "userGroup", "dealGroupTotals", "dealGroupUsers", "configs")),
-        "id": "1",
-    }
-
-
-def group(g: Group, base: str) -> dict[str, Any]:
-    perms = {name: g.perms.get(name, "1" if g.admin else "0") for name in PERMISSIONS}
-    if g.admin:
-        perms["pgContactActions"] = g.perms.get("pgContactActions", "0")
-    return {
-        "title": g.title,
-        "descript": g.descript,
-        "unsubscribelink": "0",
-        "optinconfirm": "0",
-        "p_admin": "1" if g.admin else "0",
-        **perms,
-        "sdate": g.sdate,
-        "reqApproval": "0",
-        "reqApproval1st": "2",
-        "reqApprovalNotify": "",
-        "socialdata": "0",
-        "links": links(base, "groups", g.id, GROUP_LINKS),
-        "id": str(g.id),
-    }
-
-
-def group_created(g: Group, base: str) -> dict[str, Any]:
-    # The reference's create answer is much shorter than the read one, and p_admin is a number there.
-    return {
-        "title": g.title,
-        "p_admin": 1 if g.admin else 0,
-        "links": links(base, "groups", g.id, GROUP_LINKS),
-        "id": str(g.id),
-    }
-
-
 def ac_list(lst: AcList, base: str) -> dict[str, Any]:
     return {
         "stringid": lst.stringid,
-        "userid": "1",
+        "userid": str(lst.creator_id),
         "name": lst.name,
         "cdate": lst.cdate,
         "p_use_tracking": "1",
@@ -196,7 +95,7 @@ def ac_list(lst: AcList, base: str) -> dict[str, Any]:
         "udate": lst.udate,
         "links": links(base, "lists", lst.id, LIST_LINKS),
         "id": str(lst.id),
-        "user": "1",
+        "user": str(lst.creator_id),
     }
 
 
@@ -264,15 +163,16 @@ def contact(c: Contact, base: str) -> dict[str, Any]:
     }
 
 
-def contact_in_contact_list(c: Contact, base: str) -> dict[str, Any]:
-    """A contact in the answer of POST /contactLists."""
+def contact_echoed(c: Contact, base: str, with_edate: bool = False) -> dict[str, Any]:
+    """A contact in the answer of a write about it: POST /contactLists, POST and PUT /fieldValues (with edate)."""
     return {
         **_contact_common(c),
         "adate": c.udate,
         "udate": c.udate,
+        **({"edate": c.udate} if with_edate else {}),
         "deleted_at": "0000-00-00 00:00:00",
-        "created_utc_timestamp": _plain(c.cdate),
-        "updated_utc_timestamp": _plain(c.udate),
+        "created_utc_timestamp": plain(c.cdate),
+        "updated_utc_timestamp": plain(c.udate),
         "links": links(base, "contacts", c.id, CONTACT_LINKS),
         "id": str(c.id),
         "organization": None,
@@ -312,7 +212,7 @@ def contact_synced(c: Contact, base: str) -> dict[str, Any]:
     }
 
 
-def contact_detail(c: Contact, memberships: list[Membership], base: str) -> dict[str, Any]:
+def contact_detail(c: Contact, memberships: list[Membership], automation_ids: list[int], base: str) -> dict[str, Any]:
     """The contact in GET /contacts/{id}."""
     common = _contact_common(c)
     del common["anonymized"]  # absent from this variant in the reference
@@ -321,7 +221,7 @@ def contact_detail(c: Contact, memberships: list[Membership], base: str) -> dict
         "adate": None,
         "udate": c.udate,
         "edate": None,
-        "contactAutomations": [],
+        "contactAutomations": [str(i) for i in automation_ids],
         "contactLists": [str(m.id) for m in memberships],
         "fieldValues": [str(fv.id) for fv in c.field_values.values()],
         "geoIps": [],
@@ -333,97 +233,57 @@ def contact_detail(c: Contact, memberships: list[Membership], base: str) -> dict
     }
 
 
-def field_value(fv: FieldValue, c: Contact, base: str, with_authors: bool = False) -> dict[str, Any]:
-    authors = {"created_by": None, "updated_by": None} if with_authors else {}
-    return {
-        "contact": str(c.id),
-        "field": fv.field,
-        "value": fv.value,
-        "cdate": fv.cdate,
-        "udate": fv.udate,
-        **authors,
-        "links": links(base, "fieldValues", fv.id, FIELD_VALUE_LINKS),
-        "id": str(fv.id),
-        "owner": str(c.id),
-    }
+# The variants of a contactList: echoed by POST /contactLists (status a number), read back by
+# GET /contacts/{id}/contactLists, and inside GET /contacts/{id} (the read one without its *_timestamp/_by).
+WRITTEN, READ, IN_DETAIL = "written", "read", "in_detail"
 
 
-def _membership_common(m: Membership) -> dict[str, Any]:
-    return {
+def contact_list(m: Membership, c: Contact, base: str, variant: str = READ) -> dict[str, Any]:
+    written = variant == WRITTEN
+    out: dict[str, Any] = {
         "contact": str(m.contact_id),
         "list": str(m.list_id),
         "form": None,
         "seriesid": "0",
         "sdate": m.sdate,
     }
-
-
-def _membership_tail(c: Contact) -> dict[str, Any]:
-    return {
-        "campaign": None,
-        "message": None,
-        "first_name": c.first_name,
-        "last_name": c.last_name,
-        "ip4Sub": "0",
-        "sourceid": "0",
-        "autosyncLog": None,
-        "ip4_last": "0",
-        "ip4Unsub": "0",
-    }
-
-
-def contact_list_written(m: Membership, c: Contact, base: str) -> dict[str, Any]:
-    """The contactList echoed by POST /contactLists; its status is a number there."""
-    return {
-        **_membership_common(m),
-        "status": m.status,
-        "responder": "1",
-        "sync": "0",
-        "unsubreason": "",
-        **_membership_tail(c),
-        "unsubscribeAutomation": None,
-        "links": links(base, "contactLists", m.id, CONTACT_LIST_LINKS),
-        "id": str(m.id),
-        "automation": None,
-    }
-
-
-def contact_list(m: Membership, c: Contact, base: str) -> dict[str, Any]:
-    """A contactList as read back (GET /contacts/{id}/contactLists); status is a string there."""
-    return {
-        **_membership_common(m),
-        "udate": m.udate,
-        "status": str(m.status),
-        "responder": "1",
-        "sync": "0",
-        "unsubreason": None,
-        **_membership_tail(c),
-        "created_timestamp": _plain(m.sdate),
-        "updated_timestamp": _plain(m.udate),
-        "created_by": None,
-        "updated_by": None,
-        "unsubscribeAutomation": None,
-        "links": links(base, "contactLists", m.id, CONTACT_LIST_LINKS),
-        "id": str(m.id),
-        "automation": None,
-    }
-
-
-def contact_list_in_detail(m: Membership, c: Contact, base: str) -> dict[str, Any]:
-    """A contactList inside GET /contacts/{id}."""
-    return {
-        **_membership_common(m),
-        "udate": m.udate,
-        "status": str(m.status),
-        "responder": "1",
-        "sync": "0",
-        "unsubreason": None,
-        **_membership_tail(c),
-        "unsubscribeAutomation": None,
-        "links": links(base, "contactLists", m.id, CONTACT_LIST_LINKS),
-        "id": str(m.id),
-        "automation": None,
-    }
+    if not written:
+        out["udate"] = m.udate
+    out.update(
+        {
+            "status": m.status if written else str(m.status),
+            "responder": "1",
+            "sync": "0",
+            "unsubreason": "" if written else None,
+            "campaign": None,
+            "message": None,
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "ip4Sub": "0",
+            "sourceid": str(m.sourceid),
+            "autosyncLog": None,
+            "ip4_last": "0",
+            "ip4Unsub": "0",
+        }
+    )
+    if variant == READ:
+        out.update(
+            {
+                "created_timestamp": plain(m.sdate),
+                "updated_timestamp": plain(m.udate),
+                "created_by": None,
+                "updated_by": None,
+            }
+        )
+    out.update(
+        {
+            "unsubscribeAutomation": None,
+            "links": links(base, "contactLists", m.id, CONTACT_LIST_LINKS),
+            "id": str(m.id),
+            "automation": None,
+        }
+    )
+    return out
 
 
 def exclusion(index: int, email: str) -> dict[str, Any]:
@@ -437,6 +297,6 @@ def exclusion(index: int, email: str) -> dict[str, Any]:
     }
 
 
-def _plain(stamp: str) -> str:
+def plain(stamp: str | None) -> str | None:
     """2018-10-01T08:40:10-05:00 -> 2018-10-01 08:40:10, the style of the *_timestamp fields."""
-    return stamp[:19].replace("T", " ")
+    return None if stamp is None else stamp[:19].replace("T", " ")

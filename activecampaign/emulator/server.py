@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import uvicorn
@@ -15,6 +14,7 @@ import uvicorn
 from .app import create_app
 from .config import EmulatorConfig
 from .core import Emulator
+from .served import Served
 
 STARTUP_TIMEOUT_S = 10.0
 
@@ -60,7 +60,7 @@ def _connection_lookup(server: uvicorn.Server) -> Callable[[Any], asyncio.BaseTr
     return lookup
 
 
-class EmulatorServer:
+class EmulatorServer(Served):
     """The emulator on 127.0.0.1 and a free port, served from a background thread.
 
     with EmulatorServer(EmulatorConfig(time_scale=20)) as emu:
@@ -68,20 +68,11 @@ class EmulatorServer:
     """
 
     def __init__(self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.config = config if config is not None else EmulatorConfig()
+        super().__init__(config)
         self.emulator = Emulator(self.config)
         self._host, self._port = host, port
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.base_url = ""
-
-    @property
-    def api_key(self) -> str:
-        return self.config.api_key
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api/3"
 
     def start(self) -> EmulatorServer:
         sock = _bind(self._host, self._port)
@@ -105,14 +96,6 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=STARTUP_TIMEOUT_S)
         self._server = self._thread = None
-
-    def __enter__(self) -> EmulatorServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def serve(

@@ -25,6 +25,7 @@ def test_fresh_account_state(emulator_admin: httpx.Client, emulator_api: httpx.C
         "groups": [{"id": "3", "title": "Admin"}],
         "lists": [],
         "contacts": 0,
+        "automation_runs": 0,
     }
     me = emulator_api.get("/users/me").json()["user"]
     assert me["id"] == "1"
@@ -60,6 +61,7 @@ def test_state_shape(emulator_admin: httpx.Client, emulator_api: httpx.Client) -
             }
         ],
         "contacts": 3,
+        "automation_runs": 0,
     }
     # The API sees what the admin seeded.
     titles = [g["title"] for g in emulator_api.get("/groups").json()["groups"]]
@@ -95,6 +97,7 @@ def test_reset(emulator_admin: httpx.Client, emulator_api: httpx.Client) -> None
         "groups": [{"id": "3", "title": "Admin"}],
         "lists": [],
         "contacts": 0,
+        "automation_runs": 0,
     }
     assert emulator_admin.get("/requests").json() == []
     assert emulator_admin.get("/faults").json() == {"rules": []}
@@ -132,6 +135,50 @@ def test_request_log(emulator: Any, emulator_admin: httpx.Client, emulator_api: 
     assert "filters" in log[0]["query"] and "limit=5" in log[0]["query"]
     times = [e["t"] for e in log]
     assert times == sorted(times) and all(isinstance(t, float) and t >= 0 for t in times)
+
+
+def test_contact_view_and_seeded_fields_and_tags(emulator_admin: httpx.Client, emulator_api: httpx.Client) -> None:
+    list_id = make_list(emulator_api)
+    body = {"field": {"title": "Colour", "type": "dropdown"}}
+    field_id = emulator_api.post("/fields", json=body).json()["field"]["id"]
+    entry = {
+        "email": "Ann@Example.com",
+        "first_name": "Ann",
+        "phone": "123",
+        "lists": {list_id: 2},
+        # Seeding stores values as given, even one that is no option: a test can script any state.
+        "fields": {field_id: "Purple"},
+        "tags": ["VIP", "vip", "new"],
+    }
+    assert emulator_admin.post("/contacts", json={"contacts": [entry]}).json() == {"ids": ["1"]}
+    assert emulator_admin.get("/contacts", params={"email": "ann@example.com"}).json() == {
+        "email": "Ann@Example.com",
+        "first_name": "Ann",
+        "last_name": "",
+        "phone": "123",
+        "fields": {field_id: "Purple"},
+        "tags": ["VIP", "new"],
+        "lists": {list_id: 2},
+        "automation_runs": 0,
+    }
+    unknown = emulator_admin.get("/contacts", params={"email": "bob@example.com"})
+    assert unknown.status_code == 404 and "error" in unknown.json()
+    assert emulator_admin.get("/contacts").status_code == 400
+    for bad in ({"fields": {"99": "x"}}, {"fields": ["x"]}, {"tags": "vip"}, {"tags": [""]}):
+        response = emulator_admin.post("/contacts", json={"contacts": [{"email": "bob@example.com", **bad}]})
+        assert response.status_code == 400, bad
+    assert emulator_admin.get("/state").json()["contacts"] == 1
+
+
+def test_admin_groups_take_flags(emulator_admin: httpx.Client, emulator_api: httpx.Client) -> None:
+    group_id = emulator_admin.post(
+        "/groups", json={"title": "Editors", "pgListAdd": 1, "pgContactImport": True}
+    ).json()["id"]
+    group = emulator_api.get(f"/groups/{group_id}").json()["group"]
+    granted = {k for k, v in group.items() if k.startswith("pg") and v == "1"}
+    assert granted == {"pgListAdd", "pgContactImport"} and group["p_admin"] == "0"
+    admin = emulator_api.get("/groups/3").json()["group"]
+    assert admin["p_admin"] == "1" and admin["pgListAdd"] == "1"
 
 
 def test_bad_admin_bodies(emulator_admin: httpx.Client) -> None:

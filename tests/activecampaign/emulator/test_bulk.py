@@ -11,6 +11,8 @@ import pytest
 
 from activecampaign.emulator import EmulatorConfig
 
+from .helpers import finish, make_list, submit
+
 VALIDATION_MESSAGE = (
     "JSON payload did not pass validation. Please fix failure Reasons and retry. "
     "The import was not queued for processing."
@@ -22,27 +24,6 @@ def emulator_config() -> EmulatorConfig:
     return EmulatorConfig(
         time_scale=50, requests_per_second=10_000, bulk_per_minute=10_000, bulk_single_per_minute=10_000
     )
-
-
-def make_list(api: httpx.Client, name: str = "Audience") -> str:
-    body = {"name": name, "stringid": name.lower(), "sender_url": "https://x.test", "sender_reminder": "r"}
-    return str(api.post("/lists", json={"list": body}).json()["list"]["id"])
-
-
-def submit(api: httpx.Client, contacts: list[dict[str, Any]]) -> str:
-    response = api.post("/import/bulk_import", json={"contacts": contacts})
-    assert response.status_code == 200, response.text
-    assert response.json()["queued_contacts"] == len(contacts)
-    return str(response.json()["batchId"])
-
-
-def finish(api: httpx.Client, batch_id: str, final: str = "completed") -> dict[str, Any]:
-    for _ in range(1000):
-        info: dict[str, Any] = api.get("/import/info", params={"batchId": batch_id}).json()
-        if info["status"] == final:
-            return info
-        time.sleep(0.005)
-    raise AssertionError(f"batch never reached {final}")
 
 
 def members(admin: httpx.Client, list_id: str) -> dict[str, int]:
@@ -192,13 +173,38 @@ def test_bulk_import_never_resubscribes(emulator_api: httpx.Client, emulator_adm
     assert members(emulator_admin, list_id)["gone@example.com"] == 1
 
 
-def test_unknown_and_missing_batch_ids(emulator_api: httpx.Client) -> None:
+@pytest.mark.parametrize("status", [404, 400])
+def test_unknown_and_missing_batch_ids(status: int, emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
+    emulator_admin.post("/config", json={"unknown_batch_status": status}).raise_for_status()
     missing = emulator_api.get("/import/info")
     assert missing.status_code == 400
     assert missing.json() == {"success": 0, "message": "'batchId' is a required field."}
     unknown = emulator_api.get("/import/info", params={"batchId": "00000000-0000-4000-8000-000000000000"})
-    assert unknown.status_code == 400
-    assert "message" in unknown.json()
+    assert unknown.status_code == status
+    assert unknown.json() == {
+        "success": 0,
+        "message": "No import found for batchId 00000000-0000-4000-8000-000000000000.",
+    }
+
+
+def test_forgotten_batches_answer_as_unknown(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
+    # 5 ActiveCampaign seconds: a tenth of a second at time scale 50.
+    emulator_admin.post("/config", json={"batch_retention_s": 5.0}).raise_for_status()
+    done = submit(emulator_api, [{"email": "a@example.com"}, {"email": "b@example.com"}])
+    finish(emulator_api, done)
+    emulator_admin.post("/config", json={"processing_base_s": 10_000}).raise_for_status()
+    waiting = submit(emulator_api, [{"email": "c@example.com"}, {"email": "d@example.com"}])
+    statuses: list[int] = []
+    for _ in range(1000):
+        statuses = [emulator_api.get("/import/info", params={"batchId": b}).status_code for b in (done, waiting)]
+        if statuses == [404, 404]:
+            break
+        time.sleep(0.005)
+    # Completed or not, a batch past its retention is unknown; what a completed one did stays done.
+    assert statuses == [404, 404]
+    assert emulator_api.get("/import/bulk_import").json() == {"outstanding": [], "recentlyCompleted": []}
+    assert emulator_admin.get("/batches").json() == []
+    assert emulator_admin.get("/state").json()["contacts"] == 2
 
 
 def test_summary_counts(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:

@@ -11,6 +11,8 @@ import pytest
 
 from activecampaign.emulator import EmulatorConfig
 
+from .helpers import finish
+
 
 @pytest.fixture
 def emulator_config() -> EmulatorConfig:
@@ -49,6 +51,47 @@ def test_status_with_body_and_retry_after(
     assert httpx.get(f"{emulator.api_url}/groups").status_code == 402
     log = emulator_admin.get("/requests").json()
     assert [entry["status"] for entry in log] == [429, 200, 402, 402]
+
+
+MAINTENANCE = "<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>"
+
+
+def test_odd_200s_html_pages_and_empty_bodies(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
+    faults(
+        emulator_admin,
+        {"method": "GET", "path": "^/api/3/users/me$", "status": 200, "body": MAINTENANCE, "content_type": "text/html"},
+        {"method": "POST", "path": "bulk_import", "status": 200, "body": MAINTENANCE, "content_type": "text/html"},
+        {"method": "GET", "path": "^/api/3/import/info$", "status": 200},
+        {"method": "GET", "path": "^/api/3/lists$", "status": 200, "body": "", "content_type": "application/json"},
+        {
+            "method": "GET",
+            "path": "^/api/3/contacts$",
+            "status": 200,
+            "body": {"contacts": 1},
+            "content_type": "text/html",
+        },
+    )
+    for response in (
+        emulator_api.get("/users/me"),
+        emulator_api.post("/import/bulk_import", json={"contacts": [{"email": "a@example.com"}] * 2}),
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert response.text == MAINTENANCE
+    empty = emulator_api.get("/import/info", params={"batchId": "b"})
+    assert (empty.status_code, empty.content) == (200, b"")
+    assert "content-type" not in empty.headers
+    empty_json = emulator_api.get("/lists")
+    assert (empty_json.status_code, empty_json.content, empty_json.headers["content-type"]) == (
+        200,
+        b"",
+        "application/json",
+    )
+    mislabelled = emulator_api.get("/contacts")
+    assert mislabelled.headers["content-type"].startswith("text/html") and mislabelled.json() == {"contacts": 1}
+    # Nothing behind a fault happened: no batch was queued.
+    assert emulator_admin.get("/batches").json() == []
+    assert [e["status"] for e in emulator_admin.get("/requests").json()] == [200] * 5
 
 
 def test_times_every_and_seeded_probability(emulator_api: httpx.Client, emulator_admin: httpx.Client) -> None:
@@ -137,15 +180,6 @@ def test_delay_provokes_read_timeouts(emulator: Any, emulator_admin: httpx.Clien
         assert time.monotonic() - started >= 0.4
 
 
-def _finish(api: httpx.Client, batch_id: str, final: str) -> dict[str, Any]:
-    for _ in range(1000):
-        info: dict[str, Any] = api.get("/import/info", params={"batchId": batch_id}).json()
-        if info["status"] == final:
-            return info
-        time.sleep(0.005)
-    raise AssertionError(f"batch never reached {final}")
-
-
 @pytest.mark.parametrize(("outcome", "applied"), [("failed", 0), ("interrupted", 2)])
 def test_import_status_outcomes(
     outcome: str, applied: int, emulator_api: httpx.Client, emulator_admin: httpx.Client
@@ -154,12 +188,12 @@ def test_import_status_outcomes(
     contacts = [{"email": f"c{n}@example.com"} for n in range(4)]
     response = emulator_api.post("/import/bulk_import", json={"contacts": contacts})
     assert response.status_code == 200
-    info = _finish(emulator_api, response.json()["batchId"], outcome)
+    info = finish(emulator_api, response.json()["batchId"], outcome)
     assert len(info["success"]) == applied
     assert emulator_admin.get("/state").json()["contacts"] == applied
     # The rule is spent: the next batch completes.
     again = emulator_api.post("/import/bulk_import", json={"contacts": contacts})
-    _finish(emulator_api, again.json()["batchId"], "completed")
+    finish(emulator_api, again.json()["batchId"], "completed")
     assert emulator_admin.get("/state").json()["contacts"] == 4
 
 
@@ -172,7 +206,7 @@ def test_import_status_false_holds(emulator_api: httpx.Client, emulator_admin: h
         early.append(emulator_api.get("/import/info", params={"batchId": response.json()["batchId"]}).json())
         time.sleep(0.02)
     assert early and all(info["status"] is False for info in early)
-    assert _finish(emulator_api, response.json()["batchId"], "completed")["success"] == ["1"]
+    assert finish(emulator_api, response.json()["batchId"], "completed")["success"] == ["1"]
 
 
 def test_bad_rules_are_refused(emulator_admin: httpx.Client) -> None:
@@ -184,6 +218,8 @@ def test_bad_rules_are_refused(emulator_admin: httpx.Client) -> None:
         {"path": "x", "status": 500, "every": 0},
         {"path": "x", "status": 500, "probability": 2},
         {"path": "x", "status": 500, "colour": "red"},
+        {"path": "x", "delay_s": 1, "content_type": "text/html"},
+        {"path": "x", "status": 200, "content_type": 7},
     ):
         assert emulator_admin.post("/faults", json={"rules": [rule]}).status_code == 400, rule
     assert emulator_admin.post("/faults", json={"rules": "nope"}).status_code == 400

@@ -26,10 +26,11 @@ NOT_PRODUCED = {
     ("PUT /groups/{id}", "200"): "PUT is not emulated",
     ("PUT /groups/{id}", "403"): "PUT is not emulated",
     ("DELETE /groups/{id}", "400"): "no documented trigger",
-    ("GET /lists/{id}", "403"): "permission failures are injected as faults, with the body the rule gives",
     ("POST /contacts", "404"): "no documented trigger",
     ("PUT /contacts/{id}", "200"): "PUT is not emulated",
     ("PUT /contacts/{id}", "404"): "PUT is not emulated",
+    ("GET /users", "400"): "no documented trigger",
+    ("GET /automations", "400"): "no documented trigger",
 }
 
 
@@ -77,12 +78,22 @@ LIST = {
 }
 
 
-class World:
-    """A seeded account: list 1, contact 1 (with a field value) active on it, and a second group."""
+VIEWER_KEY = "viewer-key"
 
-    def __init__(self, api: httpx.Client, admin: httpx.Client, key_free: httpx.Client) -> None:
-        self.api, self.admin, self.anonymous = api, admin, key_free
+
+class World:
+    """A seeded account: list 1; fields 1-6 (1 related to every list, 2 a dropdown with two options, 6 a
+    date); contact 1 (with a field value and tag 1) active on list 1; group 4 with no rights and its user
+    2, whose key `viewer` sends."""
+
+    def __init__(self, api: httpx.Client, admin: httpx.Client, key_free: httpx.Client, viewer: httpx.Client) -> None:
+        self.api, self.admin, self.anonymous, self.viewer = api, admin, key_free, viewer
         assert api.post("/lists", json=LIST).status_code == 200
+        for n, kind in enumerate(("text", "dropdown", "text", "text", "text", "date"), start=1):
+            assert api.post("/fields", json={"field": {"title": f"Field {n}", "type": kind}}).status_code == 201
+        options = [{"field": 2, "value": v, "label": v} for v in ("Red", "Blue")]
+        assert api.post("/fieldOption/bulk", json={"fieldOptions": options}).status_code == 201
+        assert api.post("/fieldRels", json={"fieldRel": {"field": 1, "relid": 0}}).status_code == 201
         contact = {
             "contact": {
                 "email": "ann@example.com",
@@ -92,7 +103,11 @@ class World:
         }
         assert api.post("/contacts", json=contact).status_code == 201
         assert api.post("/contactLists", json={"contactList": {"list": 1, "contact": 1, "status": 1}}).is_success
+        assert api.post("/tags", json={"tag": {"tag": "one"}}).status_code == 201
+        assert api.post("/contactTags", json={"contactTag": {"contact": 1, "tag": 1}}).status_code == 201
         self.group_id = admin.post("/groups", json={"title": "Editors"}).json()["id"]
+        user = {"username": "viewer", "group_id": int(self.group_id), "api_key": VIEWER_KEY}
+        assert admin.post("/users", json=user).status_code == 200
 
     def config(self, **changes: Any) -> None:
         assert self.admin.post("/config", json=changes).status_code == 200
@@ -130,16 +145,19 @@ def _import_info(w: World) -> httpx.Response:
     return w.wait_completed(w.import_batch(["new@example.com", "blocked@example.com"]))
 
 
-def _list_group_forbidden(w: World) -> httpx.Response:
-    rule = {
-        "method": "POST",
-        "path": "^/api/3/listGroups$",
-        "match_json": {"listGroup.groupid": w.group_id},
-        "status": 403,
-        "body": {"message": "Forbidden"},
-    }
-    w.admin.post("/faults", json={"rules": [rule]})
-    return w.api.post("/listGroups", json={"listGroup": {"listid": 1, "groupid": int(w.group_id)}})
+def _automations_of_imported_contact(w: World) -> httpx.Response:
+    # A run a bulk import started names its batch (the reference's batchid is a string here).
+    w.wait_completed(w.import_batch(["new@example.com"]))
+    new_id = w.api.get("/contacts", params={"email": "new@example.com"}).json()["contacts"][0]["id"]
+    return w.api.get(f"/contacts/{new_id}/contactAutomations")
+
+
+def _example(operation: str, **changes: Any) -> Any:
+    """The reference's request example of `operation`, with top-level objects' keys changed."""
+    request = json.loads(json.dumps(EXAMPLES[operation]["request"]))
+    for key, value in changes.items():
+        request[next(iter(request))][key] = value
+    return request
 
 
 def _missing_as_403(request: Callable[[World], httpx.Response]) -> Callable[[World], httpx.Response]:
@@ -163,13 +181,16 @@ CASES: dict[tuple[str, str, str], Callable[[World], httpx.Response]] = {
     ("GET /lists", "200", "Result"): lambda w: w.api.get("/lists"),
     ("GET /lists", "403", None): lambda w: w.anonymous.get("/lists"),
     ("GET /lists/{id}", "200", "Result"): lambda w: w.api.get("/lists/1"),
+    ("GET /lists/{id}", "403", "Result"): lambda w: w.viewer.get("/lists/1"),
     ("GET /lists/{id}", "404", "Result"): lambda w: w.api.get("/lists/7"),
     ("DELETE /lists/{id}", "200", "Result"): lambda w: w.api.delete("/lists/1"),
     ("DELETE /lists/{id}", "403", "Result"): _missing_as_403(lambda w: w.api.delete("/lists/3")),
     ("POST /listGroups", "201", "Result"): lambda w: w.api.post(
         "/listGroups", json={"listGroup": {"listid": 1, "groupid": 3}}
     ),
-    ("POST /listGroups", "403", "Result"): _list_group_forbidden,
+    ("POST /listGroups", "403", "Result"): lambda w: w.viewer.post(
+        "/listGroups", json={"listGroup": {"listid": 1, "groupid": 3}}
+    ),
     ("POST /contacts", "201", "Result"): lambda w: w.api.post(
         "/contacts", json={**EXAMPLES["POST /contacts"]["request"]}
     ),
@@ -209,6 +230,70 @@ CASES: dict[tuple[str, str, str], Callable[[World], httpx.Response]] = {
     ("GET /lists/exclusions", "422", "Validation errors"): lambda w: w.api.get(
         "/lists/exclusions", params={"orders[matchPhrase]": "DASC", "filters[nonExisting]": "1"}
     ),
+    ("GET /fields", "200", "Result"): lambda w: w.api.get("/fields"),
+    ("POST /fields", "201", "Result"): lambda w: (
+        w.config(field_create_shape="fields"),
+        w.api.post("/fields", json=EXAMPLES["POST /fields"]["request"]),
+    )[1],
+    ("POST /fields", "403", "Result"): lambda w: w.viewer.post("/fields", json=EXAMPLES["POST /fields"]["request"]),
+    ("POST /fields", "422", "Result"): lambda w: w.api.post("/fields", json={"field": {"title": "field 1"}}),
+    ("GET /fields/{id}", "200", "Result"): lambda w: w.api.get("/fields/1"),
+    ("GET /fields/{id}", "400", "Result"): lambda w: w.api.get("/fields/first"),
+    ("POST /fieldOption/bulk", "201", "Result"): lambda w: w.api.post(
+        "/fieldOption/bulk",
+        json={
+            "fieldOptions": [{**o, "field": "2"} for o in EXAMPLES["POST /fieldOption/bulk"]["request"]["fieldOptions"]]
+        },
+    ),
+    ("POST /fieldOption/bulk", "422", "Result"): lambda w: w.api.post(
+        "/fieldOption/bulk", json={"fieldOptions": {"field": 2, "value": "X"}}
+    ),
+    ("POST /fieldRels", "201", "Result"): lambda w: w.api.post(
+        "/fieldRels", json=_example("POST /fieldRels", field=2, relid=1)
+    ),
+    ("POST /fieldRels", "403", "Result"): lambda w: w.viewer.post(
+        "/fieldRels", json=_example("POST /fieldRels", field=2, relid=1)
+    ),
+    ("POST /fieldValues", "200", "Result"): lambda w: w.api.post(
+        "/fieldValues", json=_example("POST /fieldValues", contact=1, field=3)
+    ),
+    ("POST /fieldValues", "403", "Result"): lambda w: w.viewer.post(
+        "/fieldValues", json=_example("POST /fieldValues", contact=1, field=3)
+    ),
+    ("GET /fieldValues", "200", "Result"): lambda w: w.api.get("/fieldValues"),
+    ("GET /fieldValues", "400", "Result"): lambda w: w.api.get("/fieldValues", params={"filters[fieldid]": "one"}),
+    ("PUT /fieldValues/{id}", "200", "Result"): lambda w: w.api.put(
+        "/fieldValues/1", json=_example("PUT /fieldValues/{id}", contact=1, field=1)
+    ),
+    ("PUT /fieldValues/{id}", "400", "Result"): lambda w: w.api.put("/fieldValues/1", content=b"[]"),
+    ("DELETE /fieldValues/{id}", "200", "Result"): lambda w: w.api.delete("/fieldValues/1"),
+    ("DELETE /fieldValues/{id}", "403", "Result"): lambda w: w.viewer.delete("/fieldValues/1"),
+    ("GET /contacts/{id}/fieldValues", "200", "Result"): lambda w: w.api.get("/contacts/1/fieldValues"),
+    ("GET /contacts/{id}/fieldValues", "404", "Result"): lambda w: w.api.get("/contacts/100/fieldValues"),
+    ("GET /tags", "200", "Result"): lambda w: w.api.get("/tags"),
+    ("GET /tags", "400", "Result"): lambda w: w.api.get("/tags", params={"filters[search][like]": "o"}),
+    ("POST /tags", "201", "Result"): lambda w: w.api.post("/tags", json=EXAMPLES["POST /tags"]["request"]),
+    ("POST /contactTags", "201", "Result"): lambda w: w.api.post(
+        "/contactTags", json=_example("POST /contactTags", contact="1", tag="1")
+    ),
+    ("POST /contactTags", "404", "Result"): lambda w: w.api.post(
+        "/contactTags", json=_example("POST /contactTags", contact="99", tag="1")
+    ),
+    ("POST /contactTags", "422", "Result"): lambda w: w.api.post("/contactTags", json={"contactTag": {"tag": "1"}}),
+    ("DELETE /contactTags/{id}", "200", "Result"): lambda w: w.api.delete("/contactTags/1"),
+    ("DELETE /contactTags/{id}", "404", "Result"): lambda w: w.api.delete("/contactTags/99"),
+    ("GET /groupLimits", "200", "Result"): lambda w: w.api.get("/groupLimits"),
+    ("GET /users", "200", "Result"): lambda w: w.api.get("/users"),
+    ("POST /users", "201", "Result"): lambda w: w.api.post(
+        "/users", json=_example("POST /users", group=int(w.group_id))
+    ),
+    ("POST /users", "400", "Result"): lambda w: w.api.post("/users", json={"user": {"username": "x"}}),
+    ("GET /users/{id}", "200", "Result"): lambda w: w.api.get("/users/1"),
+    ("GET /users/{id}", "400", "Result"): lambda w: w.api.get("/users/admin"),
+    ("GET /automations", "200", "Result"): lambda w: w.api.get("/automations"),
+    ("GET /contacts/{id}/contactAutomations", "200", "Result"): _automations_of_imported_contact,
+    ("GET /contacts/{id}/contactAutomations", "404", "Result"): lambda w: w.api.get("/contacts/99/contactAutomations"),
+    ("GET /contactAutomations", "200", "Result"): lambda w: w.api.get("/contactAutomations"),
 }
 
 
@@ -227,8 +312,11 @@ def test_response_matches_reference_shape(
     emulator_admin: httpx.Client,
     emulator: Any,
 ) -> None:
-    with httpx.Client(base_url=emulator.api_url) as anonymous:
-        world = World(emulator_api, emulator_admin, anonymous)
+    with (
+        httpx.Client(base_url=emulator.api_url) as anonymous,
+        httpx.Client(base_url=emulator.api_url, headers={"Api-Token": VIEWER_KEY}) as viewer,
+    ):
+        world = World(emulator_api, emulator_admin, anonymous, viewer)
         response = CASES[(operation, status, name)](world)
     assert response.status_code == int(status), response.text
     examples = EXAMPLES[operation]["responses"][status]

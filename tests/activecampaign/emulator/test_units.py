@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from dataclasses import fields
 
 import httpx
 import pytest
 
-from activecampaign.emulator import ConfigError, EmulatorConfig, EmulatorServer
+from activecampaign.emulator import ConfigError, Emulator, EmulatorConfig, EmulatorServer
+from activecampaign.emulator.__main__ import add_config_arguments, config_from_arguments
+from activecampaign.emulator.config import CHOICES
 from activecampaign.emulator.emails import is_valid_email
 from activecampaign.emulator.faults import FaultRule, RequestInfo
 from activecampaign.emulator.limits import SlidingWindow, format_retry_after
@@ -106,6 +110,53 @@ def test_config_validation() -> None:
     ):
         with pytest.raises(ConfigError):
             EmulatorConfig.from_mapping(bad)
+
+
+def test_every_option_is_a_flag_with_its_choices() -> None:
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    flags = {action.dest: action for action in parser._actions}
+    defaults = EmulatorConfig()
+    for option in fields(EmulatorConfig):
+        action = flags[option.name]
+        assert action.default == getattr(defaults, option.name)
+        if option.name in CHOICES:
+            assert tuple(action.choices or ()) == CHOICES[option.name]
+            assert getattr(defaults, option.name) in CHOICES[option.name]
+    args = parser.parse_args(["--invalid-option", "fail_contact", "--unknown-batch-status", "400", "--ignore-paging"])
+    config = config_from_arguments(args)
+    assert (config.invalid_option, config.unknown_batch_status, config.ignore_paging) == ("fail_contact", 400, True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--automations", "sometimes"])
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("retention", [0.0, 30.0])
+def test_batch_retention(retention: float) -> None:
+    clock = Clock()
+    emu = Emulator(
+        EmulatorConfig(batch_retention_s=retention, processing_base_s=10.0, processing_per_contact_s=0), clock
+    )
+    done = emu.schedule_batch([{"email": "a@example.com"}])
+    clock.now += 20
+    emu.process_due()
+    emu.config.processing_base_s = 1000.0
+    waiting = emu.schedule_batch([{"email": "b@example.com"}])
+    clock.now += 25  # done is 45 s old, waiting 25 s
+    emu.process_due()
+    assert list(emu.batches) == ([done.id, waiting.id] if retention == 0 else [waiting.id])
+    clock.now += 10_000
+    emu.process_due()
+    # Forgotten or not, a batch still has its effects when its time comes.
+    assert list(emu.batches) == ([done.id, waiting.id] if retention == 0 else [])
+    assert sorted(c.email for c in emu.account.contacts.values()) == ["a@example.com", "b@example.com"]
 
 
 def test_fault_rule_matching() -> None:
