@@ -4,7 +4,8 @@ The reference documents `limit`/`offset` (and, for contacts, keyset paging by `o
 `id_greater`), but not every endpoint honours them (`GET /groups` documents none). So a walk trusts only what
 it sees: every item is counted once by id; a page that adds nothing new ends it; `meta.total` bounds the
 number of pages; and a walk that ends short of `meta.total` because the endpoint repeats itself is an
-UnexpectedAnswerError, never a silently shorter list.
+UnexpectedAnswerError, never a silently shorter list. Under keyset paging only the first page's `meta.total`
+is used: whether a later page's total counts from `id_greater` on or the whole filter is not documented.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Walk:
     last_id: int = 0
     pages: int = 0
     first_len: int = 0
+    first_total: int | None = None
     done: bool = False
 
     @property
@@ -58,6 +60,11 @@ class Walk:
                 fresh.append(i)
         if ids and not self.first_len:
             self.first_len = len(ids)
+        if self.pages == 1:
+            self.first_total = total
+        if self.keyset:
+            # Later totals may count from id_greater on (they shrink) or the whole filter: the first one is both.
+            total = self.first_total
         switched = False
         if self.keyset and ids:
             if not fresh and self.pages > 1:

@@ -240,8 +240,8 @@ def distinct_values(db_path: Path | str, column: str, *, split: bool = False, li
         opened = open_source(con, pending["source"], None, "main")
         values = f"unnest({tags_sql(col)})" if split else f"nullif(trim({text_sql(col)}), '')"
         rows = con.execute(
-            f"SELECT v FROM (SELECT {values} AS v FROM {opened.relation}) WHERE v IS NOT NULL"
-            f" GROUP BY v ORDER BY min(rowid) LIMIT {int(limit)}"
+            f"SELECT v FROM (SELECT v, row_number() OVER () AS n FROM (SELECT {values} AS v FROM {opened.relation}))"
+            f" WHERE v IS NOT NULL GROUP BY v ORDER BY min(n) LIMIT {int(limit)}"
         ).fetchall()
     except duckdb.Error as exc:
         raise AudienceError(f"cannot read the audience: {one_line(exc)}") from None

@@ -111,10 +111,10 @@ async def test_audience_that_changes_while_sending_early_is_a_clear_error(
     sample = write_sample(tmp_path / "a.csv", 1_600, seed=7)
     real_finish = plan.finish_audience
 
-    def edited_meanwhile(db_path: object) -> object:
+    def edited_meanwhile(db_path: object, mapping: object = None) -> object:
         with open(sample.path, "a") as fh:
             fh.write("late.arrival@example.com,Late,Arrival,,\n")
-        return real_finish(db_path)
+        return real_finish(db_path, mapping)
 
     monkeypatch.setattr(plan, "finish_audience", edited_meanwhile)
     code, first = await sync(audience=str(sample.path), list_name="Early", group_name="Admin", pause_timeout=0)
