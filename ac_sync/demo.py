@@ -32,20 +32,18 @@ def point_at_emulator(emu: Any, time_scale: float, state: Path | None = None) ->
         os.environ["AC_SYNC_STATE"] = str(state)
 
 
-def seed_demo_fields(api_url: str, api_key: str) -> None:
-    """The demo account's custom fields, created through the API as someone would in ActiveCampaign."""
-    with httpx.Client(base_url=api_url, headers={"Api-Token": api_key}) as api:
+async def seed_demo_fields(api_url: str, api_key: str, time_scale: float) -> None:
+    """The demo account's custom fields, made through the API (at its rate limit) as someone would."""
+    from pydantic import SecretStr
+
+    from activecampaign.client import ACClient
+    from activecampaign.ratelimit import AccountLimits
+
+    async with ACClient(api_url, SecretStr(api_key), limits=AccountLimits(time_scale=time_scale)) as api:
         for spec in DEMO_FIELDS:
-            body = {"field": {"title": spec["title"], "type": spec["type"], "perstag": spec["perstag"]}}
-            made = api.post("/fields", json=body)
-            made.raise_for_status()
-            field_id = made.json()["field"]["id"]
-            options = [
-                {"orderid": n, "value": v, "label": v, "isdefault": False, "field": field_id}
-                for n, v in enumerate(spec.get("options", []), start=1)
-            ]
-            if options:
-                api.post("/fieldOption/bulk", json={"fieldOptions": options}).raise_for_status()
+            made = await api.create_field(spec["title"], spec["type"], perstag=spec["perstag"])
+            if spec.get("options"):
+                await api.add_field_options(made.id, list(spec["options"]))
 
 
 def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Console) -> int:
@@ -59,7 +57,7 @@ def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Consol
         work = Path(tmp)
         sample = write_sample(work / "audience.csv", contacts, custom=True)
         httpx.post(f"{emu.base_url}/__emulator__/groups", json={"title": DEMO_GROUP}).raise_for_status()
-        seed_demo_fields(emu.api_url, emu.api_key)
+        asyncio.run(seed_demo_fields(emu.api_url, emu.api_key, time_scale))
         console.print(
             f"Emulator at {emu.base_url} (time-scale {time_scale}); sample audience of {sample.rows} rows "
             f"({len(sample.valid)} valid, {sample.invalid} malformed, {sample.duplicates} duplicates)"

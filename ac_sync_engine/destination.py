@@ -1,12 +1,20 @@
-"""The list a sync writes into: a slug for a new one, and its link to the group, remembered in the sync state."""
+"""The list a sync writes into: a slug for a new one, its link to the group, and the identity its state records.
+
+The state of a list is the record of what this tool sent to *that* list, so a state is only trusted for the
+list it was written for: a list this run created starts with an empty state (an account reset can hand out the
+same id again), and one whose stringid differs from the state's record is reported (StateMismatch) rather than
+believed. The link to the group cannot be read back through the API, so it is made again on every run (the API
+answers an existing link as such): a link someone removed is restored.
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
 import unicodedata
+from dataclasses import dataclass
 
-from ac_sync_engine.upload.state import SyncState, destination_key
+from ac_sync_engine.upload.state import open_state
 from activecampaign.client import ACClient
 
 
@@ -17,20 +25,46 @@ def slugify(name: str) -> str:
     return f"{slug}-{secrets.token_hex(3)}"
 
 
-async def ensure_linked(
-    client: ACClient, state_location: str, list_id: int, group_id: int, *, dry_run: bool = False
-) -> bool:
-    """Link the list to the group once; answer whether it was (or, in a dry run, would be) linked now.
+@dataclass
+class StateMismatch(Exception):
+    """The state at this list id was written for another list (its stringid differs)."""
 
-    The link cannot be read back through the API, so the sync state remembers it.
-    """
-    state = SyncState(state_location, destination_key(client.base_url, list_id))
+    list_id: int
+    recorded: str
+    found: str
+
+    def __str__(self) -> str:
+        return (
+            f"the sync state for list {self.list_id} was written for the list {self.recorded!r}, but list "
+            f"{self.list_id} is now {self.found!r} (the account was reset, or the list re-created)"
+        )
+
+
+async def claim_list(
+    client: ACClient,
+    state_location: str,
+    list_id: int,
+    group_id: int,
+    *,
+    list_name: str,
+    stringid: str | None,
+    created: bool,
+    start_fresh: bool = False,
+    dry_run: bool = False,
+) -> bool:
+    """Make the state this list's own and link the list to the group; answers whether a link was (or, in a dry
+    run, would be) requested."""
+    state = open_state(state_location, client.base_url, list_id)
     meta = state.read_meta()
-    linked = set(meta.get("linked_groups", []))
-    if group_id in linked:
-        return False
+    recorded = meta.get("stringid")
+    if not (created or start_fresh) and recorded and stringid and recorded != stringid:
+        raise StateMismatch(list_id, f"{meta.get('list_name')} ({recorded})", f"{list_name} ({stringid})")
     if dry_run:
         return True
+    if created or start_fresh:
+        state.set_aside("replaced")
+        meta = {}
     await client.link_list_to_group(list_id, group_id)
-    state.write_meta({**meta, "linked_groups": sorted(linked | {group_id})})
+    linked = sorted({*meta.get("linked_groups", []), group_id})
+    state.write_meta({**meta, "list_name": list_name, "stringid": stringid or recorded, "linked_groups": linked})
     return True

@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from common import peak_rss_mb, run_child
@@ -48,15 +49,40 @@ COPY (
         CASE WHEN i % 5 = 0 THEN 'O''Brien, "Jr"' ELSE 'Last' || i END AS last_name,
         '0' || lpad((i % 1000000000)::VARCHAR, 9, '0') AS phone,
         CASE i % 4 WHEN 0 THEN 'vip; newsletter' WHEN 1 THEN 'newsletter' WHEN 2 THEN '' ELSE 'a,b , c' END
-            AS tags
+            AS tags{custom}
     FROM (SELECT i, hash(i) % 1000 AS h FROM range(1, {rows} + 1) t(i))
 ) TO '{path}' (HEADER, DELIMITER ',', QUOTE '"', FORCE_QUOTE (last_name))
 """
 
 
-def generate(path: Path, rows: int) -> None:
+# Six custom fields of a marketer's export: text, date, dropdown, listbox, a number and a date-time.
+CUSTOM_SQL = """,
+        'Company ' || (i % 500) AS company,
+        '2024-' || lpad((1 + i % 12)::VARCHAR, 2, '0') || '-' || lpad((1 + i % 28)::VARCHAR, 2, '0') AS signup_date,
+        (['Free', 'pro', 'Team'])[1 + i % 3] AS plan,
+        CASE i % 3 WHEN 0 THEN 'news; events' WHEN 1 THEN 'offers' ELSE '' END AS interests,
+        (i % 10000)::VARCHAR || '.' || lpad((i % 100)::VARCHAR, 2, '0') AS lifetime_value,
+        '2024-05-01T10:' || lpad((i % 60)::VARCHAR, 2, '0') || ':00+02:00' AS last_seen"""
+
+
+def custom_fields() -> list[Any]:
+    """The account fields the custom columns map to (by perstag)."""
+    from ac_sync_engine.audience.mapping import AccountField
+
+    return [
+        AccountField(1, "Company", "COMPANY"),
+        AccountField(2, "Signup Date", "SIGNUP_DATE", "date"),
+        AccountField(3, "Plan", "PLAN", "dropdown", ("Free", "Pro", "Team")),
+        AccountField(4, "Interests", "INTERESTS", "listbox", ("news", "events", "offers")),
+        AccountField(5, "Lifetime Value", "LIFETIME_VALUE"),
+        AccountField(6, "Last Seen", "LAST_SEEN", "datetime"),
+    ]
+
+
+def generate(path: Path, rows: int, *, custom: bool = False) -> None:
     with duckdb.connect() as con:
-        con.execute(GENERATOR_SQL.format(rows=rows, path=str(path).replace("'", "''")))
+        sql = GENERATOR_SQL.format(rows=rows, path=str(path).replace("'", "''"), custom=CUSTOM_SQL if custom else "")
+        con.execute(sql)
 
 
 def child_baseline(csv_path: Path) -> dict[str, float]:

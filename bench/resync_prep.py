@@ -1,10 +1,11 @@
 """Benchmark (d): audience preparation for a re-sync with 1 % of the rows changed, against DuckDB's own scan.
 
-    .venv/bin/python bench/resync_prep.py --rows 1000000 10000000 [--repeat 3] [--mode upsert|mirror]
+    .venv/bin/python bench/resync_prep.py --rows 1000000 10000000 [--repeat 3] [--mode upsert|mirror] [--custom]
 
-The CSV is audience_prep.py's (~3 % invalid, ~2 % duplicates). The sync state is what a previous sync of
-that CSV left behind, with 1 % of its rows' fields_hash different (as if those contacts' names had
-changed since): one snapshot.parquet, no deltas. Each measurement runs in a fresh child process (its
+The CSV is audience_prep.py's (~3 % invalid, ~2 % duplicates); with `--custom` it also has six custom
+columns (text, date, dropdown, listbox, a number, a date-time) mapped to fields by perstag. The sync state is
+what a previous sync of that CSV left behind, with 1 % of its contacts' first names different (their hash
+and what the state says was sent): one snapshot.parquet, no deltas. Each measurement runs in a fresh child process (its
 own peak RSS), and the baseline, DuckDB's `SELECT count(DISTINCT lower(trim(email))) FROM read_csv(...)`
 over the same file, is timed in the same run, alternating with the measured pipeline:
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from audience_prep import child_baseline, generate
+from audience_prep import child_baseline, custom_fields, generate
 from common import code_version, machine, peak_rss_mb, run_child, write_report
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -36,23 +37,38 @@ DESTINATION = "bench.example/list-1"
 CHANGED_EVERY = 100  # one row in a hundred has changed since the last sync
 
 
-def make_state(csv_path: Path, state_root: Path, work: Path) -> dict[str, int]:
+def mapping_for(csv_path: Path, custom: bool) -> Any:
+    from ac_sync_engine.audience.mapping import map_columns
+    from ac_sync_engine.audience.source import open_source
+
+    with duckdb.connect() as con:
+        columns = open_source(con, str(csv_path), None, "main").columns
+    return map_columns(columns, custom_fields() if custom else [])
+
+
+def make_state(csv_path: Path, state_root: Path, work: Path, custom: bool) -> dict[str, int]:
     """The state a previous sync of `csv_path` left, with every CHANGED_EVERY-th contact changed since."""
     from ac_sync_engine.audience import prepare_audience
+    from ac_sync_engine.audience.normalise import value_column
     from ac_sync_engine.upload.state import SyncState
 
     db = work / "previous.duckdb"
-    prepare_audience(str(csv_path), db, defer_reasons=True)
+    mapping = mapping_for(csv_path, custom)
+    prepare_audience(str(csv_path), db, mapping=mapping, defer_reasons=True)
     state = SyncState(str(state_root), DESTINATION)
     snapshot = Path(state.root) / "snapshot.parquet"
     snapshot.parent.mkdir(parents=True, exist_ok=True)
+    changed = f"hash(email) % {CHANGED_EVERY} = 0"
+    custom_columns = [value_column(m.target.field.id) for m in mapping.custom]  # type: ignore[union-attr]
+    values = "".join(f", '{c}', {c}" for c in custom_columns)
     with duckdb.connect(str(db)) as con:
         con.execute(
             f"""COPY (
                 SELECT email,
-                       CASE WHEN hash(email) % {CHANGED_EVERY} = 0 THEN md5(fields_hash) ELSE fields_hash END
-                           AS fields_hash,
-                       'subscribed' AS status
+                       CASE WHEN {changed} THEN md5(fields_hash) ELSE fields_hash END AS fields_hash,
+                       'subscribed' AS status,
+                       json_object('first_name', CASE WHEN {changed} THEN 'Before' ELSE first_name END,
+                                   'last_name', last_name, 'phone', phone, 'tags', tags{values})::VARCHAR AS sent
                 FROM audience
             ) TO '{snapshot}' (FORMAT parquet)"""
         )
@@ -64,19 +80,20 @@ def make_state(csv_path: Path, state_root: Path, work: Path) -> dict[str, int]:
     return {"state_rows": row[0], "changed": row[1]}
 
 
-def child_resync(csv_path: Path, db_path: Path, state_root: Path, mode: str) -> dict[str, Any]:
+def child_resync(csv_path: Path, db_path: Path, state_root: Path, mode: str, custom: bool) -> dict[str, Any]:
     from ac_sync_engine.audience import prepare_audience
     from ac_sync_engine.audience.rejected import complete_rejected
     from ac_sync_engine.upload.planner import PlanRules, build_plan, load_unsubscribed
     from ac_sync_engine.upload.state import SyncState
 
+    mapping = mapping_for(csv_path, custom)
     cpu0 = os.times()
     start = time.perf_counter()
-    summary = prepare_audience(str(csv_path), db_path, defer_reasons=True)
+    summary = prepare_audience(str(csv_path), db_path, mapping=mapping, defer_reasons=True)
     prepared = time.perf_counter()
     con = duckdb.connect(str(db_path))
     load_unsubscribed(con, [])
-    counts = build_plan(con, SyncState(str(state_root), DESTINATION), PlanRules(mode=mode))
+    counts = build_plan(con, SyncState(str(state_root), DESTINATION), PlanRules(mode=mode, mapping=mapping))
     planned = time.perf_counter()
     cpu1 = os.times()
     to_send = con.execute("SELECT count(*) FROM to_send").fetchone()
@@ -104,6 +121,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mode", choices=["upsert", "mirror"], default="upsert")
+    parser.add_argument("--custom", action="store_true", help="six custom columns mapped to fields, besides the four")
     parser.add_argument("--workdir", type=Path, help="where the CSVs go (kept and reused; default: a temp dir)")
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results/resync_prep-<rows>.json)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -115,7 +133,7 @@ def main() -> None:
         if kind == "baseline":
             result: dict[str, Any] = dict(child_baseline(Path(rest[0])))
         else:
-            result = child_resync(Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3])
+            result = child_resync(Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3], rest[4] == "custom")
         cpu1 = os.times()
         result["cpu_s"] = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
         result["max_rss_mb"] = peak_rss_mb()
@@ -124,19 +142,24 @@ def main() -> None:
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="resync-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"machine": machine(), "code": code_version(), "mode": args.mode, "sizes": {}}
+    report: dict[str, Any] = {
+        "machine": machine(), "code": code_version(), "mode": args.mode, "custom": args.custom, "sizes": {}
+    }
+    kind = "custom" if args.custom else "standard"
     for rows in args.rows:
-        csv_path = workdir / f"audience-{rows}.csv"
+        csv_path = workdir / f"audience-{rows}-{kind}.csv"
         if not csv_path.exists():
-            generate(csv_path, rows)
+            generate(csv_path, rows, custom=args.custom)
         with tempfile.TemporaryDirectory(prefix="resync-", dir=workdir) as tmp:
             work = Path(tmp)
-            state_info = make_state(csv_path, work / "state", work)
+            state_info = make_state(csv_path, work / "state", work, args.custom)
             baseline, measured = [], []
             for i in range(args.repeat):
                 baseline.append(run_child(__file__, "baseline", str(csv_path)))
                 db = work / f"run-{i}.duckdb"
-                measured.append(run_child(__file__, "resync", str(csv_path), str(db), str(work / "state"), args.mode))
+                measured.append(
+                    run_child(__file__, "resync", str(csv_path), str(db), str(work / "state"), args.mode, kind)
+                )
                 db.unlink(missing_ok=True)
                 print(
                     f"rows={rows:,} run {i + 1}: baseline {baseline[-1]['seconds']:.2f}s, "
@@ -169,7 +192,7 @@ def main() -> None:
             f"{max(r['max_rss_mb'] for r in runs):>5.0f} MB | {plan['updates']:,} updates, {plan['adds']:,} adds, "
             f"{plan['unchanged']:,} unchanged"
         )
-    out = args.out or RESULTS / f"resync_prep-{'-'.join(str(r) for r in args.rows)}.json"
+    out = args.out or RESULTS / f"resync_prep-{kind}-{'-'.join(str(r) for r in args.rows)}.json"
     write_report(out, report)
 
 

@@ -21,6 +21,7 @@ class Choices:
     create_group: bool = False
     list_id: int | None = None
     approve_removals: bool = False
+    start_fresh: bool = False
     fields: dict[str, Any] = field(default_factory=dict)  # COLUMN -> FIELD (or {field, clear_empty}), "-" ignores
     create_fields: dict[str, str] = field(default_factory=dict)  # COLUMN -> the type of a field to create
 
@@ -47,6 +48,8 @@ async def apply(resolution: Resolution, failure: SyncFailure, session: Session, 
         choices.list_id = int(resolution.inputs["list_id"])
     elif resolution.action == "approve":
         choices.approve_removals = True
+    elif resolution.action == "start-fresh":
+        choices.start_fresh = True
     elif resolution.action in ("use-field", "ignore-column", "create-field"):
         column = str(failure.context["column"])
         choices.create_fields.pop(column, None)

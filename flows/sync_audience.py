@@ -124,6 +124,7 @@ async def sync_audience(
                 settings.list_sender_reminder,
                 choices.list_id,
                 dry_run,
+                choices.start_fresh,
             )
         )
         list_id = listed["list_id"]

@@ -20,10 +20,36 @@ from resolutions.failures import (
     ApiUrlInvalid,
     InvalidCredentials,
     ListPermissionDenied,
+    MissingPermission,
     PaymentRequired,
     RateLimitExhausted,
     SyncFailure,
 )
+
+# What a refused request needed, in the operator's words, by (method, path prefix); the first match wins.
+RIGHTS: list[tuple[str, str, str]] = [
+    ("GET", "groups", "read the user groups (only the Admin group may)"),
+    ("POST", "groups", "add a user group"),
+    ("GET", "users", "read the users (only the Admin group may)"),
+    ("GET", "groupLimits", "read the user groups' limits"),
+    ("POST", "lists", "add a list (pgListAdd)"),
+    ("POST", "listGroups", "link a list to a group (pgListEdit)"),
+    ("POST", "import/bulk_import", "import contacts (pgContactImport)"),
+    ("POST", "contact/sync", "add or edit contacts (pgContactAdd, pgContactEdit)"),
+    ("POST", "contactLists", "subscribe or unsubscribe contacts (pgContactEdit)"),
+    ("*", "contactTags", "tag contacts (pgContactEdit)"),
+    ("*", "field", "read or change custom fields (pgContactFields)"),
+    ("GET", "contacts", "read contacts"),
+    ("GET", "lists", "see the list (its group must be linked to it)"),
+]
+
+
+def right_needed(exc: ACError) -> str:
+    path = (exc.path or "").lstrip("/")
+    for method, prefix, right in RIGHTS:
+        if method in ("*", exc.method) and path.startswith(prefix):
+            return right
+    return f"do {exc.method} /api/3/{path}"
 
 
 async def _key_still_valid(client: ACClient) -> bool:
@@ -44,12 +70,13 @@ async def typed_failure(exc: ACError, *, step: str, client: ACClient, **context:
     if isinstance(exc, RateLimitedError):
         return RateLimitExhausted(msg, step=step, **context)
     if isinstance(exc, AuthenticationError):
-        # A 403 after the credential check passed is either a rotated key or a missing permission.
-        if step == "validate-credentials" or not await _key_still_valid(client):
+        # INVALID_CREDENTIALS only when who-am-I itself refuses the key; any other 403 of a valid key is a
+        # missing right (a rotated key makes who-am-I refuse too).
+        if (exc.path or "").lstrip("/") == "users/me" or not await _key_still_valid(client):
             return InvalidCredentials(msg, step=step, **context)
         if step == "ensure-list":
-            return ListPermissionDenied(msg, step=step, **context)
-        return InvalidCredentials(msg, step=step, **context)
+            return ListPermissionDenied(msg, step=step, right=right_needed(exc), **context)
+        return MissingPermission(msg, step=step, right=right_needed(exc), **context)
     if isinstance(exc, ApiUrlError) or (
         step == "validate-credentials" and isinstance(exc, NotFoundError | TransportError)
     ):

@@ -53,6 +53,14 @@ class ListPermissionDenied(SyncFailure):
     code, title = "LIST_PERMISSION_DENIED", "The key's user may not create or link the list"
 
 
+class StateMismatchFailure(SyncFailure):
+    code, title = "STATE_MISMATCH", "The sync state was written for another list"
+
+
+class MissingPermission(SyncFailure):
+    code, title = "MISSING_PERMISSION", "The key's user lacks a permission this sync needs"
+
+
 class RateLimitExhausted(SyncFailure):
     code, title = "RATE_LIMIT_EXHAUSTED", "The account stayed rate-limited past the retry budget"
 

@@ -133,8 +133,8 @@ PLAYBOOKS: dict[str, Playbook] = {
         Playbook(
             "LIST_PERMISSION_DENIED",
             "The key's user may not create or link the list",
-            "ActiveCampaign answered 403 in step **{step}** while creating list **{list_name}** or linking it to group "
-            "{group_id}: the key is valid, but its user lacks the permission.",
+            "ActiveCampaign answered 403 in step **{step}** for list **{list_name}** and group {group_id}: the key is "
+            "valid, but its user may not {right} ({message}).",
             [
                 "Give the key's user's group the permission to add and edit lists (Settings → Users → Groups → "
                 "Permissions), or use the key of a user who has it.",
@@ -146,6 +146,43 @@ PLAYBOOKS: dict[str, Playbook] = {
                 RETRY,
                 ABORT,
             ],
+        ),
+        Playbook(
+            "STATE_MISMATCH",
+            "The sync state was written for another list",
+            "In step **{step}**: {message}. The tool will not trust a record of another list: it could skip "
+            "contacts that were never sent to this one. Nothing has been written.",
+            [
+                "In ActiveCampaign check Contacts → Lists: is this the list the audience belongs in?",
+            ],
+            [
+                "Continue with `start-fresh`: the old state is set aside (kept beside the new one, not deleted) "
+                "and the list is synced as a first sync — bulk import never re-subscribes anyone who "
+                "unsubscribed, so opt-outs stay out.",
+                "Or `abort`, and point the run at the right list (`--list`) or the right state (`--state`).",
+            ],
+            [
+                Action("start-fresh", "Set the old state aside and sync this list as a first sync."),
+                RETRY,
+                ABORT,
+            ],
+        ),
+        Playbook(
+            "MISSING_PERMISSION",
+            "The key's user lacks a permission this sync needs",
+            "In step **{step}** ActiveCampaign refused to let the key's user {right}: {message}. The key itself "
+            "is valid (who-am-I answers); its user's group lacks the right. Nothing after this step has run.",
+            [
+                "In ActiveCampaign open Settings → Users → Groups, open the group of the key's user, and grant "
+                "the permission (reading users and user groups needs the Admin group); or raise the group's "
+                "limit if the message names one.",
+                "Or use the key of a user in the Admin group.",
+            ],
+            [
+                "Save the other key where the run reads it (`AC_SYNC_API_KEY`, or `ac-sync credentials save NAME` "
+                "for the credentials block), then continue with `retry`: the run reloads the credentials.",
+            ],
+            [RETRY, ABORT],
         ),
         Playbook(
             "RATE_LIMIT_EXHAUSTED",

@@ -11,6 +11,21 @@ from resolutions.classify import typed_failures
 from resolutions.failures import InvalidGroupName
 from tasks.caching import run_scoped
 
+GROUP_DESCRIPTION = "Created by ac-sync to see the lists it syncs"
+# What the users of a group made by create-group need to work with the list this tool fills: see and edit it,
+# and its contacts. A group made without flags has none, and nobody in it could use the list.
+LIST_USER_RIGHTS = (
+    "pgListAdd",
+    "pgListEdit",
+    "pgContactAdd",
+    "pgContactEdit",
+    "pgContactImport",
+    "pgContactExport",
+    "pgContactSync",
+    "pgContactFilters",
+    "pgContactFields",
+)
+
 
 def suggestions(name: str, titles: list[str]) -> list[str]:
     """Case-insensitive matches first, then near spellings."""
@@ -28,7 +43,7 @@ async def ensure_group(client: ACClient, group_name: str, create: bool = False) 
         if matches:
             return as_int(matches[0]["id"])
         if create:
-            created = await client.create_group(group_name)
+            created = await client.create_group(group_name, GROUP_DESCRIPTION, permissions=LIST_USER_RIGHTS)
             get_run_logger().info("Created user group %r (id %s)", group_name, created.get("id"))
             return as_int(created["id"])
     titles = [str(g.get("title", "")) for g in groups]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from ac_sync_engine.destination import ensure_linked, slugify
+from ac_sync_engine.destination import StateMismatch, claim_list, slugify
 from activecampaign.client import ACClient, as_int
 from resolutions.classify import typed_failures
-from resolutions.failures import AmbiguousListName
+from resolutions.failures import AmbiguousListName, StateMismatchFailure
 from tasks.caching import run_scoped
 
 
 @task(
     name="ensure-list",
-    cache_key_fn=run_scoped("ensure-list", "list_name", "group_id", "list_id", "dry_run"),
+    cache_key_fn=run_scoped("ensure-list", "list_name", "group_id", "list_id", "dry_run", "start_fresh"),
     persist_result=True,
 )
 async def ensure_list(
@@ -25,10 +25,12 @@ async def ensure_list(
     sender_reminder: str,
     list_id: int | None = None,
     dry_run: bool = False,
-) -> dict[str, int | bool | None]:
+    start_fresh: bool = False,
+) -> dict[str, int | bool | str | None]:
     """With `dry_run`, only read: answer what would be created or linked (list_id None if not found)."""
     log = get_run_logger()
     created = False
+    stringid: str | None = None
     async with typed_failures("ensure-list", client, list_name=list_name, group_id=group_id, list_id=list_id) as ctx:
         if list_id is None:
             found = await client.lists_named(list_name)
@@ -40,17 +42,32 @@ async def ensure_list(
                     list_ids=[as_int(f["id"]) for f in found],
                 )
             if found:
-                list_id = as_int(found[0]["id"])
+                list_id, stringid = as_int(found[0]["id"]), found[0].get("stringid")
             elif dry_run:
-                return {"list_id": None, "created": True, "linked": True}
+                return {"list_id": None, "created": True, "linked": True, "sender_url": sender_url}
             else:
                 new = await client.create_list(
                     name=list_name, stringid=slugify(list_name), sender_url=sender_url, sender_reminder=sender_reminder
                 )
-                list_id, created = as_int(new["id"]), True
-                log.info("Created list %r (id %d)", list_name, list_id)
+                list_id, stringid, created = as_int(new["id"]), new.get("stringid"), True
+                log.info("Created list %r (id %d) with sender URL %s", list_name, list_id, sender_url)
             ctx["list_id"] = list_id
-        linked = await ensure_linked(client, state_location, list_id, group_id, dry_run=dry_run)
-    if linked and not dry_run:
+        try:
+            linked = await claim_list(
+                client,
+                state_location,
+                list_id,
+                group_id,
+                list_name=list_name,
+                stringid=stringid,
+                created=created,
+                start_fresh=start_fresh,
+                dry_run=dry_run,
+            )
+        except StateMismatch as mismatch:
+            raise StateMismatchFailure(
+                str(mismatch), step="ensure-list", list_name=list_name, list_id=list_id
+            ) from None
+    if not dry_run:
         log.info("Linked list %d to group %d", list_id, group_id)
-    return {"list_id": list_id, "created": created, "linked": linked}
+    return {"list_id": list_id, "created": created, "linked": linked, "sender_url": sender_url if created else None}

@@ -14,7 +14,7 @@ from ac_sync_engine.sql import sql_literal
 # temp directory once it reaches this limit, so peak memory stays flat as the audience grows. Measured
 # with bench/resync_prep.py: at 512MB a 10 M-row re-sync peaked at 658 MB RSS, at 256MB at 377 MB (1 M
 # rows: 286 MB), and took 4 % longer.
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "384MB"
 
 
 def temp_dir_for(db_path: Path) -> Path:

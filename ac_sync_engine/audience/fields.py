@@ -148,11 +148,21 @@ def _keyed_sql(key: str, expr: str) -> str:
     return f"if({expr} IS NULL, '', concat('K{key}:', strlen({expr}), ':', {expr}))"
 
 
-def tag_key_sql(tags: str) -> str:
-    """The tags as ActiveCampaign compares them: lower-cased, as a sorted set (pass `tags` as a column)."""
+def _tags_key_enc_sql(tags: str) -> str:
+    """The tags as ActiveCampaign compares them (lower-cased, a sorted set), encoded for the hash; `tags` is a
+    VARCHAR[] column. Most contacts have at most two tags: those need no lambda and no sort."""
+    l1, l2 = f"lower({tags}[1])", f"lower({tags}[2])"
+    one = f"concat('Ktags:1:', strlen({l1}), ':', {l1})"
+    lo, hi = f"least({l1}, {l2})", f"greatest({l1}, {l2})"
+    two = f"concat('Ktags:2:', strlen({lo}), ':', {lo}, strlen({hi}), ':', {hi})"
+    key = f"list_sort(list_distinct(list_transform({tags}, lambda t: lower(t))))"
+    more = (
+        f"concat('Ktags:', len({key}), ':',"
+        f" array_to_string(list_transform({key}, lambda t: concat(strlen(t), ':', t)), ''))"
+    )
     return (
-        f"CASE WHEN len({tags}) < 2 THEN list_transform({tags}, lambda t: lower(t))"
-        f" ELSE list_sort(list_distinct(list_transform({tags}, lambda t: lower(t)))) END"
+        f"CASE len({tags}) WHEN 0 THEN '' WHEN 1 THEN {one}"
+        f" WHEN 2 THEN CASE WHEN {l1} = {l2} THEN {one} ELSE {two} END ELSE {more} END"
     )
 
 
@@ -162,12 +172,7 @@ def fields_hash_sql(values: Mapping[str, str], tags: str) -> str:
     Keys are the targets' stable names (first_name, f12, ...), taken in sorted order; `tags` is a VARCHAR[]
     column. Built with single concat() calls: chains of || materialise every intermediate string.
     """
-    key = tag_key_sql(tags)
-    tag_part = (
-        f"if(len({tags}) = 0, '', concat('Ktags:', len({key}), ':',"
-        f" array_to_string(list_transform({key}, lambda t: concat(strlen(t), ':', t)), '')))"
-    )
-    parts = [f"'{HASH_VERSION}'", *(_keyed_sql(k, values[k]) for k in sorted(values)), tag_part]
+    parts = [f"'{HASH_VERSION}'", *(_keyed_sql(k, values[k]) for k in sorted(values)), _tags_key_enc_sql(tags)]
     return f"md5(concat({', '.join(parts)}))"
 
 

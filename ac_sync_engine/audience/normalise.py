@@ -17,8 +17,8 @@ from .fields import (
     tags_sql,
     text_sql,
 )
-from .mapping import ColumnMapping
-from .values import cell_text_sql, naive_sql, present_sql, value_sql
+from .mapping import ColumnMap, ColumnMapping
+from .values import bad_sql, base_sql, mapped_sql, naive_sql, value_sql
 
 # The email's class, the `cls` column.
 VALID = 0  # accepted by the SQL fast path (or, after the Python pass, by email-validator)
@@ -42,16 +42,21 @@ def bad_column(field_id: int) -> str:
 NAIVE_COLUMN = "naive_datetimes"
 
 
+def fallible(mapping: ColumnMapping) -> list[ColumnMap]:
+    """The custom maps whose cells can hold a value that does not fit (they get a bad_ column)."""
+    return [m for m in mapping.custom if bad_sql("b", "v", m.column, m.target.field) is not None]  # type: ignore[arg-type]
+
+
+def _naive_maps(mapping: ColumnMapping) -> list[ColumnMap]:
+    return [m for m in mapping.custom if naive_sql("b", m.column, m.target.field) is not None]  # type: ignore[arg-type]
+
+
 def staged_columns(mapping: ColumnMapping) -> list[str]:
     """What rows_select yields, in order."""
     custom = [value_column(m.target.field.id) for m in mapping.custom]  # type: ignore[union-attr]
-    bad = [bad_column(m.target.field.id) for m in mapping.custom]  # type: ignore[union-attr]
-    naive = [NAIVE_COLUMN] if _naive_parts(mapping) else []
+    bad = [bad_column(m.target.field.id) for m in fallible(mapping)]  # type: ignore[union-attr]
+    naive = [NAIVE_COLUMN] if _naive_maps(mapping) else []
     return ["source_row", "email", *TEXT_FIELDS, "tags", *custom, "fields_hash", *HELPER_COLUMNS, *bad, *naive]
-
-
-def _naive_parts(mapping: ColumnMapping) -> list[str]:
-    return [p for m in mapping.custom if (p := naive_sql(m.column, m.target.field)) is not None]  # type: ignore[arg-type]
 
 
 def _email_class_sql(column: str) -> str:
@@ -71,32 +76,41 @@ def rows_select(mapping: ColumnMapping, relation: str, *, limit: int | None = No
     source_row is left NULL: numbering rows in the query (row_number() OVER ()) would make DuckDB run the
     whole pipeline on one thread, so the caller numbers them from the table's rowid instead. `email` is set
     for valid rows only; `raw` keeps the source's value where the rejected log may need it (rows not valid,
-    or whose email changed when normalised).
+    or whose email changed when normalised). Each custom value is computed in layers (values.py), each
+    step once per row.
     """
     email = mapping.standard("email")
     assert email is not None
-    inner = [f"{text_sql(email)} AS email_raw"]
-    inner += [f"{_standard_text(mapping.standard(f))} AS {f}" for f in TEXT_FIELDS]
-    inner.append(f"{tags_sql(mapping.standard('tags'))} AS tag_list")
+    reads = [f"{text_sql(email)} AS email_raw"]
+    reads += [f"{_standard_text(mapping.standard(f))} AS {f}" for f in TEXT_FIELDS]
+    reads.append(f"{tags_sql(mapping.standard('tags'))} AS tag_list")
+    mapped, made, checked = [], [], []
     custom: dict[str, str] = {}
-    for m in mapping.custom:
+    for i, m in enumerate(mapping.custom):
         fld = m.target.field
         assert fld is not None
-        name = value_column(fld.id)
+        base, name = f"base{i}", value_column(fld.id)
         custom[m.target.key] = name
-        inner.append(f"{value_sql(m.column, fld)} AS {name}")
-        inner.append(
-            f"CASE WHEN {present_sql(m.column, fld)} AND {name} IS NULL THEN {cell_text_sql(m.column)} END"
-            f" AS {bad_column(fld.id)}"
-        )
-    naive = _naive_parts(mapping)
+        reads.append(f"{base_sql(m.column, fld)} AS {base}")
+        listed = mapped_sql(base, m.column, fld)
+        if listed is not None:
+            mapped.append(f"{listed} AS mapped{i}")
+        made.append(f"{value_sql(base, f'mapped{i}' if listed else None, m.column, fld)} AS {name}")
+        bad = bad_sql(base, name, m.column, fld)
+        if bad is not None:
+            checked.append(f"{bad} AS {bad_column(fld.id)}")
+    naive = [p for i, m in enumerate(mapping.custom) if (p := naive_sql(f"base{i}", m.column, m.target.field))]  # type: ignore[arg-type]
     if naive:
-        inner.append(f"({' OR '.join(f'coalesce({p}, false)' for p in naive)}) AS {NAIVE_COLUMN}")
-    source = f"SELECT {', '.join(inner)} FROM {relation}"
+        checked.append(f"({' OR '.join(f'coalesce({p}, false)' for p in naive)}) AS {NAIVE_COLUMN}")
+    source = f"SELECT {', '.join(reads)} FROM {relation}"
     if limit is not None:
         source += f" LIMIT {int(limit)}"
+    for layer in (mapped, made, checked):
+        if layer:
+            source = f"SELECT *, {', '.join(layer)} FROM ({source})"
     hashed = {**{f: f for f in TEXT_FIELDS}, **custom}
-    extra = [*custom.values(), "fields_hash", "raw", "cls", *(bad_column(m.target.field.id) for m in mapping.custom)]  # type: ignore[union-attr]
+    extra = [*custom.values(), "fields_hash", "raw", "cls"]
+    extra += [bad_column(m.target.field.id) for m in fallible(mapping)]  # type: ignore[union-attr]
     if naive:
         extra.append(NAIVE_COLUMN)
     # Nested selects: each layer's columns exist once, and our aliases can never be confused with

@@ -23,7 +23,17 @@ from ac_sync_engine.errors import AudienceError, one_line
 
 from .db import connect_db, temp_dir_for
 from .mapping import ColumnMapping, map_columns
-from .normalise import HELPER_COLUMNS, NAIVE_COLUMN, REJECTED, UNDECIDED, VALID, bad_column, rows_select, staged_columns
+from .normalise import (
+    HELPER_COLUMNS,
+    NAIVE_COLUMN,
+    REJECTED,
+    UNDECIDED,
+    VALID,
+    bad_column,
+    fallible,
+    rows_select,
+    staged_columns,
+)
 from .rejected import REJECTED_COLUMNS, fill_reasons
 from .source import OpenedSource, open_source
 from .validate import CHECKED_COLUMNS, check_rows
@@ -109,7 +119,7 @@ HEAD_MEMORY_LIMIT = "256MB"
 
 def audience_columns(mapping: ColumnMapping) -> list[str]:
     """The published audience table's columns, in order: what a row to send is read from."""
-    helpers = {*HELPER_COLUMNS, NAIVE_COLUMN, *(bad_column(m.target.field.id) for m in mapping.custom)}  # type: ignore[union-attr]
+    helpers = {*HELPER_COLUMNS, NAIVE_COLUMN, *(bad_column(m.target.field.id) for m in fallible(mapping))}  # type: ignore[union-attr]
     return [c for c in staged_columns(mapping) if c not in helpers]
 
 
@@ -246,7 +256,7 @@ def _write_rejected_values(
 ) -> int:
     """A rejected-rows entry for each cell of a synced contact that does not fit its field; answers how many."""
     total = 0
-    for m in mapping.custom:
+    for m in fallible(mapping):
         fld = m.target.field
         assert fld is not None
         bad = bad_column(fld.id)

@@ -1,8 +1,8 @@
 """SQL that turns one audience column into the text its ActiveCampaign field takes, by the field's type.
 
-Each conversion answers NULL for an empty cell and for a value that does not fit; `bad_value_sql` tells the two
-apart, so that a value that does not fit goes to the rejected-rows log (with its row, column and reason) while
-the contact is still synced with its other fields. What ActiveCampaign stores, per type:
+A conversion answers NULL for an empty cell and for a value that does not fit; `bad_sql` tells the two apart,
+so that a value that does not fit goes to the rejected-rows log (with its row, column and reason) while the
+contact is still synced with its other fields. What ActiveCampaign stores, per type:
 
 - text, textarea, hidden: the text; numbers in a canonical form (no trailing zeros), dates as ISO 8601;
 - date: `YYYY-MM-DD`, from DATE and TIMESTAMP columns and ISO text;
@@ -10,6 +10,11 @@ the contact is still synced with its other fields. What ActiveCampaign stores, p
   offset) is taken as UTC, and the plan says so;
 - dropdown, radio: the option's own value, matched case-insensitively;
 - listbox, checkbox: `||a||b||` from a list column or text split on `,` and `;`, each item an option.
+
+The conversions run in layers of one SELECT (normalise.rows_select), each step computed once per row: `base_sql`
+reads the cell (its trimmed text, its typed value, or its items), `mapped_sql` matches a list's items to the
+options, `value_sql` makes the value, `bad_sql` and `naive_sql` look at both. They name their inputs by the
+columns of the layer below (`base`, `mapped`).
 """
 
 from __future__ import annotations
@@ -20,10 +25,9 @@ from .fields import Column, clean_text_sql, tags_sql, text_sql
 from .mapping import CHOICE_TYPES, MULTI_TYPES, AccountField
 
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "REAL")
-ISO_DATE_TEXT = r"\d{4}-\d{2}-\d{2}(?:[T ].*)?"
-ISO_DATETIME_TEXT = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?"
 _ZONED_TEXT = r".*(?:Z|[+-]\d{2}(?::?\d{2})?)"
 _OPTIONS_SHOWN = 10
+_ISO_SECONDS = "'%Y-%m-%dT%H:%M:%S'"
 
 
 def _base_type(col: Column) -> str:
@@ -35,6 +39,23 @@ def _is_numeric(col: Column) -> bool:
     return base in _NUMERIC or base.startswith("U") and base[1:] in _NUMERIC or base == "DECIMAL"
 
 
+def _is_timestamp(col: Column) -> bool:
+    return _base_type(col).startswith("TIMESTAMP")
+
+
+def _is_zoned(col: Column) -> bool:
+    return "WITH TIME ZONE" in col.type.upper() or _base_type(col) == "TIMESTAMPTZ"
+
+
+def _typed(col: Column, field: AccountField) -> bool:
+    """Whether a date or date-time field reads the column's own DATE/TIMESTAMP value rather than text."""
+    return field.kind in ("date", "datetime") and (_base_type(col) == "DATE" or _is_timestamp(col))
+
+
+def _is_list(col: Column, field: AccountField) -> bool:
+    return field.kind in MULTI_TYPES and (col.is_list or col.is_json or _base_type(col) == "VARCHAR")
+
+
 def canonical_number_sql(expr: str) -> str:
     """A number's text without trailing fractional zeros: 1234.50 -> 1234.5, 12.0 -> 12."""
     return f"regexp_replace(regexp_replace(CAST({expr} AS VARCHAR), '(\\.\\d*?)0+$', '\\1'), '\\.$', '')"
@@ -44,81 +65,85 @@ def cell_text_sql(col: Column) -> str:
     """The cell as trimmed text, NULL when empty: what text fields take, and what other types are parsed from."""
     if _is_numeric(col):
         return canonical_number_sql(col.ident)
-    base = _base_type(col)
-    if base == "DATE":
+    if _base_type(col) == "DATE":
         return f"strftime({col.ident}, '%Y-%m-%d')"
-    if base.startswith("TIMESTAMP"):
-        return _datetime_from_timestamp(col)
+    if _is_timestamp(col):
+        return _iso_utc(col.ident, zoned=_is_zoned(col))
     if col.is_list:
         return f"nullif(array_to_string({tags_sql(col)}, ', '), '')"
     return clean_text_sql(text_sql(col))
 
 
-def _datetime_from_timestamp(col: Column) -> str:
-    zoned = "WITH TIME ZONE" in col.type.upper() or _base_type(col) == "TIMESTAMPTZ"
-    expr = f"timezone('UTC', {col.ident})" if zoned else col.ident
-    return f"(strftime({expr}, '%Y-%m-%dT%H:%M:%S') || '+00:00')"
+def _iso_utc(expr: str, *, zoned: bool) -> str:
+    moment = f"timezone('UTC', {expr})" if zoned else expr
+    return f"(strftime({moment}, {_ISO_SECONDS}) || '+00:00')"
 
 
-def value_sql(col: Column, field: AccountField) -> str:
-    """The value to send for `field` from column `col`: VARCHAR, NULL when empty or when it does not fit."""
-    kind = field.kind
-    base = _base_type(col)
-    if kind == "date":
-        if base == "DATE":
-            return f"strftime({col.ident}, '%Y-%m-%d')"
-        if base.startswith("TIMESTAMP"):
-            zoned = "WITH TIME ZONE" in col.type.upper() or base == "TIMESTAMPTZ"
-            expr = f"timezone('UTC', {col.ident})" if zoned else col.ident
-            return f"strftime({expr}, '%Y-%m-%d')"
-        text = cell_text_sql(col)
-        return (
-            f"CASE WHEN regexp_full_match({text}, {sql_literal(ISO_DATE_TEXT)})"
-            f" THEN strftime(try_cast(substr({text}, 1, 10) AS DATE), '%Y-%m-%d') END"
-        )
-    if kind == "datetime":
-        if base == "DATE":
-            return f"(strftime({col.ident}, '%Y-%m-%d') || 'T00:00:00+00:00')"
-        if base.startswith("TIMESTAMP"):
-            return _datetime_from_timestamp(col)
-        text = cell_text_sql(col)
-        parsed = f"try_cast(replace({text}, ' ', 'T') AS TIMESTAMPTZ)"
-        return (
-            f"CASE WHEN regexp_full_match({text}, {sql_literal(ISO_DATETIME_TEXT)})"
-            f" THEN strftime(timezone('UTC', {parsed}), '%Y-%m-%dT%H:%M:%S') || '+00:00' END"
-        )
-    if kind in CHOICE_TYPES:
-        return f"{_options_map(field)}[lower({cell_text_sql(col)})]"
-    if kind in MULTI_TYPES:
-        items = tags_sql(col) if col.is_list or col.is_json or base == "VARCHAR" else f"[{cell_text_sql(col)}]"
-        mapped = f"list_transform({items}, lambda i: {_options_map(field)}[lower(i)])"
-        return (
-            f"CASE WHEN len({items}) > 0 AND len(list_filter({mapped}, lambda m: m IS NULL)) = 0"
-            f" THEN '||' || array_to_string(list_sort(list_distinct({mapped})), '||') || '||' END"
-        )
+def base_sql(col: Column, field: AccountField) -> str:
+    """The cell as the conversion reads it: the typed value, the list of items, or the trimmed text."""
+    if _typed(col, field):
+        return col.ident
+    if _is_list(col, field):
+        return tags_sql(col)
+    if field.kind in MULTI_TYPES:
+        return f"[{cell_text_sql(col)}]"
     return cell_text_sql(col)
 
 
-def present_sql(col: Column, field: AccountField) -> str:
-    """Whether the cell holds anything at all (a value that does not fit is present; an empty cell is not)."""
+def mapped_sql(base: str, col: Column, field: AccountField) -> str | None:
+    """A list field's items as the options' own values (NULL for an item that is no option); None otherwise."""
+    if field.kind not in MULTI_TYPES:
+        return None
+    return f"list_transform({base}, lambda i: {_options_map(field)}[lower(i)])"
+
+
+def value_sql(base: str, mapped: str | None, col: Column, field: AccountField) -> str:
+    """The value to send for `field`: VARCHAR, NULL when empty or when it does not fit."""
+    kind = field.kind
+    if kind == "date":
+        if _typed(col, field):
+            moment = f"timezone('UTC', {base})" if _is_zoned(col) else base
+            return f"strftime({moment}, '%Y-%m-%d')"
+        return f"CAST(try_cast({base} AS DATE) AS VARCHAR)"
+    if kind == "datetime":
+        if _base_type(col) == "DATE":
+            return f"(strftime({base}, '%Y-%m-%d') || 'T00:00:00+00:00')"
+        if _typed(col, field):
+            return _iso_utc(base, zoned=_is_zoned(col))
+        return _iso_utc(f"try_cast({base} AS TIMESTAMPTZ)", zoned=True)
+    if kind in CHOICE_TYPES:
+        return f"{_options_map(field)}[lower({base})]"
+    if kind in MULTI_TYPES:
+        assert mapped is not None
+        # Sorting and de-duplicating a list is the costly part: most cells hold one or two items.
+        one = f"concat('||', {mapped}[1], '||')"
+        a, b = f"{mapped}[1]", f"{mapped}[2]"
+        two = f"CASE WHEN {a} = {b} THEN {one} ELSE concat('||', least({a}, {b}), '||', greatest({a}, {b}), '||') END"
+        more = f"'||' || array_to_string(list_sort(list_distinct({mapped})), '||') || '||'"
+        return (
+            f"CASE WHEN len({mapped}) = 0 OR list_aggregate({mapped}, 'count') < len({mapped}) THEN NULL"
+            f" WHEN len({mapped}) = 1 THEN {one} WHEN len({mapped}) = 2 THEN {two} ELSE {more} END"
+        )
+    return base
+
+
+def bad_sql(base: str, value: str, col: Column, field: AccountField) -> str | None:
+    """The cell's text where it holds something that did not fit (NULL where it fitted or was empty); None when
+    nothing can fail to fit (text, and typed date columns)."""
+    if field.kind in ("text", "textarea", "hidden") or _typed(col, field):
+        return None
     if field.kind in MULTI_TYPES:
-        items = tags_sql(col) if col.is_list or col.is_json or _base_type(col) == "VARCHAR" else None
-        if items is not None:
-            return f"len({items}) > 0"
-    return f"{cell_text_sql(col)} IS NOT NULL"
+        return f"CASE WHEN len({base}) > 0 AND {value} IS NULL THEN array_to_string({base}, ', ') END"
+    return f"CASE WHEN {base} IS NOT NULL AND {value} IS NULL THEN {base} END"
 
 
-def naive_sql(col: Column, field: AccountField) -> str | None:
+def naive_sql(base: str, col: Column, field: AccountField) -> str | None:
     """True for a datetime taken as UTC because it carried no zone; None when that cannot happen."""
-    if field.kind != "datetime":
+    if field.kind != "datetime" or _base_type(col) == "DATE" or _is_zoned(col):
         return None
-    base = _base_type(col)
-    if base == "DATE" or "WITH TIME ZONE" in col.type.upper() or base == "TIMESTAMPTZ":
-        return None
-    if base.startswith("TIMESTAMP"):
-        return f"{col.ident} IS NOT NULL"
-    text = cell_text_sql(col)
-    return f"({text} IS NOT NULL AND NOT regexp_full_match({text}, {sql_literal(_ZONED_TEXT)}))"
+    if _is_timestamp(col):
+        return f"{base} IS NOT NULL"
+    return f"({base} IS NOT NULL AND NOT regexp_full_match({base}, {sql_literal(_ZONED_TEXT)}))"
 
 
 def reason_sql(value: str, field: AccountField) -> str:

@@ -1,4 +1,5 @@
-"""What bulk import cannot do, one contact at a time through the contact API: clear a field, take a tag off.
+"""The contact API, one contact at a time: what bulk import cannot do (clear a field, take a tag off), and the
+handful of changes for which the reference recommends it over bulk import.
 
 A cleared value goes out as an empty value in `contact/sync` (bulk import never blanks a field); a tag this
 tool had added and that has left the contact's row is removed through `contactTags` — only that tag, never
@@ -15,8 +16,10 @@ import duckdb
 
 from ac_sync_engine.audience.normalise import value_column
 from ac_sync_engine.upload.rows import STANDARD_VALUES, Row, dump_values, held_values
-from ac_sync_engine.upload.state import SUBSCRIBED, SyncState
+from ac_sync_engine.upload.state import SUBSCRIBED, UNSUBSCRIBED, SyncState
 from activecampaign.client import ACClient
+
+SUBSCRIBE_STATUS, UNSUBSCRIBE_STATUS = 1, 2
 
 
 class ContactWriter:
@@ -89,3 +92,27 @@ class ContactWriter:
             name = self._tag_names.get(contact_tag.tag_id, "")
             if name.lower() in gone:
                 await self.client.remove_contact_tag(int(contact_tag.id))
+
+
+async def send_small(client: ACClient, state: SyncState, rows: Sequence[Row], list_id: int) -> int:
+    """Write a handful of contacts through the contact API (planner.route_small_changes chose them): a value
+    update is one contact/sync, a new member contact/sync and contactLists, a removal contactLists. Each is
+    checkpointed as it is done; answers how many were written."""
+    for row in rows:
+        if row.verdict == "leave":
+            contact = await client.contact_by_email(row.email)
+            if contact is not None:
+                await client.set_list_status(list_id, int(contact["id"]), UNSUBSCRIBE_STATUS)
+            state.checkpoint([(row.email, row.state_hash, UNSUBSCRIBED, row.sent_after())])
+            continue
+        contact_id = await client.sync_contact(
+            row.email,
+            first_name=row.first_name or None,
+            last_name=row.last_name or None,
+            phone=row.phone or None,
+            field_values={fid: v for fid, v in (row.fields or {}).items() if v} or None,
+        )
+        if row.verdict == "add":
+            await client.set_list_status(list_id, contact_id, SUBSCRIBE_STATUS)
+        state.checkpoint([(row.email, row.state_hash, SUBSCRIBED, row.sent_after())])
+    return len(rows)

@@ -145,8 +145,8 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, rules: P
         # changed contact could pass as unchanged only if both collided, odds like those of fields_hash's
         # own md5 colliding.
         candidates = f"""
-            SELECT a.source_row FROM ({_pair_keys("audience")}) a
-            ANTI JOIN ({_pair_keys(f"(SELECT * FROM state WHERE status = '{SUBSCRIBED}')")}) s
+            SELECT a.source_row FROM ({_pair_keys("audience", "source_row")}) a
+            ANTI JOIN ({_pair_keys(f"(SELECT email, fields_hash FROM state WHERE status = '{SUBSCRIBED}')", "email")}) s
                 ON a.k1 = s.k1 AND a.k2 = s.k2
             UNION
             SELECT source_row FROM audience WHERE email IN (SELECT email FROM list_unsubscribed)"""
@@ -178,7 +178,8 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, rules: P
             ELSE 'rerecord'
           END AS verdict
         FROM (
-          SELECT *, ({changed}) OR {tags_added} AS bulk, {cleared} AS cleared, {untag} AS untag
+          SELECT *, ({changed}) OR {tags_added} AS bulk, {tags_added} AS adds_tags, {cleared} AS cleared,
+            {untag} AS untag
           FROM (
             SELECT *, {held_tags} AS held_tags
             FROM (
@@ -200,8 +201,8 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, rules: P
         """
     )
     con.execute(
-        "CREATE OR REPLACE TABLE resubscribe AS SELECT email, unsubscribed_id AS contact_id, fields_hash, old_sent "
-        "FROM audience_plan WHERE verdict = 'resubscribe' ORDER BY source_row"
+        "CREATE OR REPLACE TABLE resubscribe AS SELECT email, unsubscribed_id AS contact_id, fields_hash, old_sent,"
+        " legacy OR bulk AS bulk FROM audience_plan WHERE verdict = 'resubscribe' ORDER BY source_row"
     )
     if rules.mode == MIRROR:
         con.execute(
@@ -224,11 +225,13 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, rules: P
         CREATE OR REPLACE TABLE to_send AS
         SELECT email, '{SUBSCRIBE}' AS action, {values}, fields_hash, source_row, old_sent AS sent_before,
                len(cleared) > 0 OR len(untag) > 0 AS finish_later,
-               CASE WHEN verdict = 'add' THEN {new_excluded} ELSE {old_excluded} END AS exclude_automations
+               CASE WHEN verdict = 'add' THEN {new_excluded} ELSE {old_excluded} END AS exclude_automations,
+               verdict, CASE WHEN verdict = 'add' THEN len(tags) > 0 ELSE coalesce(adds_tags, false) END AS adds_tags,
+               false AS via_contact_api
         FROM audience_plan
-        WHERE verdict IN ('add', 'resubscribe') OR (verdict = 'update' AND (bulk OR {rules.full_resync}))
+        WHERE verdict = 'add' OR (verdict IN ('update', 'resubscribe') AND (bulk OR legacy OR {rules.full_resync}))
         UNION ALL
-        SELECT email, '{UNSUBSCRIBE}', {nulls}, fields_hash, NULL, sent, false, {old_excluded}
+        SELECT email, '{UNSUBSCRIBE}', {nulls}, fields_hash, NULL, sent, false, {old_excluded}, 'leave', false, false
         FROM leavers WHERE NOT opted_out
         """
     )
@@ -268,24 +271,50 @@ def build_plan(con: duckdb.DuckDBPyConnection, state: SyncState | None, rules: P
     )
 
 
-def _pair_keys(relation: str) -> str:
-    return f"SELECT *, hash(email, fields_hash) AS k1, hash(fields_hash || email) AS k2 FROM {relation}"
+# For this many contact writes or fewer the reference recommends the contact API over bulk import (which
+# allows only 20 single-contact imports a minute).
+SMALL_CHANGES = 10
+
+
+def route_small_changes(con: duckdb.DuckDBPyConnection, limit: int = SMALL_CHANGES) -> dict[str, int]:
+    """When the bulk rows are few, mark those the contact API can write as it stands (`via_contact_api`): value
+    updates of members and removals, and new members whose automations are to run. A new member whose
+    automations are excluded, a re-subscribed one, and one gaining tags stay in bulk: `contactLists` cannot
+    exclude automations, and tags take their own requests. Answers the contact-API requests, for the plan."""
+    row = con.execute("SELECT count(*) FROM to_send").fetchone()
+    if not row or not 0 < row[0] <= limit:
+        return {}
+    con.execute(
+        """UPDATE to_send SET via_contact_api = true WHERE NOT adds_tags AND (
+                verdict IN ('update', 'leave') OR (verdict = 'add' AND NOT exclude_automations))"""
+    )
+    by_verdict = con.execute("SELECT verdict, count(*) FROM to_send WHERE via_contact_api GROUP BY verdict")
+    counts = dict(by_verdict.fetchall())
+    updates, leaves, adds = counts.get("update", 0), counts.get("leave", 0), counts.get("add", 0)
+    # An update is one contact/sync; an add, contact/sync then contactLists; a removal, a lookup then contactLists.
+    return {"contact_sync": updates + adds, "contactLists": adds + leaves, "contacts": leaves}
+
+
+def _pair_keys(relation: str, *columns: str) -> str:
+    # Only the keys travel into the anti-join: the state's `sent` and the audience's values stay on disk.
+    keys = "hash(email, fields_hash) AS k1, hash(fields_hash || email) AS k2"
+    return f"SELECT {', '.join(columns)}, {keys} FROM {relation}"
 
 
 def _send_columns(custom_ids: Sequence[int]) -> str:
     custom = "".join(f", {value_column(i)}" for i in custom_ids)
     return f"email, action, first_name, last_name, phone, tags{custom}, fields_hash, source_row, sent_before," \
-        " finish_later, exclude_automations"
+        " finish_later, exclude_automations, verdict"
 
 
 def _row(record: tuple[Any, ...], custom_ids: Sequence[int]) -> Row:
     email, action, first_name, last_name, phone, tags, *rest = record
     n = len(custom_ids)
     fields = {fid: value for fid, value in zip(custom_ids, rest[:n], strict=True) if value is not None}
-    fields_hash, source_row, sent_before, finish_later, exclude = rest[n:]
+    fields_hash, source_row, sent_before, finish_later, exclude, verdict = rest[n:]
     return Row(
         email, action, first_name, last_name, phone, tags, fields_hash, source_row, fields or None, sent_before,
-        bool(finish_later), bool(exclude),
+        bool(finish_later), bool(exclude), verdict,
     )
 
 
@@ -295,18 +324,21 @@ def head_row(record: tuple[Any, ...], rules: PlanRules) -> Row:
     n = len(rules.custom_ids)
     exclude = rules.excludes_automations(new_to_list=True, first_sync=True)
     standard = (email, SUBSCRIBE, first_name, last_name, phone, tags)
-    return _row((*standard, *rest[:n], rest[n], source_row, None, False, exclude), rules.custom_ids)
+    return _row((*standard, *rest[:n], rest[n], source_row, None, False, exclude, "add"), rules.custom_ids)
 
 
-def rows_to_send(con: duckdb.DuckDBPyConnection, custom_ids: Sequence[int] = (), after_row: int = 0) -> Iterator[Row]:
+def rows_to_send(
+    con: duckdb.DuckDBPyConnection, custom_ids: Sequence[int] = (), after_row: int = 0, *, via_contact_api: bool = False
+) -> Iterator[Row]:
     """Subscriptions in audience order, then unsubscriptions: streamed, never all in memory.
 
-    `after_row` leaves out the subscriptions of source rows up to it (an early start sent those).
+    `after_row` leaves out the subscriptions of source rows up to it (an early start sent those); the rows
+    marked by route_small_changes are the contact API's (`via_contact_api`), the others bulk import's.
     """
     cur = con.cursor()
     cur.execute(
-        f"SELECT {_send_columns(custom_ids)} FROM to_send WHERE source_row IS NULL OR source_row > ? "
-        "ORDER BY source_row NULLS LAST, email",
+        f"SELECT {_send_columns(custom_ids)} FROM to_send WHERE (source_row IS NULL OR source_row > ?)"
+        f" AND {'' if via_contact_api else 'NOT '}via_contact_api ORDER BY source_row NULLS LAST, email",
         [after_row],
     )
     while chunk := cur.fetchmany(_FETCH):
@@ -338,7 +370,9 @@ def count_batches(
         f" + coalesce(strlen({value_column(i)}) + {_FIELD_OVERHEAD_BYTES}, 0)" for i in custom_ids
     )
     tag_bytes = "coalesce(list_sum(list_transform(tags, lambda t: strlen(t) + 4)), 0)"
-    row = con.execute(f"SELECT count(*), max({_ESCAPE_FACTOR} * ({values} + {tag_bytes})) FROM to_send").fetchone()
+    row = con.execute(
+        f"SELECT count(*), max({_ESCAPE_FACTOR} * ({values} + {tag_bytes})) FROM to_send WHERE NOT via_contact_api"
+    ).fetchone()
     assert row is not None
     rows, largest = row
     if not rows:

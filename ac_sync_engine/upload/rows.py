@@ -42,6 +42,7 @@ class Row:
     sent_before: str | None = None  # what the sync state says the list holds for this contact (JSON)
     finish_later: bool = False  # contact-API work (a clear, a tag removal) follows its import
     exclude_automations: bool = True  # entering the list starts no automation (--automations)
+    verdict: str = "add"  # add, update, resubscribe, or leave (a mirror removal)
 
     def values(self) -> dict[str, str | None]:
         """The values sent, by their keys in the change hash and the sync state."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import tempfile
 import time
 import uuid
@@ -53,9 +54,47 @@ COMPACT_MIN_FRACTION = 0.10
 COMPACT_MAX_FILES = 2_000
 
 
+# ActiveCampaign's own hosts: <account>.api-us1.com (the API URL) and <account>.activehosted.com (the app) are
+# one account; the state of its lists is kept under the account's name, whatever the URL's case or form.
+_ACCOUNT_HOST = re.compile(r"(?P<account>[a-z0-9-]+)\.(?:api-[a-z]+[0-9]*\.com|activehosted\.com)")
+
+
+def account_key(api_base_url: str) -> str:
+    """The account's stable name in the state's layout: `ac-<account>` for ActiveCampaign's hosts, else the host
+    (and port) lower-cased."""
+    netloc = api_base_url.split("://", 1)[-1].split("/", 1)[0].lower()
+    host = netloc.rsplit("@", 1)[-1]
+    match = _ACCOUNT_HOST.fullmatch(host.split(":", 1)[0])
+    return f"ac-{match.group('account')}" if match else host.replace(":", "_")
+
+
 def destination_key(api_base_url: str, list_id: int) -> str:
-    host = api_base_url.split("://", 1)[-1].split("/", 1)[0].replace(":", "_")
-    return f"{host}/list-{list_id}"
+    return f"{account_key(api_base_url)}/list-{list_id}"
+
+
+def _stamp(info: dict[str, Any]) -> float:
+    """A file's modification time from an fsspec listing (local disks and object stores name it differently)."""
+    for key in ("mtime", "LastModified", "created"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+    return 0.0
+
+
+def _legacy_key(folder: str) -> str:
+    """What account a folder of an older layout (the host as typed, ':' as '_') stands for."""
+    return account_key("https://" + folder.replace("_", ":", 1) if folder.count("_") == 1 else "https://" + folder)
+
+
+def open_state(location: str, api_base_url: str, list_id: int) -> SyncState:
+    """The list's sync state, moved into place from an older layout's folder for the same account if need be
+    (a state kept under `ACME.api-us1.com` or `acme.activehosted.com` is the same account's: no re-send)."""
+    state = SyncState(location, destination_key(api_base_url, list_id))
+    if not state.fs.exists(state.root):
+        state.adopt_legacy(account_key(api_base_url), f"list-{list_id}")
+    return state
 
 
 class SyncState:
@@ -65,6 +104,35 @@ class SyncState:
         self.root = f"{root.rstrip('/')}/{destination}"
         self.run_tag = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
         self._seq = 0
+
+    def adopt_legacy(self, account: str, list_folder: str) -> str | None:
+        """Move the most recently written folder of this list under an older account key into place."""
+        base = self.root.rsplit("/", 2)[0]
+        if not self.fs.exists(base):
+            return None
+        found = []
+        for folder in self.fs.ls(base, detail=False):
+            name = str(folder).rstrip("/").rsplit("/", 1)[-1]
+            candidate = f"{str(folder).rstrip('/')}/{list_folder}"
+            if name != account and _legacy_key(name) == account and self.fs.exists(candidate):
+                found.append((self._last_written(candidate), candidate))
+        if not found:
+            return None
+        _, source = max(found)
+        self.fs.makedirs(self.root.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.mv(source, self.root, recursive=True)
+        return source
+
+    def _last_written(self, folder: str) -> float:
+        return max((_stamp(info) for info in self.fs.find(folder, detail=True).values()), default=0.0)
+
+    def set_aside(self, why: str) -> str | None:
+        """Move this list's state out of the way (a list this run created starts empty); answers where to."""
+        if not self.fs.exists(self.root):
+            return None
+        target = f"{self.root}.{why}-{self.run_tag}"
+        self.fs.mv(self.root, target, recursive=True)
+        return target
 
     # --- meta --------------------------------------------------------------------------------------
 

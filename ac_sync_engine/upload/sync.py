@@ -28,7 +28,7 @@ from ac_sync_engine.audience.mapping import (
 )
 from ac_sync_engine.audience.normalise import value_column
 from ac_sync_engine.upload.account_fields import create_field, discover_fields, relate_fields
-from ac_sync_engine.upload.contact_writes import ContactWriter
+from ac_sync_engine.upload.contact_writes import ContactWriter, send_small
 from ac_sync_engine.upload.early import EarlyFeed, starts_early
 from ac_sync_engine.upload.ledger import StateLedger, resumed_batches
 from ac_sync_engine.upload.planner import (
@@ -42,10 +42,11 @@ from ac_sync_engine.upload.planner import (
     describe,
     load_unsubscribed,
     parse_max_removals,
+    route_small_changes,
     rows_to_send,
 )
 from ac_sync_engine.upload.rows import PARTIAL, make_batches
-from ac_sync_engine.upload.state import OPTED_OUT, SUBSCRIBED, SyncState, destination_key
+from ac_sync_engine.upload.state import OPTED_OUT, SUBSCRIBED, open_state
 from ac_sync_engine.upload.uploader import Uploader, UploadResult
 from activecampaign.client import ACClient, as_int
 
@@ -125,7 +126,7 @@ class ListSync:
         self.log = log or logging.getLogger(__name__)
         self.con = duckdb.connect(db_path)
         self._writer = self.con.cursor()
-        self.state = SyncState(state_location, destination_key(client.base_url, list_id)) if list_id else None
+        self.state = open_state(state_location, client.base_url, list_id) if list_id else None
         self.uploader = (
             Uploader(
                 client,
@@ -234,15 +235,14 @@ class ListSync:
         prepared = await asyncio.to_thread(finish_audience, self.db_path, self.mapping)
         counts = await asyncio.to_thread(build_plan, self.con, self.state, rules)
         kept = self.state.count(self.con) if self.state is not None else 0
+        small = route_small_changes(self.con)
         batches = count_batches(self.con, self.list_id or 0, opts.batch_size, rules.custom_ids)
+        requests = {"bulk_import": batches, "contactLists": counts.resubscribes, **ContactWriter.requests(self.con)}
+        for kind, n in small.items():
+            requests[kind] = requests.get(kind, 0) + n
         plan = Plan(
             counts,
-            {
-                "bulk_import": batches,
-                "contactLists": counts.resubscribes,
-                "fieldRels": len(self._unrelated(used_only=True)),
-                **ContactWriter.requests(self.con),
-            },
+            {**requests, "fieldRels": len(self._unrelated(used_only=True))},
             parse_max_removals(opts.max_removals, kept),
             opts.mode,
             self.mapping,
@@ -306,16 +306,20 @@ class ListSync:
         if self._feed is None:
             resubscribed = await self._resubscribe()
             ids = self._rules().custom_ids
+            few = list(rows_to_send(self.con, ids, via_contact_api=True))
+            contact_done = await send_small(self.client, state, few, self.list_id)
             batches = make_batches(rows_to_send(self.con, ids), self.list_id, self.options.batch_size)
             result = await uploader.run(batches)
             writer = ContactWriter(self.client, state, self.con, ids)
 
+            sent_small = contact_done
+
             async def contact_progress(n: int) -> None:
                 nonlocal contact_done
-                contact_done = n
+                contact_done = sent_small + n
                 await progressed(result)
 
-            contact_done = await writer.run(contact_progress)
+            await writer.run(contact_progress)
             rerecorded = await asyncio.to_thread(
                 state.checkpoint_query, self.con, "SELECT email, fields_hash, status, sent FROM rerecord"
             )
@@ -355,8 +359,8 @@ class ListSync:
         is PARTIAL, so a run that stops in between looks at them again.
         """
         assert self.state is not None and self.list_id is not None
-        rows = self.con.execute("SELECT email, contact_id, old_sent FROM resubscribe").fetchall()
-        for email, contact_id, sent in rows:
+        rows = self.con.execute("SELECT email, contact_id, fields_hash, old_sent, bulk FROM resubscribe").fetchall()
+        for email, contact_id, fields_hash, sent, bulk in rows:
             await self.client.set_list_status(self.list_id, int(contact_id), 1, sourceid=RESUBSCRIBE_SOURCE)
-            self.state.checkpoint([(email, PARTIAL, SUBSCRIBED, sent)])
+            self.state.checkpoint([(email, PARTIAL if bulk else fields_hash, SUBSCRIBED, sent)])
         return len(rows)
