@@ -239,6 +239,42 @@ def resolve(
     err.print(f"Resolved {code} on flow run {flow_run_id} with {action!r}; the run continues.")
 
 
+@app.command()
+def verify(
+    list_name: Annotated[str, typer.Option("--list", help="The list's exact name")],
+    group: Annotated[str, typer.Option("--group", help="The user group's exact title")],
+    state: Annotated[
+        str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Send the missing contacts again (never anyone who unsubscribed)")
+    ] = False,
+    sample: Annotated[
+        int | None, typer.Option("--sample", min=1, help="Check N random contacts instead (two requests each)")
+    ] = None,
+    credentials_block: Annotated[
+        str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
+) -> None:
+    """Compare the list's members in ActiveCampaign with what the sync state says was sent (100 a request)."""
+    from ac_sync.verify_command import run_verify
+
+    code = asyncio.run(
+        run_verify(
+            list_name=list_name,
+            group_name=group,
+            state=state,
+            repair_missing=repair,
+            sample=sample,
+            credentials_block=credentials_block,
+            console=err,
+            as_json=as_json,
+        )
+    )
+    raise typer.Exit(code)
+
+
 register_prefect_commands(app)
 
 

@@ -72,13 +72,17 @@ class Admin:
         return resp.json()
 
 
-def api_post(emu: Any, path: str, body: dict[str, Any]) -> Any:
-    """POST to the emulator's /api/3 as a person would, waiting out its rate limit (it is the account's)."""
+def api_request(emu: Any, method: str, path: str, **options: Any) -> Any:
+    """A request to the emulator's /api/3 as a person would make it, waiting out its rate limit (the account's)."""
     with httpx.Client(base_url=emu.api_url, headers={"Api-Token": emu.api_key}) as api:
-        while (resp := api.post(path, json=body)).status_code == 429:
+        while (resp := api.request(method, path, **options)).status_code == 429:
             time.sleep(float(resp.headers.get("Retry-After", "0.1")))
         resp.raise_for_status()
         return resp.json()
+
+
+def api_post(emu: Any, path: str, body: dict[str, Any]) -> Any:
+    return api_request(emu, "POST", path, json=body)
 
 
 def create_field(emu: Any, title: str, type_: str = "text", options: list[str] | None = None, **extra: Any) -> int:
