@@ -157,7 +157,9 @@ async def sync_audience(
         # What the run will add to the writes this plan made no room for: the list and its link. A list it
         # creates is not read (nobody can have unsubscribed from it yet), so the reads are these.
         plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
-        plan["requests"]["reads"] = summary["requests"]["total"]
+        # The reads the plan itself made, and those the contact-API work reads as it goes (lookups, tags).
+        will = plan["requests"]
+        plan["requests"]["reads"] = summary["requests"]["total"] + will.get("contacts", 0) + will.get("tags", 0)
     rejected_rows_count, rejected_values = count_rejected(details["db_path"])
     summary.update(
         group_name=choices.group_name,

@@ -30,7 +30,12 @@ class StateLedger:
     def confirmed(self, batch: Batch, rows: list[Row]) -> None:
         # Checkpoint before forgetting the batchId: a crash in between only makes the next run poll it again.
         self.state.checkpoint(
-            (r.email, r.state_hash, SUBSCRIBED if r.action == SUBSCRIBE else UNSUBSCRIBED, r.sent_after())
+            (
+                r.email,
+                r.state_hash,
+                SUBSCRIBED if r.action == SUBSCRIBE else UNSUBSCRIBED,
+                r.sent_after(removed_at=batch.confirmed_at),
+            )
             for r in rows
         )
         self.state.remove_pending(str(batch.batch_id))

@@ -291,8 +291,9 @@ def route_small_changes(con: duckdb.DuckDBPyConnection, limit: int = SMALL_CHANG
     by_verdict = con.execute("SELECT verdict, count(*) FROM to_send WHERE via_contact_api GROUP BY verdict")
     counts = dict(by_verdict.fetchall())
     updates, leaves, adds = counts.get("update", 0), counts.get("leave", 0), counts.get("add", 0)
-    # An update is one contact/sync; an add, contact/sync then contactLists; a removal, a lookup then contactLists.
-    return {"contact_sync": updates + adds, "contactLists": adds + leaves, "contacts": leaves}
+    # An update is one contact/sync; an add, contact/sync then contactLists; a removal, a lookup, contactLists and
+    # a read of the list status it left (when it took effect, for a later re-subscription).
+    return {"contact_sync": updates + adds, "contactLists": adds + leaves, "contacts": 2 * leaves}
 
 
 def _pair_keys(relation: str, *columns: str) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -28,7 +29,7 @@ from ac_sync_engine.audience.mapping import (
 )
 from ac_sync_engine.audience.normalise import value_column
 from ac_sync_engine.upload.account_fields import create_field, discover_fields, relate_fields
-from ac_sync_engine.upload.contact_writes import ContactWriter, send_small
+from ac_sync_engine.upload.contact_writes import ContactWriter, list_change_time, send_small
 from ac_sync_engine.upload.early import EarlyFeed, starts_early
 from ac_sync_engine.upload.ledger import StateLedger, resumed_batches
 from ac_sync_engine.upload.planner import (
@@ -45,13 +46,17 @@ from ac_sync_engine.upload.planner import (
     route_small_changes,
     rows_to_send,
 )
-from ac_sync_engine.upload.rows import PARTIAL, make_batches
+from ac_sync_engine.upload.rows import PARTIAL, REMOVED_AT, held_values, make_batches
 from ac_sync_engine.upload.state import OPTED_OUT, SUBSCRIBED, open_state
 from ac_sync_engine.upload.uploader import Uploader, UploadResult
 from activecampaign.client import ACClient, as_int
 
 ProgressFn = Callable[[int, int, int], Awaitable[None]]  # (contacts done, contacts to write, batches confirmed)
 RESUBSCRIBE_SOURCE = 4  # the contactLists sourceid the reference asks for when re-subscribing
+# A list status's `udate` and the `Date` of the answer that confirmed the removal come from different clocks of
+# ActiveCampaign's (seen a second apart on one server); a change this close after the confirmation is taken for
+# the removal itself. Nobody re-subscribes and unsubscribes again within it.
+REMOVAL_CLOCK_SLACK = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -238,6 +243,8 @@ class ListSync:
         small = route_small_changes(self.con)
         batches = count_batches(self.con, self.list_id or 0, opts.batch_size, rules.custom_ids)
         requests = {"bulk_import": batches, "contactLists": counts.resubscribes, **ContactWriter.requests(self.con)}
+        # Each re-subscription first reads the contact's list status again (consent is decided by the present).
+        requests["contacts"] = requests.get("contacts", 0) + counts.resubscribes
         for kind, n in small.items():
             requests[kind] = requests.get(kind, 0) + n
         plan = Plan(
@@ -307,19 +314,23 @@ class ListSync:
             resubscribed = await self._resubscribe()
             ids = self._rules().custom_ids
             few = list(rows_to_send(self.con, ids, via_contact_api=True))
-            contact_done = await send_small(self.client, state, few, self.list_id)
+            few_subscribed, few_unsubscribed = await send_small(self.client, state, few, self.list_id)
+            contact_done = few_subscribed + few_unsubscribed
             batches = make_batches(rows_to_send(self.con, ids), self.list_id, self.options.batch_size)
             result = await uploader.run(batches)
+            # The contact API's writes count as the imports' do, from here on in the result itself.
+            result.subscribed += few_subscribed
+            result.unsubscribed += few_unsubscribed
+            contact_done = 0
             writer = ContactWriter(self.client, state, self.con, ids)
-
-            sent_small = contact_done
 
             async def contact_progress(n: int) -> None:
                 nonlocal contact_done
-                contact_done = sent_small + n
+                contact_done = n
                 await progressed(result)
 
             await writer.run(contact_progress)
+            contact_done += few_subscribed + few_unsubscribed
             rerecorded = await asyncio.to_thread(
                 state.checkpoint_query, self.con, "SELECT email, fields_hash, status, sent FROM rerecord"
             )
@@ -355,12 +366,28 @@ class ListSync:
     async def _resubscribe(self) -> int:
         """Contacts this tool unsubscribed and the audience wants back: bulk import would leave them out.
 
-        Their values then go out with the bulk imports; until those are confirmed the state's hash for them
-        is PARTIAL, so a run that stops in between looks at them again.
+        Consent is decided by the present, not by the ledger: the contact's list status is read again, and
+        only if its last change is this tool's own removal (no younger than the moment that removal was
+        confirmed) is it re-subscribed, with the source the reference asks for. Anyone whose status changed
+        since unsubscribed themselves (or was by someone else): they stay out, remembered as opted out, and
+        their row leaves the bulk imports too. Re-subscribed contacts' values go out with the bulk imports;
+        until those are confirmed their hash is PARTIAL, so a run that stops in between looks at them again.
         """
         assert self.state is not None and self.list_id is not None
         rows = self.con.execute("SELECT email, contact_id, fields_hash, old_sent, bulk FROM resubscribe").fetchall()
+        done = 0
         for email, contact_id, fields_hash, sent, bulk in rows:
+            removed_at = held_values(sent).get(REMOVED_AT)
+            changed_at = await list_change_time(self.client, int(contact_id), self.list_id)
+            ours = bool(
+                removed_at and changed_at and changed_at <= datetime.fromisoformat(removed_at) + REMOVAL_CLOCK_SLACK
+            )
+            if not ours:
+                self.log.info("%s unsubscribed from the list since this tool removed them: not re-subscribed", email)
+                self.state.checkpoint([(email, fields_hash, OPTED_OUT, sent)])
+                self.con.execute("DELETE FROM to_send WHERE email = ?", [email])
+                continue
             await self.client.set_list_status(self.list_id, int(contact_id), 1, sourceid=RESUBSCRIBE_SOURCE)
             self.state.checkpoint([(email, PARTIAL if bulk else fields_hash, SUBSCRIBED, sent)])
-        return len(rows)
+            done += 1
+        return done
