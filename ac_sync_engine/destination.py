@@ -68,3 +68,26 @@ async def claim_list(
     linked = sorted({*meta.get("linked_groups", []), group_id})
     state.write_meta({**meta, "list_name": list_name, "stringid": stringid or recorded, "linked_groups": linked})
     return True
+
+
+@dataclass
+class ListGone(Exception):
+    """The list the run wrote into is no longer the one it was: deleted, or the account was reset under it."""
+
+    list_id: int
+    list_name: str
+    found: str | None  # what the id holds now ("name (stringid)"), None when nothing
+
+    def __str__(self) -> str:
+        now = f"list {self.list_id} is now {self.found}" if self.found else f"list {self.list_id} no longer exists"
+        return f"the list {self.list_name!r} was deleted or replaced while the sync ran: {now}"
+
+
+async def confirm_list(client: ACClient, state_location: str, list_id: int, list_name: str) -> None:
+    """Before a run says "completed": the list it wrote into still exists and is the one its state was for."""
+    found = await client.get_list(list_id)
+    recorded = open_state(state_location, client.base_url, list_id).read_meta().get("stringid")
+    if found is None:
+        raise ListGone(list_id, list_name, None)
+    if recorded and found.stringid and found.stringid != recorded:
+        raise ListGone(list_id, list_name, f"{found.name!r} ({found.stringid})")

@@ -566,6 +566,14 @@ class ACClient:
         found = self._items("lists", _page_of("lists", MailingList), {"filters[name]": name})
         return [raw async for raw, lst in found if lst.name == name]
 
+    async def get_list(self, list_id: int) -> MailingList | None:
+        """The list with this id, or None when the API says it has none (deleted, or never made)."""
+        try:
+            _, found = await self._ask("GET", f"lists/{list_id}", _one("list", MailingList))
+        except NotFoundError:
+            return None
+        return found
+
     async def create_list(self, *, name: str, stringid: str, sender_url: str, sender_reminder: str) -> dict[str, Any]:
         payload = {
             "name": name,

@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 from ac_sync_engine.audience import count_rejected, rejected_rows, write_rejected_csv
 from ac_sync_engine.errors import ConfigError
 from ac_sync_engine.settings import SyncSettings
-from flows.continuing import Choices, resolvable
+from flows.continuing import Choices, StartOver, resolvable
 from flows.session import Session
 from flows.summary import run_summary, summary_markdown
 from resolutions.pause import begin_execution
@@ -108,31 +108,12 @@ async def sync_audience(
     def resolving(step: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return resolvable(step, session, choices, timeout_s)
 
-    await resolving(session.open)
-    try:
-        await resolving(lambda: validate_credentials(session.client))
-        group_id = await resolving(
-            lambda: ensure_group(session.client, choices.group_name, choices.create_group and not dry_run)
-        )
-        listed = await resolving(
-            lambda: ensure_list(
-                session.client,
-                list_name,
-                group_id,
-                state_location,
-                settings.list_sender_url,
-                settings.list_sender_reminder,
-                choices.list_id,
-                dry_run,
-                choices.start_fresh,
-            )
-        )
-        list_id = listed["list_id"]
-        uploaded = await resolving(
+    def upload(listed: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        return resolving(
             lambda: upload_contacts(
                 session.client,
                 details["db_path"],
-                list_id,
+                listed["list_id"],
                 state_location,
                 batch_size=batch_size or settings.batch_size,
                 full_resync=full_resync,
@@ -147,8 +128,38 @@ async def sync_audience(
                 tags=tags,
                 automations=automations or settings.automations,
                 confirm_timeout_s=settings.confirm_timeout_s,
+                list_name=list_name,
             )
         )
+
+    await resolving(session.open)
+    try:
+        await resolving(lambda: validate_credentials(session.client))
+        group_id = await resolving(
+            lambda: ensure_group(session.client, choices.group_name, choices.create_group and not dry_run)
+        )
+        attempt = 0
+        while True:
+            try:
+                listed = await resolving(
+                    lambda attempt=attempt: ensure_list(
+                        session.client,
+                        list_name,
+                        group_id,
+                        state_location,
+                        settings.list_sender_url,
+                        settings.list_sender_reminder,
+                        choices.list_id,
+                        dry_run,
+                        choices.start_fresh,
+                        attempt,
+                    )
+                )
+                uploaded = await upload(listed)
+                break
+            except StartOver:
+                attempt += 1  # the list went away under the run: find or create it again
+        list_id = listed["list_id"]
         summary["requests"] = session.client.stats.as_dict()
     finally:
         await session.close()
@@ -157,9 +168,12 @@ async def sync_audience(
         # What the run will add to the writes this plan made no room for: the list and its link. A list it
         # creates is not read (nobody can have unsubscribed from it yet), so the reads are these.
         plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
-        # The reads the plan itself made, and those the contact-API work reads as it goes (lookups, tags).
+        # The reads the plan itself made, those the contact-API work reads as it goes (lookups, tags), and, for a
+        # list the run creates, the read that confirms it is still there at the end (the plan read it otherwise).
         will = plan["requests"]
-        plan["requests"]["reads"] = summary["requests"]["total"] + will.get("contacts", 0) + will.get("tags", 0)
+        plan["requests"]["reads"] = (
+            summary["requests"]["total"] + will.get("contacts", 0) + will.get("tags", 0) + int(bool(listed["created"]))
+        )
     rejected_rows_count, rejected_values = count_rejected(details["db_path"])
     summary.update(
         group_name=choices.group_name,

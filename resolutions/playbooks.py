@@ -168,6 +168,20 @@ PLAYBOOKS: dict[str, Playbook] = {
             ],
         ),
         Playbook(
+            "LIST_GONE",
+            "The list was deleted or replaced while the sync ran",
+            "Just before reporting the run as completed, step **{step}** found that {message}. What this run "
+            "sent went to a list that is no longer there, so the run is not completed.",
+            [
+                "In ActiveCampaign check Contacts → Lists (and whether the account was reset or restored).",
+            ],
+            [
+                "Continue with `retry`: the run finds or creates the list **{list_name}** again (a new list starts "
+                "with an empty sync state) and sends the audience to it; nobody who unsubscribed is re-subscribed.",
+            ],
+            [RETRY, ABORT],
+        ),
+        Playbook(
             "MISSING_PERMISSION",
             "The key's user lacks a permission this sync needs",
             "In step **{step}** ActiveCampaign refused to let the key's user {right}: {message}. The key itself "

@@ -13,7 +13,7 @@ from tasks.caching import run_scoped
 
 @task(
     name="ensure-list",
-    cache_key_fn=run_scoped("ensure-list", "list_name", "group_id", "list_id", "dry_run", "start_fresh"),
+    cache_key_fn=run_scoped("ensure-list", "list_name", "group_id", "list_id", "dry_run", "start_fresh", "attempt"),
     persist_result=True,
 )
 async def ensure_list(
@@ -26,8 +26,12 @@ async def ensure_list(
     list_id: int | None = None,
     dry_run: bool = False,
     start_fresh: bool = False,
+    attempt: int = 0,
 ) -> dict[str, int | bool | str | None]:
-    """With `dry_run`, only read: answer what would be created or linked (list_id None if not found)."""
+    """With `dry_run`, only read: answer what would be created or linked (list_id None if not found).
+
+    `attempt` counts the times this run came back here because its list went away (LIST_GONE, retried).
+    """
     log = get_run_logger()
     created = False
     stringid: str | None = None

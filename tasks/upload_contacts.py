@@ -10,11 +10,12 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
+from ac_sync_engine.destination import ListGone, confirm_list
 from ac_sync_engine.progress import Progress, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
 from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
-from resolutions.failures import AmbiguousField, SyncFailure, TooManyRemovals, UnknownField
+from resolutions.failures import AmbiguousField, ListGoneFailure, SyncFailure, TooManyRemovals, UnknownField
 from tasks.caching import run_scoped
 
 
@@ -93,6 +94,7 @@ async def upload_contacts(
     tags: str = "add",
     automations: str = "skip",
     confirm_timeout_s: float | None = None,
+    list_name: str | None = None,
 ) -> dict[str, Any]:
     """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet."""
     options = SyncOptions(
@@ -118,6 +120,8 @@ async def upload_contacts(
                 raise mapping_failure(problem) from None
             plan = await sync.plan(dry_run=dry_run)
             if dry_run:
+                if list_id is not None:
+                    await confirm_list(client, state_location, list_id, list_name or "")  # as the run will
                 return {"plan": plan.as_dict()}
             if mode == MIRROR and plan.counts.removals > plan.max_removals and not approve_removals:
                 removals, limit = plan.counts.removals, plan.max_removals
@@ -131,6 +135,10 @@ async def upload_contacts(
             progress = _UiProgress(plan.total)
             await progress.start()
             sent = await sync.send(plan, progress.update)
+            try:
+                await confirm_list(client, state_location, list_id, list_name or "")
+            except ListGone as gone:
+                raise ListGoneFailure(str(gone), step="upload-contacts", list_id=list_id, list_name=list_name) from None
     finally:
         sync.close()
     result = sent.result
