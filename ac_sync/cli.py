@@ -69,7 +69,16 @@ def _sync_command(planning: bool) -> Any:
     run_only = {"hidden": planning}
 
     def command(
-        audience: Annotated[str, typer.Option("--audience", help="A .csv/.parquet/.json/.jsonl file or a SQL query")],
+        audience: Annotated[
+            str | None, typer.Option("--audience", help="A .csv/.parquet/.json/.jsonl file or a SQL query")
+        ] = None,
+        syncs: Annotated[
+            Path | None,
+            typer.Option("--syncs", help="A YAML file of an account's syncs, run as one plan (instead of --audience)"),
+        ] = None,
+        only: Annotated[
+            list[str] | None, typer.Option("--only", help="With --syncs: only the sync of this name (repeatable)")
+        ] = None,
         list_name: Annotated[str | None, typer.Option("--list", help="The list's exact name")] = None,
         group: Annotated[str | None, typer.Option("--group", help="The user group's exact title")] = None,
         mode: Annotated[
@@ -106,9 +115,7 @@ def _sync_command(planning: bool) -> Any:
         verbose_log: Annotated[
             str | None, typer.Option("--verbose-log", help="Write the rejected rows CSV here")
         ] = None,
-        database: Annotated[
-            str | None, typer.Option("--database", help="Run the SQL there (postgresql://...)")
-        ] = None,
+        database: Annotated[str | None, typer.Option("--database", help="Run the SQL there (postgresql://...)")] = None,
         campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign name for --list-template")] = None,
         list_template: Annotated[
             str | None,
@@ -135,6 +142,12 @@ def _sync_command(planning: bool) -> Any:
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
     ) -> None:
+        if syncs is not None:
+            _account_run(syncs, only, locals(), planning, as_json)
+        if audience is None:
+            _usage("give --audience (a file or a SQL query), or --syncs FILE for an account's syncs")
+        if only:
+            _usage("--only goes with --syncs")
         if mode not in ("upsert", "mirror"):
             _usage(f"--mode must be upsert or mirror, not {mode!r}")
         if tags not in ("add", "mirror"):
@@ -172,6 +185,59 @@ def _sync_command(planning: bool) -> Any:
         raise typer.Exit(code)
 
     return command
+
+
+# What a syncs file declares per sync; on the command line beside --syncs they would be ambiguous.
+_PER_SYNC = (
+    "audience",
+    "list_name",
+    "group",
+    "fields",
+    "mapping",
+    "campaign",
+    "list_template",
+    "max_removals",
+    "automations",
+    "verbose_log",
+)
+
+
+def _account_run(syncs: Path, only: list[str] | None, given: dict[str, Any], planning: bool, as_json: bool) -> NoReturn:
+    """`run --syncs FILE`: the file is checked here (one line per mistake) before any Prefect API starts."""
+    from ac_sync_engine.syncs import load_syncs
+
+    clash = [name for name in _PER_SYNC if given.get(name)]
+    clash += [
+        name
+        for name, default in (("mode", "upsert"), ("tags", "add"), ("clear_empty", False))
+        if given.get(name) != default
+    ]
+    if clash:
+        option = "--" + clash[0].replace("_name", "").replace("_", "-")
+        _usage(f"{option} is a sync's own setting: put it in {syncs} (each sync has its own)")
+    try:
+        spec = load_syncs(str(syncs))
+        spec.selected(only)
+    except ConfigError as exc:
+        _usage(str(exc))
+    if given.get("database"):
+        os.environ["AC_SYNC_DATABASE_URL"] = given["database"]
+    params = {
+        "syncs": str(syncs.resolve()),
+        "only": only or None,
+        "state": given.get("state"),
+        "credentials_block": given.get("credentials_block"),
+        "pause_timeout": given.get("pause_timeout"),
+        "dry_run": bool(given.get("dry_run")) or planning,
+        "full_resync": bool(given.get("full_resync")),
+        "batch_size": given.get("batch_size"),
+    }
+    from ac_sync.runner import run_sync
+
+    code, _ = asyncio.run(
+        run_sync({k: v for k, v in params.items() if v is not None}, as_json=as_json, console=err, account=True)
+    )
+    raise typer.Exit(code)
 
 
 def _usage(message: str) -> NoReturn:

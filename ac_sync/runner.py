@@ -74,8 +74,10 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
 
 
 async def run_sync(
-    params: dict[str, Any], *, as_json: bool, console: Console, quiet: bool = False
+    params: dict[str, Any], *, as_json: bool, console: Console, quiet: bool = False, account: bool = False
 ) -> tuple[int, dict[str, Any]]:
+    """Run `sync-audience` (or, with `account`, `sync-account` for a syncs file) in this process."""
+    from flows.sync_account import sync_account
     from flows.sync_audience import sync_audience
 
     bar = Progress(
@@ -103,15 +105,25 @@ async def run_sync(
     unsubscribe = progress_events.subscribe(on_notice)
     try:
         with bar, quiet_expected((SyncInputError, SyncFailure)):
-            state = await sync_audience(**params, return_state=True)
+            state = await (sync_account if account else sync_audience)(**params, return_state=True)
     finally:
         unsubscribe()
     run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
     if state.is_completed():
         summary = await state.result()
-        code = EXIT_OK
+        code = EXIT_OK if summary["status"] in ("completed", "planned") else EXIT_TYPED
         if not quiet:
-            print_summary(summary, console)
+            for name, one in (summary.get("syncs") or {"": summary}).items():
+                if name:
+                    console.print(f"[bold]sync {name}[/]")
+                for part in (one.get("sub_audiences") or {None: one}).values():
+                    print_summary(part, console)
+            if summary.get("imports"):
+                imports = summary["imports"]
+                console.print(
+                    f"account: {imports.get('bulk_import', 0)} shared bulk imports (one list at a time:"
+                    f" {imports.get('one_by_one', 0)}), {summary['requests'].get('total', 0)} requests"
+                )
     else:
         exc = await state.result(raise_on_failure=False)
         summary = run_summary("failed", run_id)

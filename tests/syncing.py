@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 from uuid import UUID
@@ -19,10 +21,15 @@ from ac_sync_engine import progress
 
 
 async def sync(**params: Any) -> tuple[int, dict[str, Any]]:
-    """Run the flow in this process, as `ac-sync run` does; answer (exit code, summary)."""
+    """Run the flow in this process, as `ac-sync run` does (`syncs=FILE`: as `run --syncs`); answer (exit code,
+    summary)."""
     console = Console(file=io.StringIO(), width=200)
     return await run_sync(
-        {k: v for k, v in params.items() if v is not None}, as_json=False, console=console, quiet=True
+        {k: v for k, v in params.items() if v is not None},
+        as_json=False,
+        console=console,
+        quiet=True,
+        account="syncs" in params,
     )
 
 
@@ -105,6 +112,20 @@ def create_list(emu: Any, name: str) -> dict[str, Any]:
         resp = api.post("/lists", json=body)
         resp.raise_for_status()
         return resp.json()["list"]
+
+
+def cli_env() -> dict[str, str]:
+    """This process's environment, with the Prefect API the tests run against."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+
+
+def ac_sync_cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """`ac-sync ARGS` in a child process, as an operator would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ac_sync.cli", *args], env=cli_env(), capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 class PauseWatch:

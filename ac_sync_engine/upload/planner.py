@@ -329,7 +329,12 @@ def head_row(record: tuple[Any, ...], rules: PlanRules) -> Row:
 
 
 def rows_to_send(
-    con: duckdb.DuckDBPyConnection, custom_ids: Sequence[int] = (), after_row: int = 0, *, via_contact_api: bool = False
+    con: duckdb.DuckDBPyConnection,
+    custom_ids: Sequence[int] = (),
+    after_row: int = 0,
+    *,
+    via_contact_api: bool = False,
+    by_email: bool = False,
 ) -> Iterator[Row]:
     """Subscriptions in audience order, then unsubscriptions: streamed, never all in memory.
 
@@ -339,7 +344,8 @@ def rows_to_send(
     cur = con.cursor()
     cur.execute(
         f"SELECT {_send_columns(custom_ids)} FROM to_send WHERE (source_row IS NULL OR source_row > ?)"
-        f" AND {'' if via_contact_api else 'NOT '}via_contact_api ORDER BY source_row NULLS LAST, email",
+        f" AND {'' if via_contact_api else 'NOT '}via_contact_api"
+        f" ORDER BY {'email, action' if by_email else 'source_row NULLS LAST, email'}",
         [after_row],
     )
     while chunk := cur.fetchmany(_FETCH):

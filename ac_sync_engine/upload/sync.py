@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,7 +46,7 @@ from ac_sync_engine.upload.planner import (
     route_small_changes,
     rows_to_send,
 )
-from ac_sync_engine.upload.rows import PARTIAL, REMOVED_AT, held_values, make_batches
+from ac_sync_engine.upload.rows import PARTIAL, REMOVED_AT, Row, held_values, make_batches
 from ac_sync_engine.upload.state import OPTED_OUT, SUBSCRIBED, open_state
 from ac_sync_engine.upload.uploader import Uploader, UploadResult
 from activecampaign.client import ACClient, as_int
@@ -122,7 +122,10 @@ class ListSync:
         *,
         list_created: bool = False,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        fields: list[AccountField] | None = None,
     ) -> None:
+        """`fields`: the account's custom fields, when the caller has read them already (an account run reads
+        them once for every list)."""
         self.client = client
         self.db_path = db_path
         self.list_id = list_id
@@ -143,7 +146,8 @@ class ListSync:
             else None
         )
         self.mapping: ColumnMapping | None = None
-        self.fields: list[AccountField] = []
+        self.fields: list[AccountField] = list(fields or [])
+        self._fields_known = fields is not None
         self._feed: EarlyFeed | None = None
         self._unsubscribed: list[tuple[str, int]] = []
 
@@ -171,7 +175,8 @@ class ListSync:
                 self.mapping = stored
                 return stored
             raise RuntimeError(f"no audience columns recorded for {self.db_path}")
-        self.fields = await discover_fields(self.client)
+        if not self._fields_known:
+            self.fields = await discover_fields(self.client)
         choices = dict(self.options.choices)
         for column, kind in self.options.create_fields.items():
             if dry_run:
@@ -296,7 +301,7 @@ class ListSync:
     async def send(self, plan: Plan, on_progress: ProgressFn | None = None) -> Sent:
         """Write the plan; each confirmed batch is checkpointed into the sync state as it is confirmed."""
         assert self.uploader is not None and self.state is not None and self.list_id is not None
-        state, uploader = self.state, self.uploader
+        uploader = self.uploader
         total = plan.total
         contact_done = 0
 
@@ -305,53 +310,73 @@ class ListSync:
                 done = result.subscribed + result.unsubscribed + result.rejected + contact_done
                 await on_progress(done, total, result.batches_confirmed)
 
-        # A field the list cannot show would take the values, invisibly: relate it before the first import.
-        unrelated = self._unrelated(used_only=self._feed is None)
-        await relate_fields(self.client, unrelated, self.list_id)
         uploader.on_progress = progressed
-        resubscribed = 0
+        resubscribed = await self.before_bulk()
         if self._feed is None:
-            resubscribed = await self._resubscribe()
             ids = self._rules().custom_ids
             few = list(rows_to_send(self.con, ids, via_contact_api=True))
-            few_subscribed, few_unsubscribed = await send_small(self.client, state, few, self.list_id)
+            few_subscribed, few_unsubscribed = await send_small(self.client, self.state, few, self.list_id)
             contact_done = few_subscribed + few_unsubscribed
-            batches = make_batches(rows_to_send(self.con, ids), self.list_id, self.options.batch_size)
-            result = await uploader.run(batches)
+            result = await uploader.run(make_batches(self.bulk_rows(), self.list_id, self.options.batch_size))
             # The contact API's writes count as the imports' do, from here on in the result itself.
             result.subscribed += few_subscribed
             result.unsubscribed += few_unsubscribed
-            contact_done = 0
-            writer = ContactWriter(self.client, state, self.con, ids)
 
             async def contact_progress(n: int) -> None:
                 nonlocal contact_done
                 contact_done = n
                 await progressed(result)
 
-            await writer.run(contact_progress)
-            contact_done += few_subscribed + few_unsubscribed
-            rerecorded = await asyncio.to_thread(
-                state.checkpoint_query, self.con, "SELECT email, fields_hash, status, sent FROM rerecord"
-            )
-            if rerecorded:
-                self.log.info("Recorded %d unchanged contacts anew in the sync state", rerecorded)
+            contact_done = 0
+            contact_done = await self.after_bulk(contact_progress) + few_subscribed + few_unsubscribed
         else:
             result = await uploader.run(self._feed.items())
             assert self._feed.counts is not None
             plan = Plan(
                 self._feed.counts,
-                {"bulk_import": self._feed.batches, "contactLists": 0, "fieldRels": len(unrelated)},
+                {"bulk_import": self._feed.batches, "contactLists": 0, "fieldRels": plan.requests.get("fieldRels", 0)},
                 plan.max_removals,
                 plan.mode,
                 self.mapping,
                 automations=plan.automations,
             )
             self.log.info("Plan, now known: %d adds, %d opted-out skips", plan.counts.adds, plan.counts.opted_out)
+            await self.after_bulk(None, contact_api=False)
+        self.log_result(result, resubscribed)
+        return Sent(result, resubscribed, plan, contact_done)
+
+    async def before_bulk(self) -> int:
+        """What must precede the imports: fields related to the list, re-subscriptions; answers how many of those."""
+        assert self.list_id is not None
+        # A field the list cannot show would take the values, invisibly: relate it before the first import.
+        await relate_fields(self.client, self._unrelated(used_only=self._feed is None), self.list_id)
+        return 0 if self._feed is not None else await self._resubscribe()
+
+    def bulk_rows(self, *, by_email: bool = False) -> Iterator[Row]:
+        """The rows bulk import writes (the contact API's few aside), by source row or by email."""
+        return rows_to_send(self.con, self._rules().custom_ids, by_email=by_email)
+
+    async def after_bulk(self, progress: Callable[[int], Awaitable[None]] | None, *, contact_api: bool = True) -> int:
+        """What follows the imports: clears and tag removals (answers how many contacts), contacts re-recorded
+        in the state, leavers who opted out remembered, the state compacted."""
+        assert self.state is not None
+        state = self.state
+        written = 0
+        if contact_api:
+            writer = ContactWriter(self.client, state, self.con, self._rules().custom_ids)
+            written = await writer.run(progress)
+            rerecorded = await asyncio.to_thread(
+                state.checkpoint_query, self.con, "SELECT email, fields_hash, status, sent FROM rerecord"
+            )
+            if rerecorded:
+                self.log.info("Recorded %d unchanged contacts anew in the sync state", rerecorded)
         # Leavers who unsubscribed themselves: remembered as opted out, so no later run re-subscribes them.
         opted_leavers = self.con.execute("SELECT email, fields_hash, sent FROM leavers WHERE opted_out").fetchall()
         state.checkpoint((email, fields_hash, OPTED_OUT, sent) for email, fields_hash, sent in opted_leavers)
         state.compact(self.con)
+        return written
+
+    def log_result(self, result: UploadResult, resubscribed: int) -> None:
         self.log.info(
             "Confirmed %d batches: %d subscribed, %d unsubscribed, %d re-subscribed, %d rejected, %d batches re-sent",
             result.batches_confirmed,
@@ -361,7 +386,6 @@ class ListSync:
             result.rejected,
             result.batches_resent,
         )
-        return Sent(result, resubscribed, plan, contact_done)
 
     async def _resubscribe(self) -> int:
         """Contacts this tool unsubscribed and the audience wants back: bulk import would leave them out.
