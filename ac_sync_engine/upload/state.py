@@ -341,7 +341,8 @@ class SyncState:
             local = self._local(path, f"d{seq:08d}.jsonl")
             torn = checks.torn_tail(local)
             if isinstance(torn, str):
-                raise self._damaged(path, torn, self._delta_lost(local))
+                with open(local, "rb") as fh:
+                    raise self._damaged(path, torn, checks.delta_lost(checks.count_lines(fh)))
             if torn is not None:
                 self._warn_torn(path, torn.complete)
                 if not torn.complete:
@@ -363,17 +364,12 @@ class SyncState:
             self.recovered.append(message)
             self.log.warning("%s", message)
 
-    @staticmethod
-    def _delta_lost(local: str) -> str:
-        return f"the {checks.count_lines(local):,} rows of the confirmed batch it records cannot be read"
-
     def _delta_damage(self, files: list[tuple[str, str]], exc: BaseException | None) -> StateError:
         for path, local in files:
             bad = checks.first_bad_line(local)
             if bad:
                 line, lines, problem = bad
-                lost = f"the {lines:,} rows of the confirmed batch it records cannot be read"
-                return self._damaged(path, f"line {line:,} {problem}", lost)
+                return self._damaged(path, f"line {line:,} {problem}", checks.delta_lost(lines))
         why = f"cannot be read ({one_line(exc)})" if exc is not None else "hold rows that are no state rows"
         return self._damaged(self._path("deltas"), why, "the confirmed batches since the snapshot cannot be read")
 
@@ -465,7 +461,7 @@ class SyncState:
 
     def _count_lines(self, path: str) -> int:
         with self.fs.open(path, "rb") as fh:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+            return checks.count_lines(fh)
 
     def _put_file(self, path: str, local: str) -> None:
         # As _put_bytes, without holding the whole file in memory.

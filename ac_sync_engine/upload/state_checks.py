@@ -14,7 +14,7 @@ import json
 import os
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import duckdb
 
@@ -94,9 +94,13 @@ def first_bad_line(local: str) -> tuple[int, int, str] | None:
     return (found[0], count, found[1]) if found else None
 
 
-def count_lines(local: str) -> int:
-    with open(local, "rb") as fh:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+def count_lines(fh: BinaryIO) -> int:
+    """Newlines in an open binary file, read a megabyte at a time."""
+    return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+def delta_lost(rows: int) -> str:
+    return f"the {rows:,} rows of the confirmed batch it records cannot be read"
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,10 @@ def torn_tail(local: str) -> TornTail | None | str:
     # Every row the writers put down starts with `{`: a tail that does not is not a cut-off row.
     if not tail.lstrip().startswith(b"{"):
         return "ends in a line that is neither a state row nor the start of one"
-    return TornTail(start, count_lines(local) if start else 0)
+    if not start:
+        return TornTail(0, 0)
+    with open(local, "rb") as fh:
+        return TornTail(start, count_lines(fh))
 
 
 def _last_line_start(fh: Any, size: int) -> int:
