@@ -37,7 +37,7 @@ import fsspec
 
 from ac_sync_engine.errors import StateError
 from ac_sync_engine.upload.state import SyncState
-from ac_sync_engine.upload.stores import is_local, protocols
+from ac_sync_engine.upload.stores import is_local, protocols, shown
 
 try:
     import fcntl
@@ -174,7 +174,8 @@ class _Lease:
 
     def advice(self, holder: Holder, now: float) -> str:
         ends = f" at {_at(holder.expires, now)}" if holder.expires is not None else ""
-        return f"if it is gone, its lease runs out{ends} and the next run takes it over (or remove {self.path})"
+        where = shown(self.fs, self.path)
+        return f"if it is gone, its lease runs out{ends} and the next run takes it over (or remove {where})"
 
     def read(self) -> tuple[Holder | None, str | None]:
         """The record's holder and (on S3) its ETag, read fresh (no listing cache)."""
