@@ -553,9 +553,7 @@ class ACClient:
         """Every user group once, whether the endpoint pages by limit/offset or answers them all at once."""
         return [raw async for raw, _ in self._items("groups", _page_of("groups", Group))]
 
-    async def create_group(
-        self, title: str, descript: str = "", *, permissions: Sequence[str] = ()
-    ) -> dict[str, Any]:
+    async def create_group(self, title: str, descript: str = "", *, permissions: Sequence[str] = ()) -> dict[str, Any]:
         """Create a user group; `permissions` are the pg* flags it gets (a group made without any has none)."""
         body = {"group": {"title": title, "descript": descript, **dict.fromkeys(permissions, 1)}}
         raw, _ = await self._ask("POST", "groups", _one("group", Group), json_body=body, retry_unexpected=False)

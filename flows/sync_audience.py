@@ -26,6 +26,7 @@ from tasks.validate_credentials import validate_credentials
 
 T = TypeVar("T")
 
+
 def list_name_for(list_name: str | None, campaign: str | None, template: str | None, group_name: str) -> str | None:
     """`--list` as given, or the campaign list named by the template ({campaign_name}, {group_name})."""
     if not template:

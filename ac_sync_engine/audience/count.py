@@ -190,8 +190,7 @@ def _already_counted(con: duckdb.DuckDBPyConnection, email_rows: str, emails: se
     if not candidates:
         return 0
     row = con.execute(
-        f"SELECT count(DISTINCT email) FROM ({email_rows})"
-        f" WHERE cls = {VALID} AND email IN (SELECT unnest(?))",
+        f"SELECT count(DISTINCT email) FROM ({email_rows}) WHERE cls = {VALID} AND email IN (SELECT unnest(?))",
         [candidates],
     ).fetchone()
     return int(row[0]) if row else 0

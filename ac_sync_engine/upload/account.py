@@ -231,4 +231,3 @@ def import_savings(targets: Sequence[Target], batch_size: int = BULK_MAX_CONTACT
     imports = sum(1 for item in make_batches(iter(merged), 0, batch_size) if isinstance(item, Batch))
     one_by_one = sum(t.plan.requests.get("bulk_import", 0) for t in targets)
     return {"bulk_import": imports, "one_by_one": one_by_one, "changed_contacts": distinct}
-

@@ -67,8 +67,17 @@ class ContactWriter:
         n = len(self.custom_ids)
         fields = {fid: v for fid, v in zip(self.custom_ids, rest[:n], strict=True) if v is not None}
         fields_hash, source_row, sent_before, bulk, cleared, untag = rest[n:]
-        row = Row(email, first_name=first_name, last_name=last_name, phone=phone, tags=tags,
-                  fields_hash=fields_hash, source_row=source_row, fields=fields or None, sent_before=sent_before)
+        row = Row(
+            email,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+            tags=tags,
+            fields_hash=fields_hash,
+            source_row=source_row,
+            fields=fields or None,
+            sent_before=sent_before,
+        )
         # What the list holds once the bulk import (if this contact had one) is applied.
         held = held_values(row.sent_after() if bulk else sent_before)
         if cleared:

@@ -57,8 +57,13 @@ def resumed_batches(state: SyncState) -> list[Batch]:
             -i,
             [
                 # A resumed row carries no values: what it sent is recorded, and is what it checkpoints.
-                Row(r["email"], r["action"], fields_hash=r["fields_hash"], source_row=r["source_row"],
-                    sent_before=r.get("sent"))
+                Row(
+                    r["email"],
+                    r["action"],
+                    fields_hash=r["fields_hash"],
+                    source_row=r["source_row"],
+                    sent_before=r.get("sent"),
+                )
                 for r in rows
             ],
             [],

@@ -163,7 +163,7 @@ class SyncState:
         files = sorted(self.fs.find(source))
         # Copy everything before deleting anything: a move cut off half way leaves both copies, never neither.
         for path in files:
-            self.fs.copy(path, f"{target}{path[len(source):]}")
+            self.fs.copy(path, f"{target}{path[len(source) :]}")
         if files:
             self.fs.rm(files)
         self.fs.invalidate_cache(source)

@@ -314,6 +314,7 @@ def test_the_holder_renews_its_lease_while_it_holds(bucket: str) -> None:
     lock = ListLock(s3_state(bucket), wait_s=0, owner="renewing", lease_s=0.3)
     seen: set[float] = set()
     with lock:
+
         def renewed_twice() -> bool:
             held = lock.holder()
             if held is not None and held.expires is not None:

@@ -189,7 +189,7 @@ def test_an_empty_delta_is_a_write_cut_off_before_its_first_byte(
         (lambda d: d + b'"a string"\n', "line 4 is JSON text, not a state row"),
         (lambda d: d + b'{"mail": "x@example.com"}\n', "line 4 has no email"),
         (lambda d: d + b'{"email": "x@example.com", "status": "gone"}\n', "line 4 has the status 'gone'"),
-        (lambda d: d.replace(b"\n", b"\n{\"email\": \"cut", 1), "line 2 is not JSON"),  # torn, but not the last
+        (lambda d: d.replace(b"\n", b'\n{"email": "cut', 1), "line 2 is not JSON"),  # torn, but not the last
     ],
 )
 def test_any_other_delta_damage_names_the_file_and_line(

@@ -164,8 +164,11 @@ def store(s3: S3) -> s3fs.S3FileSystem:
 def test_an_s3_location_is_checked(s3: S3, bucket: str) -> None:
     check_location(f"{bucket}/state")
     assert store(s3).find(bucket) == []  # the probe is gone, and no folder marker was left
-    with pytest.raises(StateError, match=r"^the state location s3://no-such-bucket-x/state cannot be written: "
-                                         r"FileNotFoundError.*does the bucket or container exist"):
+    with pytest.raises(
+        StateError,
+        match=r"^the state location s3://no-such-bucket-x/state cannot be written: "
+        r"FileNotFoundError.*does the bucket or container exist",
+    ):
         check_location("s3://no-such-bucket-x/state")
     store(s3).pipe_file(f"{bucket}/afile", b"x")
     with pytest.raises(StateError, match="is a file, not a folder"):
