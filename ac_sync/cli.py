@@ -318,12 +318,22 @@ def verify(
     sample: Annotated[
         int | None, typer.Option("--sample", min=1, help="Check N random contacts instead (two requests each)")
     ] = None,
+    rebuild_state: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-state",
+            help="Write the list's sync state anew from its members (a damaged state is kept aside); the next"
+            " run compares every member once and sends what differs",
+        ),
+    ] = False,
     credentials_block: Annotated[
         str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
 ) -> None:
     """Compare the list's members in ActiveCampaign with what the sync state says was sent (100 a request)."""
+    if rebuild_state and (repair or sample):
+        _usage("--rebuild-state writes the state from the list itself: it goes without --repair and --sample")
     from ac_sync.verify_command import run_verify
 
     code = asyncio.run(
@@ -333,6 +343,7 @@ def verify(
             state=state,
             repair_missing=repair,
             sample=sample,
+            rebuild=rebuild_state,
             credentials_block=credentials_block,
             console=err,
             as_json=as_json,

@@ -6,6 +6,7 @@ It needs no Prefect server (only `--credentials-block` reads one): it talks to A
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -13,6 +14,8 @@ from rich.console import Console
 
 from ac_sync_engine.errors import ConfigError, SyncInputError
 from ac_sync_engine.settings import SyncSettings, load_credentials
+from ac_sync_engine.upload.lock import ListLock
+from ac_sync_engine.upload.rebuild import rebuild_state
 from ac_sync_engine.upload.state import open_state
 from ac_sync_engine.verify import repair, verify_cost, verify_list
 from activecampaign.client import as_int
@@ -32,8 +35,10 @@ async def run_verify(
     credentials_block: str | None,
     console: Console,
     as_json: bool,
+    rebuild: bool = False,
 ) -> int:
-    """Verify (and with `repair_missing`, repair) one list; answers the exit code."""
+    """Verify (and with `repair_missing`, repair; with `rebuild`, first write the state anew from the list's
+    members) one list; answers the exit code."""
     settings = SyncSettings()
     try:
         credentials = await load_credentials(credentials_block, settings)
@@ -47,6 +52,15 @@ async def run_verify(
                 raise ConfigError(f"{len(found)} lists are named {list_name!r}: verify needs exactly one")
             list_id = as_int(found[0]["id"])
             sync_state = open_state(state or settings.state, client.base_url, list_id)
+            sync_state.list_name, sync_state.group_name = list_name, group_name
+            if rebuild:
+                owner = f"ac-sync verify (pid {os.getpid()})"
+                async with ListLock(sync_state, wait_s=settings.lock_wait_s, owner=owner):
+                    written = await rebuild_state(client, list_id, sync_state)
+                console.print(
+                    f"Rebuilt the sync state of list {list_name!r} from its {written} members (active ones as sent"
+                    " with unknown values, unsubscribed ones as opted out); the next run compares each one once"
+                )
             report = await verify_list(client, list_id, sync_state, sample=sample)
             if repair_missing and report.missing:
                 await client.link_list_to_group(list_id, as_int(groups[0]["id"]))

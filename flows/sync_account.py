@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.syncs import SyncSpec, load_syncs
+from ac_sync_engine.upload.stores import check_location
 from flows.continuing import Choices, StartOver, apply, resolvable
 from flows.session import Session
 from flows.summary import run_summary
@@ -52,6 +53,7 @@ class Target:
             "db_path": self.details["db_path"],
             "list_id": self.listed.get("list_id"),
             "list_name": self.list_name,
+            "group_name": self.choices.group_name,
             "list_created": bool(self.listed.get("created")),
             "mode": self.sync.mode,
             "fields": self.choices.fields,
@@ -89,6 +91,8 @@ async def sync_account(
     chosen = spec.selected(only)
     settings = SyncSettings()
     state_location = state or spec.account.state or settings.state
+    if not dry_run:
+        check_location(state_location)
     timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
     run_id = str(flow_run.id or "local")
     workdir = Path(".ac-sync/work") / run_id

@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from ac_sync_engine.audience import count_rejected, rejected_rows, write_rejected_csv
 from ac_sync_engine.errors import ConfigError
 from ac_sync_engine.settings import SyncSettings
+from ac_sync_engine.upload.stores import check_location, check_output_file
 from flows.continuing import Choices, StartOver, resolvable
 from flows.session import Session
 from flows.summary import run_summary, summary_markdown
@@ -88,6 +89,11 @@ async def sync_audience(
     if not list_name:
         raise ConfigError("name the list (--list, --campaign with --list-template, or AC_SYNC_LIST_NAME)")
     state_location = state or settings.state
+    log_path = verbose_log or (str(settings.verbose_log_path) if settings.verbose_log else None)
+    if not dry_run:  # before anything is read or written: where the state and the rejected rows go
+        check_location(state_location)
+        if log_path:
+            check_output_file(log_path)
     timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
     run_id = str(flow_run.id or "local")
     workdir = Path(".ac-sync/work") / run_id
@@ -130,6 +136,7 @@ async def sync_audience(
                 automations=automations or settings.automations,
                 confirm_timeout_s=settings.confirm_timeout_s,
                 list_name=list_name,
+                group_name=choices.group_name,
             )
         )
 
@@ -202,7 +209,6 @@ async def sync_audience(
             summary["unconfirmed"],
             settings.confirm_timeout_s,
         )
-    log_path = verbose_log or (str(settings.verbose_log_path) if settings.verbose_log else None)
     if log_path:
         written = write_rejected_csv(Path(details["db_path"]), Path(log_path))
         summary["verbose_log"] = log_path

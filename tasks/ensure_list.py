@@ -9,6 +9,7 @@ from activecampaign.client import ACClient, as_int
 from resolutions.classify import typed_failures
 from resolutions.failures import AmbiguousListName, StateMismatchFailure
 from tasks.caching import run_scoped
+from tasks.locking import run_lock
 
 
 @task(
@@ -67,6 +68,7 @@ async def ensure_list(
                 created=created,
                 start_fresh=start_fresh,
                 dry_run=dry_run,
+                hold=run_lock,
             )
         except StateMismatch as mismatch:
             raise StateMismatchFailure(

@@ -20,6 +20,7 @@ from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
 from resolutions.failures import ListGoneFailure, SyncFailure, TooManyRemovals
 from tasks.caching import run_scoped
+from tasks.locking import run_lock
 from tasks.upload_contacts import mapping_failure
 
 
@@ -58,7 +59,7 @@ async def upload_account(
     async with typed_failures("upload-contacts", client):
         fields = await discover_fields(client)  # once for the account, not once per list
     ready: list[Target] = []
-    with contextlib.ExitStack() as closing:
+    async with contextlib.AsyncExitStack() as closing:
         for spec in targets:
             key = spec["key"]
             sync = ListSync(
@@ -70,8 +71,12 @@ async def upload_account(
                 list_created=bool(spec.get("list_created")),
                 log=log,
                 fields=fields,
+                list_name=spec["list_name"],
+                group_name=spec.get("group_name"),
             )
             closing.callback(sync.close)
+            if sync.state is not None and not dry_run:
+                await closing.enter_async_context(run_lock(sync.state))
             try:
                 async with typed_failures("upload-contacts", client, list_id=spec["list_id"], sync=key):
                     if not dry_run:

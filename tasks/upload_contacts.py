@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,7 @@ from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
 from resolutions.failures import AmbiguousField, ListGoneFailure, SyncFailure, TooManyRemovals, UnknownField
 from tasks.caching import run_scoped
+from tasks.locking import run_lock
 
 
 class _UiProgress:
@@ -95,6 +97,7 @@ async def upload_contacts(
     automations: str = "skip",
     confirm_timeout_s: float | None = None,
     list_name: str | None = None,
+    group_name: str | None = None,
 ) -> dict[str, Any]:
     """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet."""
     options = SyncOptions(
@@ -109,9 +112,23 @@ async def upload_contacts(
         choices=choices_from_document(fields, "the field mapping"),
         create_fields=dict(create_fields or {}),
     )
-    sync = ListSync(client, db_path, list_id, state_location, options, list_created=list_created, log=get_run_logger())
+    sync = ListSync(
+        client,
+        db_path,
+        list_id,
+        state_location,
+        options,
+        list_created=list_created,
+        log=get_run_logger(),
+        list_name=list_name,
+        group_name=group_name,
+    )
     try:
-        async with typed_failures("upload-contacts", client, list_id=list_id):
+        # One run per list: a second run on this list waits for this one (AC_SYNC_LOCK_WAIT_S), then says who.
+        async with (
+            run_lock(sync.state) if sync.state and not dry_run else contextlib.nullcontext(),
+            typed_failures("upload-contacts", client, list_id=list_id),
+        ):
             if not dry_run:
                 await sync.resume()
             try:

@@ -123,9 +123,11 @@ class ListSync:
         list_created: bool = False,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         fields: list[AccountField] | None = None,
+        list_name: str | None = None,
+        group_name: str | None = None,
     ) -> None:
         """`fields`: the account's custom fields, when the caller has read them already (an account run reads
-        them once for every list)."""
+        them once for every list); `list_name`/`group_name` fill the rebuild command a damaged state names."""
         self.client = client
         self.db_path = db_path
         self.list_id = list_id
@@ -135,6 +137,9 @@ class ListSync:
         self.con = duckdb.connect(db_path)
         self._writer = self.con.cursor()
         self.state = open_state(state_location, client.base_url, list_id) if list_id else None
+        if self.state is not None:
+            self.state.log = self.log  # a torn last line read past is a warning in the run's log
+            self.state.list_name, self.state.group_name = list_name, group_name
         self.uploader = (
             Uploader(
                 client,
