@@ -52,6 +52,24 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             f" or --field '{column}=-' to say so)"
         )
     plan = summary.get("plan") or {}
+    checked = summary.get("verify")
+    if checked:
+        verdict = "matches the state" if checked["status"] == "completed" else "[red]differs from the state[/]"
+        console.print(
+            f"  verified (every Nth run): the list {verdict}: missing {checked['missing']}, extra {checked['extra']}"
+            + (
+                f" — put them back: ac-sync verify --list '{summary.get('list_name')}' --group"
+                f" '{summary.get('group_name')}' --repair"
+                if checked["missing"]
+                else ""
+            )
+        )
+    if summary.get("new_list"):
+        made = "will be created" if summary["status"] == "planned" else "was created"
+        console.print(
+            f"  the list {made} with sender URL {summary['new_list']['sender_url']} and reminder"
+            f" {summary['new_list']['sender_reminder']!r} (AC_SYNC_LIST_SENDER_URL, AC_SYNC_LIST_SENDER_REMINDER)"
+        )
     if summary["status"] == "planned":
         will = plan.get("requests", {})
         console.print(

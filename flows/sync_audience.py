@@ -65,6 +65,7 @@ async def sync_audience(
     clear_empty: bool = False,
     tags: Literal["add", "mirror"] = "add",
     automations: Literal["skip", "run", "new-only"] | None = None,
+    verify_every: int = 0,
 ) -> dict[str, Any]:
     """Send the rows of `audience` into the list `list_name` that the user group `group_name` can see.
 
@@ -78,6 +79,8 @@ async def sync_audience(
     `max_removals`, `N` or `P%`, default 10 %, unless approved). `dry_run` makes read requests only and
     answers the plan. On a typed failure the run writes the playbook, emits an `ac-sync.failure.<CODE>`
     event and pauses for `pause_timeout` seconds (0: stop at once) waiting for a resolution form.
+    `verify_every` N > 0: every Nth run (counted in the list's state) also compares the whole list with the
+    state, as `ac-sync verify` does, and reports it in the summary's `verify` (a deployment's drift check).
     """
     log = get_run_logger()
     begin_execution()
@@ -137,6 +140,7 @@ async def sync_audience(
                 confirm_timeout_s=settings.confirm_timeout_s,
                 list_name=list_name,
                 group_name=choices.group_name,
+                verify_every=0 if dry_run else verify_every,
             )
         )
 
@@ -188,6 +192,12 @@ async def sync_audience(
         group_id=group_id,
         list_id=list_id,
         list_created=bool(listed["created"]),
+        # What a new list is given (AC_SYNC_LIST_SENDER_URL/_REMINDER): said in the plan and the first run.
+        new_list=(
+            {"sender_url": settings.list_sender_url, "sender_reminder": settings.list_sender_reminder}
+            if listed["created"]
+            else None
+        ),
         subscribed=uploaded.get("subscribed", 0),
         unsubscribed=uploaded.get("unsubscribed", 0),
         resubscribed=uploaded.get("resubscribed", 0),
@@ -195,6 +205,7 @@ async def sync_audience(
         rejected=rejected_rows_count,
         rejected_values=rejected_values,
         unconfirmed=uploaded.get("unconfirmed", 0),
+        verify=uploaded.get("verify"),
         automations=plan.get("automations"),
         mapping=plan.get("mapping", {}),
         unmapped=plan.get("unmapped", []),

@@ -14,6 +14,7 @@ from ac_sync_engine.audience.mapping import MappingProblem, choices_from_documen
 from ac_sync_engine.destination import ListGone, confirm_list
 from ac_sync_engine.progress import Progress, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
+from ac_sync_engine.verify import verify_due
 from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
 from resolutions.failures import AmbiguousField, ListGoneFailure, SyncFailure, TooManyRemovals, UnknownField
@@ -98,6 +99,7 @@ async def upload_contacts(
     confirm_timeout_s: float | None = None,
     list_name: str | None = None,
     group_name: str | None = None,
+    verify_every: int = 0,
 ) -> dict[str, Any]:
     """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet."""
     options = SyncOptions(
@@ -112,6 +114,7 @@ async def upload_contacts(
         choices=choices_from_document(fields, "the field mapping"),
         create_fields=dict(create_fields or {}),
     )
+    log = get_run_logger()
     sync = ListSync(
         client,
         db_path,
@@ -119,7 +122,7 @@ async def upload_contacts(
         state_location,
         options,
         list_created=list_created,
-        log=get_run_logger(),
+        log=log,
         list_name=list_name,
         group_name=group_name,
     )
@@ -156,12 +159,23 @@ async def upload_contacts(
                 await confirm_list(client, state_location, list_id, list_name or "")
             except ListGone as gone:
                 raise ListGoneFailure(str(gone), step="upload-contacts", list_id=list_id, list_name=list_name) from None
+            verified = await verify_due(client, list_id, sync.state, verify_every) if sync.state else None
     finally:
         sync.close()
     result = sent.result
     progress.total = sent.plan.total  # a first sync that started early knows its plan only now
     await progress.finish(result.batches_confirmed)
+    if verified is not None and not verified.matches:
+        log.warning(
+            "The list differs from the sync state: %d missing, %d extra (put them back: ac-sync verify --list %r"
+            " --group %r --repair)",
+            len(verified.missing),
+            len(verified.extra),
+            list_name,
+            group_name,
+        )
     return {
+        "verify": verified.as_dict() if verified is not None else None,
         "plan": sent.plan.as_dict(),
         "subscribed": result.subscribed,
         "unsubscribed": result.unsubscribed,

@@ -183,3 +183,35 @@ async def test_contacts_deleted_behind_the_tools_back_are_found_and_put_back(
     assert admin.members("L") == set(sample.valid)
     first = admin.contact(gone[0])
     assert first["first_name"]  # put back with the values the state says were sent
+
+
+async def test_the_plan_and_the_first_run_say_what_a_new_list_gets(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = Admin(sync_env.base_url)
+    sample = write_sample(tmp_path / "a.csv", 20)
+    params = {"audience": str(sample.path), "list_name": "New", "group_name": "Admin", "pause_timeout": 0}
+    code, summary = await sync(**params, dry_run=True)
+    assert code == 0 and summary["new_list"]["sender_url"] == "https://www.example.com", summary
+    monkeypatch.setenv("AC_SYNC_LIST_SENDER_URL", "https://shop.example.org")
+    code, summary = await sync(**params)
+    assert code == 0 and summary["new_list"]["sender_url"] == "https://shop.example.org", summary
+    (made,) = admin.state()["lists"]
+    assert api_request(sync_env, "GET", f"/lists/{made['id']}")["list"]["sender_url"] == "https://shop.example.org"
+    code, summary = await sync(**params)
+    assert code == 0 and summary["new_list"] is None  # found, not created
+
+
+async def test_every_nth_run_verifies_the_list(sync_env: EmulatorProcess, tmp_path: Path) -> None:
+    sample = write_sample(tmp_path / "a.csv", 300)
+    params = {"audience": str(sample.path), "list_name": "L", "group_name": "Admin", "verify_every": 2}
+    code, summary = await sync(**params)
+    assert code == 0 and summary["verify"] is None
+    gone = sorted(sample.valid)[:4]
+    for email in gone:  # deleted behind the tool's back
+        contact_id = api_request(sync_env, "GET", "/contacts", params={"email": email})["contacts"][0]["id"]
+        api_request(sync_env, "DELETE", f"/contacts/{contact_id}")
+    code, summary = await sync(**params)
+    assert code == 0 and summary["verify"]["missing"] == 4 and summary["verify"]["status"] != "completed", summary
+    code, summary = await sync(**params)
+    assert summary["verify"] is None  # the count starts again
