@@ -73,6 +73,7 @@ async def upload_account(
                 fields=fields,
                 list_name=spec["list_name"],
                 group_name=spec.get("group_name"),
+                early=False,
             )
             closing.callback(sync.close)
             if sync.state is not None and not dry_run:

@@ -125,9 +125,12 @@ class ListSync:
         fields: list[AccountField] | None = None,
         list_name: str | None = None,
         group_name: str | None = None,
+        early: bool = True,
     ) -> None:
         """`fields`: the account's custom fields, when the caller has read them already (an account run reads
-        them once for every list); `list_name`/`group_name` fill the rebuild command a damaged state names."""
+        them once for every list); `list_name`/`group_name` fill the rebuild command a damaged state names; `early`
+        False: a large first sync is prepared in full before it sends (an account run merges the lists' rows
+        by email, which needs every list's rows)."""
         self.client = client
         self.db_path = db_path
         self.list_id = list_id
@@ -154,6 +157,7 @@ class ListSync:
         self.fields: list[AccountField] = list(fields or [])
         self._fields_known = fields is not None
         self._feed: EarlyFeed | None = None
+        self._early = early
         self._unsubscribed: list[tuple[str, int]] = []
 
     def close(self) -> None:
@@ -229,7 +233,7 @@ class ListSync:
         load_unsubscribed(self.con, self._unsubscribed)
         source = audience_pending(self.db_path)
         opts = self.options
-        if source is not None and not dry_run and starts_early(self.db_path, first_sync):
+        if source is not None and not dry_run and self._early and starts_early(self.db_path, first_sync):
             # A first sync of a large audience that get-details only counted: its first rows go out while the
             # rest is prepared, and the plan is known once it is (until then: every counted contact an add).
             self._feed = EarlyFeed(
