@@ -352,6 +352,19 @@ def verify(
     raise typer.Exit(code)
 
 
+@app.command()
+def history(
+    list_name: Annotated[str, typer.Option("--list", help="The list's exact name")],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line on stdout instead of the table")] = False,
+) -> None:
+    """A list's past runs from the Prefect API: when, status, added, updated, removed, rejected, duration."""
+    from ac_sync.history import list_history, print_history
+
+    rows = asyncio.run(list_history(list_name, limit))
+    print_history(list_name, rows, Console(), as_json)
+
+
 register_prefect_commands(app)
 
 

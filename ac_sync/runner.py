@@ -52,6 +52,11 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             f" or --field '{column}=-' to say so)"
         )
     plan = summary.get("plan") or {}
+    if plan.get("no_state_members"):
+        console.print(
+            f"  [yellow]no sync state[/] for this list here, but it has {plan['no_state_members']} members: every row"
+            " counts as an add, and mirror mode removes nobody; if its state lives elsewhere, give --state"
+        )
     checked = summary.get("verify")
     if checked:
         verdict = "matches the state" if checked["status"] == "completed" else "[red]differs from the state[/]"

@@ -6,7 +6,6 @@ Prefect stores parameters in clear (and a retry of a masked one would receive `'
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Literal
 
 from prefect.blocks.core import Block
@@ -28,7 +27,8 @@ class SyncSettings(BaseSettings):
     # warehouse URLs often carry a password.
     database_url: SecretStr | None = None
     verbose_log: bool = True
-    verbose_log_path: Path = Path("ac-sync-rejected.csv")
+    # A file per list and per run ({list}, {when}, {run} filled in); a path without them is one file.
+    verbose_log_path: str = "ac-sync-rejected/{list}/{when}-{run}.csv"
     batch_size: int = Field(250, ge=1, le=250)
     list_sender_url: str = "https://www.example.com"
     list_sender_reminder: str = "You are receiving this because you signed up with us."

@@ -656,6 +656,15 @@ class ACClient:
         async for raw, _ in self._items("contacts", parse, filters, keyset=True):
             yield raw
 
+    async def count_contacts(self, list_id: int, status: int = 1) -> int:
+        """How many of the list's contacts have `status` (one request: the answer's `meta.total`; without one,
+        whether the first page held anyone)."""
+        filters = {"listid": list_id, "status": status}
+        page = await self._ask(
+            "GET", "contacts", _page_of("contacts", Contact, _echoes(filters)), params={**filters, "limit": 1}
+        )
+        return page.total if page.total is not None else len(page.items)
+
     async def set_list_status(
         self, list_id: int, contact_id: int, status: int, *, sourceid: int | None = None
     ) -> dict[str, Any]:

@@ -20,23 +20,3 @@ def run_summary(status: str, flow_run_id: str | None, **known: Any) -> dict[str,
     }
     summary.update(known)
     return summary
-
-
-def summary_markdown(summary: dict[str, Any]) -> str:
-    req = summary["requests"]
-    lines = [
-        f"# ac-sync: {summary['status']}",
-        "",
-        f"List **{summary.get('list_name')}** (id {summary.get('list_id')}) for group "
-        f"**{summary.get('group_name')}** (id {summary.get('group_id')}).",
-        "",
-        "| | count |",
-        "|---|---:|",
-    ]
-    lines += [f"| {key.replace('_', ' ')} | {summary.get(key, 0)} |" for key in COUNTS]
-    lines += [
-        "",
-        f"Requests: {req.get('total', 0)} in all, {req.get('bulk_import', 0)} bulk imports, "
-        f"{req.get('429', 0)} answered 429.",
-    ]
-    return "\n".join(lines)

@@ -17,14 +17,18 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from ac_sync_engine.audience import count_rejected
+from ac_sync_engine.errors import AudienceError
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.syncs import SyncSpec, load_syncs
 from ac_sync_engine.upload.stores import check_location
 from flows.continuing import Choices, StartOver, apply, resolvable
+from flows.records import publish, rejected_log_path, run_name, tag_run
 from flows.session import Session
 from flows.summary import run_summary
 from resolutions.failures import FAILURES, SyncFailure
 from resolutions.pause import await_resolution, begin_execution
+from resolutions.quiet_logs import quiet_expected_tracebacks
 from tasks.ensure_group import ensure_group
 from tasks.ensure_list import ensure_list
 from tasks.get_details import get_details
@@ -73,7 +77,7 @@ def _failure_from(data: dict[str, Any]) -> SyncFailure:
     return kind(data["message"], step=data["step"], **context)
 
 
-@flow(name="sync-account", log_prints=False)
+@flow(name="sync-account", flow_run_name=run_name, log_prints=False)
 async def sync_account(
     syncs: str,
     only: list[str] | None = None,
@@ -87,6 +91,7 @@ async def sync_account(
     """Run the syncs of the syncs file `syncs` (all, or those named in `only`) as one plan for the account."""
     log = get_run_logger()
     begin_execution()
+    quiet_expected_tracebacks()
     spec = load_syncs(syncs)
     chosen = spec.selected(only)
     settings = SyncSettings()
@@ -158,6 +163,7 @@ async def sync_account(
             target.failure = _failure_from(failed) if failed else None
 
     imports: list[dict[str, Any]] = []
+    await tag_run([t.list_name for t in targets])
     await resolvable(session.open, session, shared, timeout_s)
     try:
         await resolvable(lambda: validate_credentials(session.client), session, shared, timeout_s)
@@ -189,8 +195,22 @@ async def sync_account(
     finally:
         await session.close()
     summary = account_summary(targets, requests, imports, run_id, dry_run)
+    template = settings.verbose_log_path if settings.verbose_log else None
+    for target in targets:
+        name, _, sub = target.key.partition("/")
+        one = summary["syncs"][name]["sub_audiences"][sub] if sub else summary["syncs"][name]
+        log_path = rejected_log_path(template, target.list_name, run_id) if template else None
+        await publish(one, target.details.get("db_path"), log_path)
     shutil.rmtree(workdir, ignore_errors=True)
     return summary
+
+
+def _rejected(target: Target) -> int:
+    """Rows not synced (invalid, duplicate, refused by ActiveCampaign), as a single-list run counts them."""
+    try:
+        return count_rejected(target.details["db_path"])[0]
+    except (AudienceError, KeyError):
+        return int(target.result.get("rejected", 0))
 
 
 def account_summary(
@@ -217,7 +237,7 @@ def account_summary(
             subscribed=result.get("subscribed", 0),
             unsubscribed=result.get("unsubscribed", 0),
             resubscribed=result.get("resubscribed", 0),
-            rejected=result.get("rejected", 0),
+            rejected=_rejected(target),
             plan=result.get("plan"),
             failure=target.failure.as_dict() if target.failure else None,
         )

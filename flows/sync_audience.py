@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from ac_sync_engine.audience import count_rejected, rejected_rows, write_rejected_csv
+from ac_sync_engine.audience import count_rejected
 from ac_sync_engine.errors import ConfigError
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.upload.stores import check_location, check_output_file
 from flows.continuing import Choices, StartOver, resolvable
+from flows.records import publish, rejected_log_path, run_name, tag_run
 from flows.session import Session
-from flows.summary import run_summary, summary_markdown
+from flows.summary import run_summary
 from resolutions.pause import begin_execution
+from resolutions.quiet_logs import quiet_expected_tracebacks
 from tasks.ensure_group import ensure_group
 from tasks.ensure_list import ensure_list
 from tasks.get_details import get_details
@@ -45,7 +46,7 @@ def list_name_for(list_name: str | None, campaign: str | None, template: str | N
     return name.strip()
 
 
-@flow(name="sync-audience", log_prints=False)
+@flow(name="sync-audience", flow_run_name=run_name, log_prints=False)
 async def sync_audience(
     audience: str,
     list_name: str | None = None,
@@ -84,6 +85,7 @@ async def sync_audience(
     """
     log = get_run_logger()
     begin_execution()
+    quiet_expected_tracebacks()
     settings = SyncSettings()
     group_name = group_name or settings.group_name
     if not group_name:
@@ -92,13 +94,15 @@ async def sync_audience(
     if not list_name:
         raise ConfigError("name the list (--list, --campaign with --list-template, or AC_SYNC_LIST_NAME)")
     state_location = state or settings.state
-    log_path = verbose_log or (str(settings.verbose_log_path) if settings.verbose_log else None)
+    run_id = str(flow_run.id or "local")
+    template = verbose_log or (settings.verbose_log_path if settings.verbose_log else None)
+    log_path = rejected_log_path(template, list_name, run_id) if template else None
     if not dry_run:  # before anything is read or written: where the state and the rejected rows go
         check_location(state_location)
         if log_path:
             check_output_file(log_path)
     timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
-    run_id = str(flow_run.id or "local")
+    await tag_run([list_name])
     workdir = Path(".ac-sync/work") / run_id
     choices = Choices(group_name, fields=dict(fields or {}))
     session = Session(credentials_block)
@@ -220,16 +224,8 @@ async def sync_audience(
             summary["unconfirmed"],
             settings.confirm_timeout_s,
         )
-    if log_path:
-        written = write_rejected_csv(Path(details["db_path"]), Path(log_path))
-        summary["verbose_log"] = log_path
+    written = await publish(summary, details["db_path"], log_path)
+    if written:
         log.info("Wrote %d rejected rows to %s", written, log_path)
-        if written:
-            await create_table_artifact(
-                rejected_rows(Path(details["db_path"]), 1000),
-                key="rejected-rows",
-                description=f"Rejected rows (first 1000 of {written}); full list in {log_path}",
-            )
-    await create_markdown_artifact(summary_markdown(summary), key="sync-summary", description="ac-sync run summary")
     shutil.rmtree(workdir, ignore_errors=True)
     return summary

@@ -28,7 +28,15 @@ from .mapping import ColumnMapping, map_columns, mapping_from_json, mapping_to_j
 from .normalise import REJECTED, UNDECIDED, VALID, email_select
 from .prepare import AudienceSummary, prepare_audience
 from .rejected import REJECTED_COLUMNS
-from .source import FILE_KINDS, STAGED_SOURCE, STAGED_TABLE, _existing_file, open_source, stage_query
+from .source import (
+    FILE_KINDS,
+    STAGED_SOURCE,
+    STAGED_TABLE,
+    _existing_file,
+    open_source,
+    record_source,
+    stage_query,
+)
 
 _finishing = threading.Lock()
 
@@ -110,6 +118,7 @@ def count_audience(source: str, db_path: Path, *, database_url: str | None = Non
     )
     columns = [[c.name, c.type, c.sql_name] for c in opened.columns]
     pending_path(db_path).write_text(json.dumps({"source": source, "counts": _counts(summary), "columns": columns}))
+    record_source(db_path, source)
     return summary
 
 

@@ -35,7 +35,7 @@ from .normalise import (
     staged_columns,
 )
 from .rejected import REJECTED_COLUMNS, fill_reasons
-from .source import OpenedSource, open_source
+from .source import OpenedSource, open_source, record_source
 from .validate import CHECKED_COLUMNS, check_rows
 from .values import reason_sql
 
@@ -103,6 +103,8 @@ def prepare_audience(
     finally:
         con.close()
         _remove_empty_dir(temp_dir_for(db_path))
+    if database_url is None:  # a PostgreSQL query is not run again for the log (nothing else runs)
+        record_source(db_path, source)
     return AudienceSummary(
         rows=rows,
         valid=valid,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from ac_sync_engine.errors import AudienceError
 
 from .db import connect_db
 from .read import iter_rows
+from .source import open_source, recorded_source
 from .validate import CHECKED_COLUMNS, check_rows
 
 # A row that is not synced has no column; a cell left out of a synced contact names its column and value.
@@ -58,19 +60,72 @@ def complete_rejected(db_path: Path | str) -> int:
         con.close()
 
 
+LOG_COLUMNS = ["row", "email", "column", "value", "reason"]
+_DUPLICATE = re.compile(r"duplicate of row (\d+)")
+
+
+def shown_row(source: str | None, source_row: int) -> int:
+    """A row's number as the person who made the source sees it: in a CSV file the spreadsheet's row (the
+    header is row 1, so the first record is row 2); elsewhere the record's number (the first is 1)."""
+    return source_row + 1 if source is not None and source.lower().endswith(".csv") else source_row
+
+
 def write_rejected_csv(db_path: Path | str, out_path: Path | str) -> int:
-    """Write `source_row,email,column,value,reason` (RFC 4180 quoting) to out_path; return the number of rows."""
+    """Write `row,email,column,value,reason` and then the row's original values, one column each as the
+    source names them (RFC 4180 quoting), to out_path; return the number of rows. `row` is shown_row's."""
     complete_rejected(db_path)
+    source = recorded_source(db_path)
     count = 0
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["source_row", "email", "column", "value", "reason"])
-        for row in iter_rows(db_path, REJECTED_QUERY):
-            writer.writerow([row["source_row"], row["email"], row["column_name"], row["value"], row["reason"]])
-            count += 1
+    con = connect_db(db_path)
+    try:
+        query, original = _with_originals(con, source)
+        with out.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(LOG_COLUMNS + [f"original {name}" if name in LOG_COLUMNS else name for name in original])
+            for row in iter_rows(con, query):
+                reason = _renumbered(source, row["reason"] or "")
+                writer.writerow(
+                    [shown_row(source, row["source_row"]), row["email"], row["column_name"], row["value"], reason]
+                    + [_text(row.get(f"__o{i}")) for i in range(len(original))]
+                )
+                count += 1
+    finally:
+        con.close()
     return count
+
+
+def _renumbered(source: str | None, reason: str) -> str:
+    """ "duplicate of row N" in the numbering the log's `row` column uses."""
+    return _DUPLICATE.sub(lambda m: f"duplicate of row {shown_row(source, int(m[1]))}", reason)
+
+
+def _with_originals(con: duckdb.DuckDBPyConnection, source: str | None) -> tuple[str, list[str]]:
+    """The log's query, joined to the source's rows by their number when the source can be read again."""
+    if source is None:
+        return REJECTED_QUERY, []
+    try:
+        opened = open_source(con, source, None, "main")
+        relation = f"(SELECT row_number() OVER () AS __n, * FROM {opened.relation})"
+        names = [c.name for c in opened.columns]
+        picks = ", ".join(f"o.{c.ident}::VARCHAR AS __o{i}" for i, c in enumerate(opened.columns))
+        con.execute(f"SELECT * FROM {relation} LIMIT 0")
+    except (AudienceError, duckdb.Error):
+        return REJECTED_QUERY, []  # the file changed or went away since: the log without the originals
+    query = f"""
+        SELECT r.source_row, r.email, r.column_name, r.value, r.reason{", " + picks if picks else ""}
+        FROM rejected r LEFT JOIN {relation} o ON o.__n = r.source_row
+        ORDER BY r.source_row, r.column_name NULLS FIRST"""
+    return query, names
+
+
+ORIGINAL_MAX = 10_000  # characters of an original value in the log (a 1 MB cell would break spreadsheets)
+
+
+def _text(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= ORIGINAL_MAX else f"{text[:ORIGINAL_MAX]}… ({len(text):,} characters)"
 
 
 def rejected_rows(db_path: Path | str, limit: int = 100) -> list[dict[str, Any]]:

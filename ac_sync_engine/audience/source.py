@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,26 @@ def _existing_file(source: str) -> Path | None:
 # finish_audience prepares. Not a path, so no file can be mistaken for it.
 STAGED_SOURCE = "ac-sync:staged-audience"
 STAGED_TABLE = "main.audience_source"
+
+
+def source_record_path(db_path: Path | str) -> Path:
+    path = Path(db_path)
+    return path.with_name(path.name + ".source.json")
+
+
+def record_source(db_path: Path | str, source: str) -> None:
+    """Remember where the audience's rows can be read again (a file, or the staged query): the rejected-rows
+    log shows each row's original values from there. A query that was not staged is not run again."""
+    path = _existing_file(source)
+    again = str(path.resolve()) if path is not None else source if source == STAGED_SOURCE else None
+    source_record_path(db_path).write_text(json.dumps({"source": again}), encoding="utf-8")
+
+
+def recorded_source(db_path: Path | str) -> str | None:
+    try:
+        return json.loads(source_record_path(db_path).read_text(encoding="utf-8")).get("source")
+    except (OSError, ValueError):
+        return None
 
 
 def stage_query(con: duckdb.DuckDBPyConnection, source: str, database_url: str | None) -> OpenedSource:

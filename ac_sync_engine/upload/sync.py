@@ -34,6 +34,7 @@ from ac_sync_engine.upload.early import EarlyFeed, starts_early
 from ac_sync_engine.upload.ledger import StateLedger, resumed_batches
 from ac_sync_engine.upload.planner import (
     AUTOMATIONS_SKIP,
+    MIRROR,
     TAGS_ADD,
     UPSERT,
     PlanCounts,
@@ -271,6 +272,8 @@ class ListSync:
         )
         if prepared is not None:
             plan.notes = {"rejected_values": prepared.rejected_values, "naive_datetimes": prepared.naive_datetimes}
+        if first_sync and self.state is not None and self.list_id is not None and not self.list_created:
+            await self._no_state_but_members(plan)
         if plan.notes.get("naive_datetimes"):
             self.log.info(
                 "%d date-time values carry no time zone: they are taken as UTC", plan.notes["naive_datetimes"]
@@ -285,6 +288,25 @@ class ListSync:
             counts.unchanged,
         )
         return plan
+
+    async def _no_state_but_members(self, plan: Plan) -> None:
+        """A list that has members but no state here: say so (its state may live elsewhere: --state), since
+        every row then counts as an add and mirror mode removes nobody (it removes only what it recorded)."""
+        assert self.state is not None and self.list_id is not None
+        members = await self.client.count_contacts(self.list_id, 1)
+        if not members:
+            return
+        plan.notes["no_state_members"] = members
+        self.log.warning(
+            "No sync state for this list at %s, but the list has %d members: every row is planned as an add (sent"
+            " again, which changes nothing for those already there)%s. If this list's state lives elsewhere, give"
+            " it with --state (AC_SYNC_STATE).",
+            self.state.shown(),
+            members,
+            "; mirror mode removes nobody until a state records what this tool put on the list"
+            if self.options.mode == MIRROR
+            else "",
+        )
 
     def _unrelated(self, *, used_only: bool = False) -> list[AccountField]:
         """Mapped custom fields the list cannot show yet (related neither to it nor to all lists)."""

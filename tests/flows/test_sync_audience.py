@@ -94,7 +94,7 @@ async def test_twenty_thousand_rows_with_dirt(sync_env: EmulatorProcess, tmp_pat
     with rejected_csv.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == sample.invalid + sample.duplicates == summary["rejected"]
-    assert all(r["reason"].strip() and r["source_row"].strip() for r in rows)
+    assert all(r["reason"].strip() and r["row"].strip() for r in rows)
     assert sum(r["reason"].startswith("duplicate of row") for r in rows) == sample.duplicates
 
 

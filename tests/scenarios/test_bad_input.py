@@ -77,7 +77,7 @@ def test_edge_case_addresses_end_in_the_rejected_log(sync_env: EmulatorProcess, 
     with (tmp_path / "rejected.csv").open(newline="", encoding="utf-8") as fh:
         rejected = list(csv.DictReader(fh))
     assert len(rejected) == len(EDGE_CASES)
-    assert all(r["reason"].strip() and r["source_row"].isdigit() for r in rejected)
+    assert all(r["reason"].strip() and r["row"].isdigit() for r in rejected)
     bulk = [r for r in admin.requests() if r["path"].endswith("bulk_import") and r["method"] == "POST"]
     assert [r["status"] for r in bulk] == [200]  # one batch, never voided for format
 

@@ -99,10 +99,20 @@ def test_write_rejected_csv_round_trips(prepared: Path, tmp_path: Path) -> None:
     assert write_rejected_csv(prepared, out) == 3
     with out.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["source_row", "email", "column", "value", "reason"]
-    assert rows[1][:2] == ["601", 'odd, "quoted"\nemail']
-    assert rows[2] == ["602", "", "", "", "missing email"]
-    assert rows[3] == ["603", "USER7@example.com", "", "", "duplicate of row 7"]
+    # The spreadsheet's row numbers (the header is row 1), and each row's original values after the reason.
+    assert rows[0] == ["row", "email", "column", "value", "reason", "original email", "first_name", "tags"]
+    assert rows[1] == ["602", 'odd, "quoted"\nemail', "", "", rows[1][4], 'odd, "quoted"\nemail', "Comma", ""]
+    assert rows[2] == ["603", "", "", "", "missing email", "", "Blank", ""]
+    assert rows[3] == ["604", "USER7@example.com", "", "", "duplicate of row 8", "USER7@example.com", "Dup", ""]
+
+
+def test_the_log_keeps_what_it_can_when_the_source_went_away(prepared: Path, tmp_path: Path) -> None:
+    (tmp_path / "people.csv").unlink()
+    out = tmp_path / "rejected.csv"
+    assert write_rejected_csv(prepared, out) == 3
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["row", "email", "column", "value", "reason"] and rows[2] == ["603", "", "", "", "missing email"]
 
 
 def test_write_rejected_csv_empty(tmp_path: Path) -> None:
@@ -112,7 +122,7 @@ def test_write_rejected_csv_empty(tmp_path: Path) -> None:
     prepare_audience(str(path), db)
     out = tmp_path / "rejected.csv"
     assert write_rejected_csv(db, out) == 0
-    assert out.read_bytes() == b"source_row,email,column,value,reason\r\n"
+    assert out.read_bytes() == b"row,email,column,value,reason,original email\r\n"
 
 
 def test_prepare_while_the_caller_holds_a_connection(prepared: Path, tmp_path: Path) -> None:

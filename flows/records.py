@@ -1,0 +1,127 @@
+"""What a run leaves in Prefect for a list's history: its name and tags, its artifacts (keyed per list), and
+where its rejected rows go (a file per list and per run).
+
+Prefect keeps an artifact key's versions as one history, so a key per list (`sync-summary-spring-vip-1a2b`)
+gives each list its own; the tag `list:<name>` finds the list's runs (`ac-sync history --list NAME`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
+
+from ac_sync_engine.audience import rejected_rows, write_rejected_csv
+from ac_sync_engine.audience.rejected import shown_row
+from ac_sync_engine.audience.source import recorded_source
+
+SUMMARY_PREFIX = "sync-summary-"
+REJECTED_PREFIX = "rejected-rows-"
+TAG_PREFIX = "list:"
+UI_ROWS = 1000  # rejected rows shown in the UI's table (the file has them all)
+# One word per concept, in the order the summary table and `ac-sync history` show them.
+SUMMARY_ROWS = (
+    ("audience rows", "audience_rows"),
+    ("valid", "valid"),
+    ("invalid", "invalid"),
+    ("duplicates", "duplicates"),
+    ("added", "added"),
+    ("updated", "updated"),
+    ("removed", "removed"),
+    ("re-subscribed", "resubscribed"),
+    ("unchanged", "unchanged"),
+    ("opted out", "opted_out"),
+    ("rejected", "rejected"),
+)
+
+
+def list_key(list_name: str) -> str:
+    """An artifact-key form of a list name (lowercase letters, digits, dashes), distinct for distinct names."""
+    slug = re.sub(r"[^a-z0-9]+", "-", list_name.lower()).strip("-")[:40] or "list"
+    return f"{slug}-{hashlib.sha256(list_name.encode()).hexdigest()[:4]}"
+
+
+def list_tag(list_name: str) -> str:
+    return f"{TAG_PREFIX}{list_name}"
+
+
+def run_name() -> str:
+    """A flow run's name: the list (or the syncs file) and when, instead of Prefect's "jasmine-frog"."""
+    params = flow_run.parameters or {}
+    what = (
+        params.get("list_name")
+        or params.get("campaign")
+        or (f"account {Path(params['syncs']).stem}" if params.get("syncs") else "sync")
+    )
+    return f"{what} · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+async def tag_run(list_names: list[str]) -> None:
+    """Add each list's tag to this flow run (a deployment's own tags stay)."""
+    if not flow_run.id or not list_names:
+        return
+    from prefect.client.orchestration import get_client
+
+    with contextlib.suppress(Exception):  # a history aid: never the reason a sync fails
+        async with get_client() as client:
+            run = await client.read_flow_run(flow_run.id)
+            tags = sorted({*(run.tags or []), *(list_tag(name) for name in list_names)})
+            await client.update_flow_run(flow_run.id, tags=tags)
+
+
+def rejected_log_path(template: str, list_name: str, run_id: str) -> str:
+    """The rejected-rows file of this run of this list: `template` with {list}, {run} and {when} filled (a path
+    without them is used as it is, one file)."""
+    safe = re.sub(r"[^\w .-]+", "_", list_name).strip() or "list"
+    when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    filled = template.replace("{list}", safe).replace("{run}", run_id[:8]).replace("{when}", when)
+    return str(Path(filled).absolute())  # the summary names a file one can open from anywhere
+
+
+def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    plan = summary.get("plan") or {}
+    known = {
+        **summary,
+        "added": plan.get("adds", 0),
+        "updated": plan.get("updates", 0),
+        "removed": summary.get("unsubscribed", 0),
+        "unchanged": plan.get("unchanged", 0),
+        "opted_out": summary.get("opted_out", plan.get("opted_out", 0)),
+    }
+    rows = [{"": "status", "count": summary["status"]}]
+    rows += [{"": label, "count": known.get(key) or 0} for label, key in SUMMARY_ROWS]
+    rows.append({"": "requests", "count": (summary.get("requests") or {}).get("total", 0)})
+    return rows
+
+
+async def publish(summary: dict[str, Any], db_path: str | None, log_path: str | None) -> int:
+    """The summary table and, with rejected rows, their file (`log_path`) and a table of the first UI_ROWS;
+    answers the rejected rows written."""
+    name = summary.get("list_name") or "list"
+    written = 0
+    if log_path and db_path:
+        written = write_rejected_csv(Path(db_path), Path(log_path))
+        summary["verbose_log"] = log_path
+        if written:
+            source = recorded_source(db_path)
+            first_rows = rejected_rows(Path(db_path), UI_ROWS)
+            shown = [{"row": shown_row(source, row.pop("source_row")), **row} for row in first_rows]
+            first = f"the first {UI_ROWS} of {written}" if written > UI_ROWS else f"all {written}"
+            await create_table_artifact(
+                shown,
+                key=REJECTED_PREFIX + list_key(name),
+                description=f"Rejected rows of list {name!r}: {first}; every one, with its original values, in"
+                f" {log_path}",
+            )
+    await create_table_artifact(
+        summary_rows(summary),
+        key=SUMMARY_PREFIX + list_key(name),
+        description=f"ac-sync: list {name!r} (id {summary.get('list_id')}), group {summary.get('group_name')!r}",
+    )
+    return written

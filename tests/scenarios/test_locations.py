@@ -1,0 +1,65 @@
+"""Where things live does not surprise: a list with members but no state here is said so (and mirror removes
+nobody); rejected rows are kept per list and per run, with the spreadsheet's row and the original values."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from activecampaign.emulator import EmulatorProcess
+from tests.syncing import Admin, sync
+
+
+def audience(path: Path, emails: list[str], bad: int = 0) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["email", "first_name"])
+        writer.writerows([e, "Ann"] for e in emails)
+        writer.writerows([f"not-an-email-{i}", f"Bad {i}"] for i in range(bad))
+    return path
+
+
+async def test_a_list_with_members_but_no_state_here_is_said_so(sync_env: EmulatorProcess, tmp_path: Path) -> None:
+    admin = Admin(sync_env.base_url)
+    people = [f"p{i}@example.com" for i in range(300)]
+    path = audience(tmp_path / "a.csv", people)
+    assert (await sync(audience=str(path), list_name="L", group_name="Admin"))[0] == 0
+    elsewhere = str(tmp_path / "another-folder" / "state")
+    code, summary = await sync(audience=str(path), list_name="L", group_name="Admin", state=elsewhere, dry_run=True)
+    assert code == 0 and summary["plan"]["no_state_members"] == 300 and summary["plan"]["adds"] == 300
+    # A mirror run with an audience of 100 and no state here removes nobody.
+    path = audience(tmp_path / "fewer.csv", people[:100])
+    code, summary = await sync(
+        audience=str(path), list_name="L", group_name="Admin", state=elsewhere, mode="mirror", pause_timeout=0
+    )
+    assert code == 0 and summary["plan"]["removals"] == 0 and summary["unsubscribed"] == 0, summary
+    assert admin.members("L") == set(people)
+
+
+async def test_two_lists_keep_two_rejected_files_per_run(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AC_SYNC_VERBOSE_LOG_PATH")  # the default: a file per list and per run
+    first = audience(tmp_path / "a.csv", ["a@example.com"], bad=2)
+    second = audience(tmp_path / "b.csv", ["b@example.com"], bad=3)
+    code_a, summary_a = await sync(audience=str(first), list_name="Spring VIP", group_name="Admin")
+    code_b, summary_b = await sync(audience=str(second), list_name="Autumn", group_name="Admin")
+    assert code_a == code_b == 0
+    log_a, log_b = Path(summary_a["verbose_log"]), Path(summary_b["verbose_log"])
+    assert log_a != log_b and log_a.parent.name == "Spring VIP" and log_b.parent.name == "Autumn"
+    assert log_a.is_relative_to(tmp_path / "ac-sync-rejected")
+    with log_a.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    # Spreadsheet rows: the header is row 1, a@ row 2, the bad ones rows 3 and 4; the original values follow.
+    assert [(r["row"], r["email"], r["first_name"]) for r in rows] == [
+        ("3", "not-an-email-0", "Bad 0"),
+        ("4", "not-an-email-1", "Bad 1"),
+    ]
+    assert all(r["reason"] for r in rows)
+    with log_b.open(newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 3
+    # Another run of the same list keeps the first run's file.
+    code, again = await sync(audience=str(first), list_name="Spring VIP", group_name="Admin")
+    assert code == 0 and Path(again["verbose_log"]) != log_a and log_a.exists()
