@@ -136,32 +136,37 @@ async def ensure_process_pool(name: str) -> bool:
     return False
 
 
-def automation_definition(block_document_id: UUID, ui_url: str, path: Path = AUTOMATION_FILE) -> dict[str, Any]:
-    """The shipped automation, its webhook action pointed at the block and its links at this UI."""
+def automation_definitions(block_document_id: UUID, ui_url: str, path: Path = AUTOMATION_FILE) -> list[dict[str, Any]]:
+    """The shipped automations (typed failures, other failures, crashes, notices), their webhook actions pointed
+    at the block and their links at this UI."""
     if not path.is_file():
         raise ConfigError(f"no automation definition at {path}: run ac-sync setup from a checkout of this repo")
     text = path.read_text(encoding="utf-8").replace(UI_URL_TOKEN, ui_url)
-    spec = yaml.safe_load(text)
-    for action in spec["actions"]:
-        if action.get("type") == "call-webhook":
-            action["block_document_id"] = str(block_document_id)
-    return spec
+    specs = [spec for spec in yaml.safe_load_all(text) if spec]
+    for spec in specs:
+        for action in spec["actions"]:
+            if action.get("type") == "call-webhook":
+                action["block_document_id"] = str(block_document_id)
+    return specs
 
 
-async def install_alert(webhook_url: str, block_name: str, path: Path = AUTOMATION_FILE) -> UUID:
-    """Save the webhook block and (re)create the failure-alert automation; answer the automation's id."""
+async def install_alert(webhook_url: str, block_name: str, path: Path = AUTOMATION_FILE) -> list[UUID]:
+    """Save the webhook block and (re)create the alert automations; answer their ids."""
     from prefect.automations import AutomationCore
     from prefect.blocks.webhook import Webhook
     from prefect.client.orchestration import get_client
 
     webhook = Webhook(url=webhook_url, headers={"Content-Type": "application/json"})  # type: ignore[arg-type]
     block_id = await webhook.asave(block_name, overwrite=True)
-    automation = AutomationCore.model_validate(automation_definition(block_id, _ui_url(), path))
+    automations = [AutomationCore.model_validate(s) for s in automation_definitions(block_id, _ui_url(), path)]
+    made = []
     async with get_client() as client:
-        # Replace rather than add: running setup twice must not double every alert.
-        for old in await client.read_automations_by_name(automation.name):
-            await client.delete_automation(old.id)
-        return await client.create_automation(automation)
+        for automation in automations:
+            # Replace rather than add: running setup twice must not double every alert.
+            for old in await client.read_automations_by_name(automation.name):
+                await client.delete_automation(old.id)
+            made.append(await client.create_automation(automation))
+    return made
 
 
 async def setup_prefect(pool: str, webhook_url: str | None, block_name: str) -> list[str]:
@@ -177,9 +182,10 @@ async def setup_prefect(pool: str, webhook_url: str | None, block_name: str) -> 
     await ActiveCampaignCredentials.aregister_type_and_schema()
     done.append("block type 'activecampaign-credentials' registered")
     if webhook_url:
-        automation_id = await install_alert(webhook_url, block_name)
+        made = await install_alert(webhook_url, block_name)
         done.append(
-            f"webhook block {block_name!r} saved; automation 'ac-sync failure alert' installed ({automation_id})"
+            f"webhook block {block_name!r} saved; {len(made)} alert automations installed (typed failures, other"
+            " failures, crashes, rejected rows and recoveries)"
         )
     return done
 

@@ -22,6 +22,7 @@ from ac_sync_engine.errors import AudienceError
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.syncs import SyncSpec, load_syncs
 from ac_sync_engine.upload.stores import check_location
+from flows.alerts import alerting, completed
 from flows.continuing import Choices, StartOver, apply, resolvable
 from flows.records import publish, rejected_log_path, run_name, tag_run
 from flows.session import Session
@@ -89,120 +90,122 @@ async def sync_account(
     batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Run the syncs of the syncs file `syncs` (all, or those named in `only`) as one plan for the account."""
-    log = get_run_logger()
-    begin_execution()
-    quiet_expected_tracebacks()
-    spec = load_syncs(syncs)
-    chosen = spec.selected(only)
-    settings = SyncSettings()
-    state_location = state or spec.account.state or settings.state
-    if not dry_run:
-        check_location(state_location)
-    timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
-    run_id = str(flow_run.id or "local")
-    workdir = Path(".ac-sync/work") / run_id
-    session = Session(credentials_block or spec.account.credentials_block)
-    shared = Choices(chosen[0].group)
+    async with alerting(syncs):
+        log = get_run_logger()
+        begin_execution()
+        quiet_expected_tracebacks()
+        spec = load_syncs(syncs)
+        chosen = spec.selected(only)
+        settings = SyncSettings()
+        state_location = state or spec.account.state or settings.state
+        if not dry_run:
+            check_location(state_location)
+        timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
+        run_id = str(flow_run.id or "local")
+        workdir = Path(".ac-sync/work") / run_id
+        session = Session(credentials_block or spec.account.credentials_block)
+        shared = Choices(chosen[0].group)
 
-    targets: list[Target] = []
-    for sync in chosen:
-        details = await get_details(sync.audience, str(workdir / sync.name), sync.sub_audience)
-        parts = details.get("parts") or {None: details}
-        for value, part in parts.items():
-            key = sync.name if value is None else f"{sync.name}/{value}"
-            choices = Choices(sync.group, fields=dict(sync.fields or {}))
-            targets.append(Target(key, sync, sync.list_name(value), part, choices))
+        targets: list[Target] = []
+        for sync in chosen:
+            details = await get_details(sync.audience, str(workdir / sync.name), sync.sub_audience)
+            parts = details.get("parts") or {None: details}
+            for value, part in parts.items():
+                key = sync.name if value is None else f"{sync.name}/{value}"
+                choices = Choices(sync.group, fields=dict(sync.fields or {}))
+                targets.append(Target(key, sync, sync.list_name(value), part, choices))
 
-    async def destination(target: Target, *, wait: bool) -> None:
-        """Find the target's group and list; with `wait`, a typed failure waits for its resolution."""
-        client = session.client
-        choices = target.choices
+        async def destination(target: Target, *, wait: bool) -> None:
+            """Find the target's group and list; with `wait`, a typed failure waits for its resolution."""
+            client = session.client
+            choices = target.choices
 
-        async def group_step() -> int:
-            return await ensure_group(client, choices.group_name, choices.create_group and not dry_run, groups)
+            async def group_step() -> int:
+                return await ensure_group(client, choices.group_name, choices.create_group and not dry_run, groups)
 
-        async def list_step() -> dict[str, Any]:
-            return await ensure_list(
-                client,
-                target.list_name,
-                target.group_id,
-                state_location,
-                settings.list_sender_url,
-                settings.list_sender_reminder,
-                choices.list_id,
-                dry_run,
-                choices.start_fresh,
-                target.attempt,
+            async def list_step() -> dict[str, Any]:
+                return await ensure_list(
+                    client,
+                    target.list_name,
+                    target.group_id,
+                    state_location,
+                    settings.list_sender_url,
+                    settings.list_sender_reminder,
+                    choices.list_id,
+                    dry_run,
+                    choices.start_fresh,
+                    target.attempt,
+                )
+
+            if wait:
+                target.group_id = await resolvable(group_step, session, choices, timeout_s)
+                target.listed = await resolvable(list_step, session, choices, timeout_s)
+            else:
+                target.group_id = await group_step()
+                target.listed = await list_step()
+
+        async def upload(batch: list[Target]) -> None:
+            done = await resolvable(
+                lambda: upload_account(
+                    session.client,
+                    [t.upload_spec(full_resync) for t in batch],
+                    state_location,
+                    batch_size or settings.batch_size,
+                    dry_run,
+                    settings.confirm_timeout_s,
+                ),
+                session,
+                shared,
+                timeout_s,
             )
+            imports.append(done.get("imports") or {})
+            for target in batch:
+                target.result = done["lists"].get(target.key, {})
+                failed = done["failures"].get(target.key)
+                target.failure = _failure_from(failed) if failed else None
 
-        if wait:
-            target.group_id = await resolvable(group_step, session, choices, timeout_s)
-            target.listed = await resolvable(list_step, session, choices, timeout_s)
-        else:
-            target.group_id = await group_step()
-            target.listed = await list_step()
-
-    async def upload(batch: list[Target]) -> None:
-        done = await resolvable(
-            lambda: upload_account(
-                session.client,
-                [t.upload_spec(full_resync) for t in batch],
-                state_location,
-                batch_size or settings.batch_size,
-                dry_run,
-                settings.confirm_timeout_s,
-            ),
-            session,
-            shared,
-            timeout_s,
-        )
-        imports.append(done.get("imports") or {})
-        for target in batch:
-            target.result = done["lists"].get(target.key, {})
-            failed = done["failures"].get(target.key)
-            target.failure = _failure_from(failed) if failed else None
-
-    imports: list[dict[str, Any]] = []
-    await tag_run([t.list_name for t in targets])
-    await resolvable(session.open, session, shared, timeout_s)
-    try:
-        await resolvable(lambda: validate_credentials(session.client), session, shared, timeout_s)
-        groups = await session.client.groups()  # once for the account
+        imports: list[dict[str, Any]] = []
+        await tag_run([t.list_name for t in targets])
+        await resolvable(session.open, session, shared, timeout_s)
+        try:
+            await resolvable(lambda: validate_credentials(session.client), session, shared, timeout_s)
+            groups = await session.client.groups()  # once for the account
+            for target in targets:
+                try:
+                    await destination(target, wait=False)
+                except SyncFailure as failure:
+                    target.failure = failure
+            await upload([t for t in targets if t.failure is None])
+            # Each sync set aside waits for its resolution now, the others done, and goes on alone.
+            for target in [t for t in targets if t.failure is not None]:
+                while target.failure is not None:
+                    failure = target.failure
+                    try:
+                        resolution = await await_resolution(failure, timeout_s=timeout_s)
+                    except SyncFailure as stopped:
+                        target.failure = stopped
+                        log.error("Sync %s stopped: %s", target.key, stopped.message)
+                        break
+                    try:
+                        await apply(resolution, failure, session, target.choices)
+                    except StartOver:
+                        target.attempt += 1
+                    if failure.step in ("ensure-group", "ensure-list") or target.attempt:
+                        await destination(target, wait=True)
+                    await upload([target])
+            requests = session.client.stats.as_dict()
+        finally:
+            await session.close()
+        summary = account_summary(targets, requests, imports, run_id, dry_run)
+        template = settings.verbose_log_path if settings.verbose_log else None
         for target in targets:
-            try:
-                await destination(target, wait=False)
-            except SyncFailure as failure:
-                target.failure = failure
-        await upload([t for t in targets if t.failure is None])
-        # Each sync set aside waits for its resolution now, the others done, and goes on alone.
-        for target in [t for t in targets if t.failure is not None]:
-            while target.failure is not None:
-                failure = target.failure
-                try:
-                    resolution = await await_resolution(failure, timeout_s=timeout_s)
-                except SyncFailure as stopped:
-                    target.failure = stopped
-                    log.error("Sync %s stopped: %s", target.key, stopped.message)
-                    break
-                try:
-                    await apply(resolution, failure, session, target.choices)
-                except StartOver:
-                    target.attempt += 1
-                if failure.step in ("ensure-group", "ensure-list") or target.attempt:
-                    await destination(target, wait=True)
-                await upload([target])
-        requests = session.client.stats.as_dict()
-    finally:
-        await session.close()
-    summary = account_summary(targets, requests, imports, run_id, dry_run)
-    template = settings.verbose_log_path if settings.verbose_log else None
-    for target in targets:
-        name, _, sub = target.key.partition("/")
-        one = summary["syncs"][name]["sub_audiences"][sub] if sub else summary["syncs"][name]
-        log_path = rejected_log_path(template, target.list_name, run_id) if template else None
-        await publish(one, target.details.get("db_path"), log_path)
-    shutil.rmtree(workdir, ignore_errors=True)
-    return summary
+            name, _, sub = target.key.partition("/")
+            one = summary["syncs"][name]["sub_audiences"][sub] if sub else summary["syncs"][name]
+            log_path = rejected_log_path(template, target.list_name, run_id) if template else None
+            await publish(one, target.details.get("db_path"), log_path)
+            await completed(one, settings.alert_rejected_share)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return summary
 
 
 def _rejected(target: Target) -> int:

@@ -14,6 +14,7 @@ from ac_sync_engine.audience import count_rejected
 from ac_sync_engine.errors import ConfigError
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.upload.stores import check_location, check_output_file
+from flows.alerts import alerting, completed
 from flows.continuing import Choices, StartOver, resolvable
 from flows.records import publish, rejected_log_path, run_name, tag_run
 from flows.session import Session
@@ -83,149 +84,154 @@ async def sync_audience(
     `verify_every` N > 0: every Nth run (counted in the list's state) also compares the whole list with the
     state, as `ac-sync verify` does, and reports it in the summary's `verify` (a deployment's drift check).
     """
-    log = get_run_logger()
-    begin_execution()
-    quiet_expected_tracebacks()
-    settings = SyncSettings()
-    group_name = group_name or settings.group_name
-    if not group_name:
-        raise ConfigError("name the group (--group, or AC_SYNC_GROUP_NAME)")
-    list_name = list_name_for(list_name or settings.list_name, campaign, list_template, group_name)
-    if not list_name:
-        raise ConfigError("name the list (--list, --campaign with --list-template, or AC_SYNC_LIST_NAME)")
-    state_location = state or settings.state
-    run_id = str(flow_run.id or "local")
-    template = verbose_log or (settings.verbose_log_path if settings.verbose_log else None)
-    log_path = rejected_log_path(template, list_name, run_id) if template else None
-    if not dry_run:  # before anything is read or written: where the state and the rejected rows go
-        check_location(state_location)
-        if log_path:
-            check_output_file(log_path)
-    timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
-    await tag_run([list_name])
-    workdir = Path(".ac-sync/work") / run_id
-    choices = Choices(group_name, fields=dict(fields or {}))
-    session = Session(credentials_block)
+    async with alerting(list_name or campaign):
+        log = get_run_logger()
+        begin_execution()
+        quiet_expected_tracebacks()
+        settings = SyncSettings()
+        group_name = group_name or settings.group_name
+        if not group_name:
+            raise ConfigError("name the group (--group, or AC_SYNC_GROUP_NAME)")
+        list_name = list_name_for(list_name or settings.list_name, campaign, list_template, group_name)
+        if not list_name:
+            raise ConfigError("name the list (--list, --campaign with --list-template, or AC_SYNC_LIST_NAME)")
+        state_location = state or settings.state
+        run_id = str(flow_run.id or "local")
+        template = verbose_log or (settings.verbose_log_path if settings.verbose_log else None)
+        log_path = rejected_log_path(template, list_name, run_id) if template else None
+        if not dry_run:  # before anything is read or written: where the state and the rejected rows go
+            check_location(state_location)
+            if log_path:
+                check_output_file(log_path)
+        timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
+        await tag_run([list_name])
+        workdir = Path(".ac-sync/work") / run_id
+        choices = Choices(group_name, fields=dict(fields or {}))
+        session = Session(credentials_block)
 
-    details = await get_details(audience, str(workdir))
-    summary = run_summary(
-        "planned" if dry_run else "completed",
-        run_id,
-        mode=mode,
-        list_name=list_name,
-        audience_rows=details["rows"],
-        valid=details["valid"],
-        invalid=details["invalid"],
-        duplicates=details["duplicates"],
-    )
-
-    def resolving(step: Callable[[], Awaitable[T]]) -> Awaitable[T]:
-        return resolvable(step, session, choices, timeout_s)
-
-    def upload(listed: dict[str, Any]) -> Awaitable[dict[str, Any]]:
-        return resolving(
-            lambda: upload_contacts(
-                session.client,
-                details["db_path"],
-                listed["list_id"],
-                state_location,
-                batch_size=batch_size or settings.batch_size,
-                full_resync=full_resync,
-                mode=mode,
-                max_removals=max_removals,
-                approve_removals=choices.approve_removals,
-                dry_run=dry_run,
-                list_created=bool(listed["created"]),
-                fields=choices.fields,
-                create_fields=choices.create_fields,
-                clear_empty=clear_empty,
-                tags=tags,
-                automations=automations or settings.automations,
-                confirm_timeout_s=settings.confirm_timeout_s,
-                list_name=list_name,
-                group_name=choices.group_name,
-                verify_every=0 if dry_run else verify_every,
-            )
+        details = await get_details(audience, str(workdir))
+        summary = run_summary(
+            "planned" if dry_run else "completed",
+            run_id,
+            mode=mode,
+            list_name=list_name,
+            audience_rows=details["rows"],
+            valid=details["valid"],
+            invalid=details["invalid"],
+            duplicates=details["duplicates"],
         )
 
-    await resolving(session.open)
-    try:
-        await resolving(lambda: validate_credentials(session.client))
-        group_id = await resolving(
-            lambda: ensure_group(session.client, choices.group_name, choices.create_group and not dry_run)
-        )
-        attempt = 0
-        while True:
-            try:
-                listed = await resolving(
-                    lambda attempt=attempt: ensure_list(
-                        session.client,
-                        list_name,
-                        group_id,
-                        state_location,
-                        settings.list_sender_url,
-                        settings.list_sender_reminder,
-                        choices.list_id,
-                        dry_run,
-                        choices.start_fresh,
-                        attempt,
-                    )
+        def resolving(step: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+            return resolvable(step, session, choices, timeout_s)
+
+        def upload(listed: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+            return resolving(
+                lambda: upload_contacts(
+                    session.client,
+                    details["db_path"],
+                    listed["list_id"],
+                    state_location,
+                    batch_size=batch_size or settings.batch_size,
+                    full_resync=full_resync,
+                    mode=mode,
+                    max_removals=max_removals,
+                    approve_removals=choices.approve_removals,
+                    dry_run=dry_run,
+                    list_created=bool(listed["created"]),
+                    fields=choices.fields,
+                    create_fields=choices.create_fields,
+                    clear_empty=clear_empty,
+                    tags=tags,
+                    automations=automations or settings.automations,
+                    confirm_timeout_s=settings.confirm_timeout_s,
+                    list_name=list_name,
+                    group_name=choices.group_name,
+                    verify_every=0 if dry_run else verify_every,
                 )
-                uploaded = await upload(listed)
-                break
-            except StartOver:
-                attempt += 1  # the list went away under the run: find or create it again
-        list_id = listed["list_id"]
-        summary["requests"] = session.client.stats.as_dict()
-    finally:
-        await session.close()
-    plan = uploaded["plan"]
-    if dry_run:
-        # What the run will add to the writes this plan made no room for: the list and its link. A list it
-        # creates is not read (nobody can have unsubscribed from it yet), so the reads are these.
-        plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
-        # The reads the plan itself made, those the contact-API work reads as it goes (lookups, tags), and, for a
-        # list the run creates, the read that confirms it is still there at the end (the plan read it otherwise).
-        will = plan["requests"]
-        plan["requests"]["reads"] = (
-            summary["requests"]["total"] + will.get("contacts", 0) + will.get("tags", 0) + int(bool(listed["created"]))
+            )
+
+        await resolving(session.open)
+        try:
+            await resolving(lambda: validate_credentials(session.client))
+            group_id = await resolving(
+                lambda: ensure_group(session.client, choices.group_name, choices.create_group and not dry_run)
+            )
+            attempt = 0
+            while True:
+                try:
+                    listed = await resolving(
+                        lambda attempt=attempt: ensure_list(
+                            session.client,
+                            list_name,
+                            group_id,
+                            state_location,
+                            settings.list_sender_url,
+                            settings.list_sender_reminder,
+                            choices.list_id,
+                            dry_run,
+                            choices.start_fresh,
+                            attempt,
+                        )
+                    )
+                    uploaded = await upload(listed)
+                    break
+                except StartOver:
+                    attempt += 1  # the list went away under the run: find or create it again
+            list_id = listed["list_id"]
+            summary["requests"] = session.client.stats.as_dict()
+        finally:
+            await session.close()
+        plan = uploaded["plan"]
+        if dry_run:
+            # What the run will add to the writes this plan made no room for: the list and its link. A list it
+            # creates is not read (nobody can have unsubscribed from it yet), so the reads are these.
+            plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
+            # The reads the plan itself made, those the contact-API work reads as it goes (lookups, tags), and, for a
+            # list the run creates, the read that confirms it is still there at the end (the plan read it otherwise).
+            will = plan["requests"]
+            plan["requests"]["reads"] = (
+                summary["requests"]["total"]
+                + will.get("contacts", 0)
+                + will.get("tags", 0)
+                + int(bool(listed["created"]))
+            )
+        rejected_rows_count, rejected_values = count_rejected(details["db_path"])
+        summary.update(
+            group_name=choices.group_name,
+            group_id=group_id,
+            list_id=list_id,
+            list_created=bool(listed["created"]),
+            # What a new list is given (AC_SYNC_LIST_SENDER_URL/_REMINDER): said in the plan and the first run.
+            new_list=(
+                {"sender_url": settings.list_sender_url, "sender_reminder": settings.list_sender_reminder}
+                if listed["created"]
+                else None
+            ),
+            subscribed=uploaded.get("subscribed", 0),
+            unsubscribed=uploaded.get("unsubscribed", 0),
+            resubscribed=uploaded.get("resubscribed", 0),
+            opted_out=plan["opted_out"],
+            rejected=rejected_rows_count,
+            rejected_values=rejected_values,
+            unconfirmed=uploaded.get("unconfirmed", 0),
+            verify=uploaded.get("verify"),
+            automations=plan.get("automations"),
+            mapping=plan.get("mapping", {}),
+            unmapped=plan.get("unmapped", []),
+            batches=uploaded.get("batches", 0),
+            batches_resent=uploaded.get("batches_resent", 0),
+            plan=plan,
         )
-    rejected_rows_count, rejected_values = count_rejected(details["db_path"])
-    summary.update(
-        group_name=choices.group_name,
-        group_id=group_id,
-        list_id=list_id,
-        list_created=bool(listed["created"]),
-        # What a new list is given (AC_SYNC_LIST_SENDER_URL/_REMINDER): said in the plan and the first run.
-        new_list=(
-            {"sender_url": settings.list_sender_url, "sender_reminder": settings.list_sender_reminder}
-            if listed["created"]
-            else None
-        ),
-        subscribed=uploaded.get("subscribed", 0),
-        unsubscribed=uploaded.get("unsubscribed", 0),
-        resubscribed=uploaded.get("resubscribed", 0),
-        opted_out=plan["opted_out"],
-        rejected=rejected_rows_count,
-        rejected_values=rejected_values,
-        unconfirmed=uploaded.get("unconfirmed", 0),
-        verify=uploaded.get("verify"),
-        automations=plan.get("automations"),
-        mapping=plan.get("mapping", {}),
-        unmapped=plan.get("unmapped", []),
-        batches=uploaded.get("batches", 0),
-        batches_resent=uploaded.get("batches_resent", 0),
-        plan=plan,
-    )
-    if summary["unconfirmed"]:
-        log.warning(
-            "%d contacts are still queued at ActiveCampaign after %.0f s (AC_SYNC_CONFIRM_TIMEOUT_S): the next run"
-            " confirms them, or sends them again",
-            summary["unconfirmed"],
-            settings.confirm_timeout_s,
-        )
-    written = await publish(summary, details["db_path"], log_path)
-    if written:
-        log.info("Wrote %d rejected rows to %s", written, log_path)
-    shutil.rmtree(workdir, ignore_errors=True)
-    return summary
+        if summary["unconfirmed"]:
+            log.warning(
+                "%d contacts are still queued at ActiveCampaign after %.0f s (AC_SYNC_CONFIRM_TIMEOUT_S): the next run"
+                " confirms them, or sends them again",
+                summary["unconfirmed"],
+                settings.confirm_timeout_s,
+            )
+        written = await publish(summary, details["db_path"], log_path)
+        if written:
+            log.info("Wrote %d rejected rows to %s", written, log_path)
+        await completed(summary, settings.alert_rejected_share)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return summary

@@ -9,6 +9,10 @@ Everything goes through the commands an operator types (`ac-sync setup`, `ac-syn
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +39,7 @@ from tests.prefect_server import (
     task_states,
     trigger,
     wait_state,
+    wait_until,
 )
 from tests.syncing import Admin
 
@@ -220,3 +225,63 @@ def test_setup_commands_refuse_a_key_flag_a_missing_key_and_a_missing_api(deploy
     env = {k: v for k, v in deployed.env(AC_SYNC_API_KEY="k").items() if k != "PREFECT_API_URL"}
     no_api = deployed.run("ac-sync", "credentials", "save", "x", "--api-url", "http://127.0.0.1:9", env=env)
     assert no_api.returncode == 2 and "PREFECT_API_URL" in no_api.stderr
+
+
+def flow_run_process(flow_run_id: str) -> int:
+    """The pid of the process a worker runs this flow run in (its environment names the run)."""
+    marker = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "environ").read_bytes().split(b"\0"):
+                    return int(proc.name)
+            except OSError:
+                continue
+    raise AssertionError(f"no process runs flow run {flow_run_id}")
+
+
+def test_alerts_for_any_failure_a_crash_too_many_rejected_and_the_recovery(
+    server: PrefectServer,
+    emulator_proc: EmulatorProcess,
+    worker_env: dict[str, str],
+    webhook: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    admin = Admin(emulator_proc.base_url)
+    # A broken query: no typed failure, still an alert with the query's own error.
+    broken = trigger(server, audience="SELEC email FROM people", list_name="Alerts", group_name="Admin")
+    run_worker(server, worker_env)
+    assert wait_state(server, broken, lambda s: s.is_final(), "final").is_failed()
+    alert = webhook.alert_for(broken, "RUN_FAILED")
+    assert "SELEC" in alert["message"] and alert["lists"] == ["Alerts"]
+    # The list's next run completes with about 5 % of its rows rejected, over a 3 % threshold: two notices.
+    sample = write_sample(tmp_path / "audience.csv", 300)
+    assert (sample.invalid + sample.duplicates) / 300 > 0.03
+    fixed = trigger(server, audience=str(sample.path), list_name="Alerts", group_name="Admin")
+    run_worker(server, {**worker_env, "AC_SYNC_ALERT_REJECTED_SHARE": "0.03"})
+    assert wait_state(server, fixed, lambda s: s.is_final(), "final").is_completed()
+    share = webhook.alert_for(fixed, "REJECTED_SHARE")
+    assert share["rejected"] == sample.invalid + sample.duplicates and share["rows"] == 300
+    assert webhook.alert_for(fixed, "RECOVERED")["list"] == "Alerts"
+    # A crash: the flow-run process killed mid-upload (slow emulator), Prefect's Crashed event alerts.
+    admin.config(time_scale=1)
+    big = write_sample(tmp_path / "big.csv", 3000, seed=5)
+    crashing = trigger(server, audience=str(big.path), list_name="Crash", group_name="Admin")
+    since = len(admin.requests())
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--run-once"],
+        env=server.env(**{**worker_env, "AC_SYNC_TIME_SCALE": "1"}),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: admin.accepted_bulk(since) >= 1, "the crashing run's first import", timeout=120)
+        os.kill(flow_run_process(crashing), signal.SIGKILL)
+        worker.wait(timeout=120)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    assert wait_state(server, crashing, lambda s: s.is_final(), "final").type == StateType.CRASHED
+    assert webhook.alert_for(crashing, "RUN_CRASHED")["flow_run_id"] == crashing
