@@ -6,9 +6,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ac_sync_engine.settings import SyncSettings
+from activecampaign.client import ACClient
 from flows.session import Session
 from resolutions.failures import SyncFailure
 from resolutions.pause import Resolution, await_resolution
+from tasks.ensure_list import ensure_list
 
 T = TypeVar("T")
 
@@ -68,3 +71,30 @@ async def apply(resolution: Resolution, failure: SyncFailure, session: Session, 
             previous = choices.fields.get(column)
             clear = previous.get("clear_empty") if isinstance(previous, dict) else None
             choices.fields[column] = target if clear is None else {"field": target, "clear_empty": clear}
+
+
+async def find_or_make_list(
+    client: ACClient,
+    list_name: str,
+    group_id: int | None,
+    state_location: str,
+    choices: Choices,
+    *,
+    dry_run: bool,
+    attempt: int,
+) -> dict[str, Any]:
+    """ensure-list with what the run's settings and the operator's resolutions say (the list id chosen, start
+    fresh); `attempt` counts the times the list went away under the run (a new attempt is a new task run)."""
+    settings = SyncSettings()
+    return await ensure_list(
+        client,
+        list_name,
+        group_id,
+        state_location,
+        settings.list_sender_url,
+        settings.list_sender_reminder,
+        choices.list_id,
+        dry_run,
+        choices.start_fresh,
+        attempt,
+    )

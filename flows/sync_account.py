@@ -23,7 +23,7 @@ from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.syncs import SyncSpec, load_syncs
 from ac_sync_engine.upload.stores import check_location
 from flows.alerts import alerting, completed
-from flows.continuing import Choices, StartOver, apply, resolvable
+from flows.continuing import Choices, StartOver, apply, find_or_make_list, resolvable
 from flows.records import publish, rejected_log_path, run_name, tag_run
 from flows.session import Session
 from flows.summary import run_summary
@@ -31,7 +31,6 @@ from resolutions.failures import FAILURES, SyncFailure
 from resolutions.pause import await_resolution, begin_execution
 from resolutions.quiet_logs import quiet_expected_tracebacks
 from tasks.ensure_group import ensure_group
-from tasks.ensure_list import ensure_list
 from tasks.get_details import get_details
 from tasks.upload_account import upload_account
 from tasks.validate_credentials import validate_credentials
@@ -124,17 +123,14 @@ async def sync_account(
                 return await ensure_group(client, choices.group_name, choices.create_group and not dry_run, groups)
 
             async def list_step() -> dict[str, Any]:
-                return await ensure_list(
+                return await find_or_make_list(
                     client,
                     target.list_name,
                     target.group_id,
                     state_location,
-                    settings.list_sender_url,
-                    settings.list_sender_reminder,
-                    choices.list_id,
-                    dry_run,
-                    choices.start_fresh,
-                    target.attempt,
+                    choices,
+                    dry_run=dry_run,
+                    attempt=target.attempt,
                 )
 
             if wait:

@@ -15,14 +15,13 @@ from ac_sync_engine.errors import ConfigError
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.upload.stores import check_location, check_output_file
 from flows.alerts import alerting, completed
-from flows.continuing import Choices, StartOver, resolvable
+from flows.continuing import Choices, StartOver, find_or_make_list, resolvable
 from flows.records import publish, rejected_log_path, run_name, tag_run
 from flows.session import Session
 from flows.summary import run_summary
 from resolutions.pause import begin_execution
 from resolutions.quiet_logs import quiet_expected_tracebacks
 from tasks.ensure_group import ensure_group
-from tasks.ensure_list import ensure_list
 from tasks.get_details import get_details
 from tasks.upload_contacts import upload_contacts
 from tasks.validate_credentials import validate_credentials
@@ -160,17 +159,14 @@ async def sync_audience(
             while True:
                 try:
                     listed = await resolving(
-                        lambda attempt=attempt: ensure_list(
+                        lambda attempt=attempt: find_or_make_list(
                             session.client,
                             list_name,
                             group_id,
                             state_location,
-                            settings.list_sender_url,
-                            settings.list_sender_reminder,
-                            choices.list_id,
-                            dry_run,
-                            choices.start_fresh,
-                            attempt,
+                            choices,
+                            dry_run=dry_run,
+                            attempt=attempt,
                         )
                     )
                     uploaded = await upload(listed)

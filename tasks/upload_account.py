@@ -11,17 +11,17 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
+from ac_sync_engine.audience.mapping import choices_from_document
 from ac_sync_engine.destination import ListGone, confirm_list
-from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
+from ac_sync_engine.upload import ListSync, SyncOptions
 from ac_sync_engine.upload.account import Target, import_savings, send_account
 from ac_sync_engine.upload.account_fields import discover_fields
 from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
-from resolutions.failures import ListGoneFailure, SyncFailure, TooManyRemovals
+from resolutions.failures import ListGoneFailure, SyncFailure
 from tasks.caching import run_scoped
 from tasks.locking import run_lock
-from tasks.upload_contacts import mapping_failure
+from tasks.upload_contacts import planned
 
 
 def _options(spec: dict[str, Any], batch_size: int, confirm_timeout_s: float | None) -> SyncOptions:
@@ -80,23 +80,12 @@ async def upload_account(
                 await closing.enter_async_context(run_lock(sync.state))
             try:
                 async with typed_failures("upload-contacts", client, list_id=spec["list_id"], sync=key):
-                    if not dry_run:
-                        await sync.resume()
-                    try:
-                        await sync.map(dry_run=dry_run)
-                    except MappingProblem as problem:
-                        raise mapping_failure(problem) from None
-                    plan = await sync.plan(dry_run=dry_run)
-                    limit, removals = plan.max_removals, plan.counts.removals
-                    if spec.get("mode") == MIRROR and removals > limit and not spec.get("approve_removals"):
-                        raise TooManyRemovals(
-                            f"the sync would unsubscribe {removals} contacts, over the limit of {limit}",
-                            step="upload-contacts",
-                            list_id=spec["list_id"],
-                            list_name=spec["list_name"],
-                            removals=removals,
-                            limit=limit,
-                        )
+                    plan = await planned(
+                        sync,
+                        dry_run=dry_run,
+                        approve_removals=bool(spec.get("approve_removals")),
+                        list_name=spec["list_name"],
+                    )
             except SyncFailure as failure:
                 out["failures"][key] = _failure(failure, key)
                 continue

@@ -14,6 +14,7 @@ from ac_sync_engine.audience.mapping import MappingProblem, choices_from_documen
 from ac_sync_engine.destination import ListGone, confirm_list
 from ac_sync_engine.progress import Progress, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
+from ac_sync_engine.upload.sync import Plan
 from ac_sync_engine.verify import verify_due
 from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
@@ -59,6 +60,30 @@ def mapping_failure(problem: MappingProblem) -> SyncFailure:
         wanted=problem.wanted,
         candidates=[f"{f.perstag} (id {f.id})" for f in problem.candidates],
     )
+
+
+async def planned(sync: ListSync, *, dry_run: bool, approve_removals: bool, list_name: str | None) -> Plan:
+    """The list's plan: its pending batches confirmed first, its columns mapped (a mapping problem is a typed
+    failure), and, outside a dry run (whose plan shows the removals), a mirror plan over its removal limit
+    stopped as TOO_MANY_REMOVALS."""
+    if not dry_run:
+        await sync.resume()
+    try:
+        await sync.map(dry_run=dry_run)
+    except MappingProblem as problem:
+        raise mapping_failure(problem) from None
+    plan = await sync.plan(dry_run=dry_run)
+    removals, limit = plan.counts.removals, plan.max_removals
+    if not dry_run and sync.options.mode == MIRROR and removals > limit and not approve_removals:
+        raise TooManyRemovals(
+            f"the sync would unsubscribe {removals} contacts, over the limit of {limit}",
+            step="upload-contacts",
+            list_id=sync.list_id,
+            list_name=list_name,
+            removals=removals,
+            limit=limit,
+        )
+    return plan
 
 
 @task(
@@ -132,26 +157,11 @@ async def upload_contacts(
             run_lock(sync.state) if sync.state and not dry_run else contextlib.nullcontext(),
             typed_failures("upload-contacts", client, list_id=list_id),
         ):
-            if not dry_run:
-                await sync.resume()
-            try:
-                await sync.map(dry_run=dry_run)
-            except MappingProblem as problem:
-                raise mapping_failure(problem) from None
-            plan = await sync.plan(dry_run=dry_run)
+            plan = await planned(sync, dry_run=dry_run, approve_removals=approve_removals, list_name=list_name)
             if dry_run:
                 if list_id is not None:
                     await confirm_list(client, state_location, list_id, list_name or "")  # as the run will
                 return {"plan": plan.as_dict()}
-            if mode == MIRROR and plan.counts.removals > plan.max_removals and not approve_removals:
-                removals, limit = plan.counts.removals, plan.max_removals
-                raise TooManyRemovals(
-                    f"the sync would unsubscribe {removals} contacts, over the limit of {limit}",
-                    step="upload-contacts",
-                    list_id=list_id,
-                    removals=removals,
-                    limit=limit,
-                )
             progress = _UiProgress(plan.total)
             await progress.start()
             sent = await sync.send(plan, progress.update)
