@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 
 from ac_sync_engine.audience import count_rejected, rejected_rows, write_rejected_csv
 from ac_sync_engine.errors import ConfigError
+from ac_sync_engine.secrets import install_redaction
 from ac_sync_engine.settings import SyncSettings
 from flows.continuing import Choices, resolvable
 from flows.session import Session
@@ -77,6 +78,7 @@ async def sync_audience(
     answers the plan. On a typed failure the run writes the playbook, emits an `ac-sync.failure.<CODE>`
     event and pauses for `pause_timeout` seconds (0: stop at once) waiting for a resolution form.
     """
+    install_redaction()  # also in a deployment's flow-run process, which ac-sync's runner never sees
     log = get_run_logger()
     begin_execution()
     settings = SyncSettings()
