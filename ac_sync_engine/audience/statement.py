@@ -51,8 +51,7 @@ def read_only_query(con: duckdb.DuckDBPyConnection, query: str, *, foreign: bool
     (statement,) = statements
     if statement.type != duckdb.StatementType.SELECT:
         raise AudienceError(
-            f"the audience SQL must be a SELECT query that only reads, not {_a(_keyword(statement))} statement;"
-            f" {NOTHING_RAN}"
+            f"the audience SQL must be a SELECT query that only reads, not {_what(statement)}; {NOTHING_RAN}"
         )
     writer = _writing_node(con, query)
     if writer is not None:
@@ -61,7 +60,10 @@ def read_only_query(con: duckdb.DuckDBPyConnection, query: str, *, foreign: bool
         )
     body = _without_terminators(query)
     # What is sent is the body inside SQL of this tool's: it must still be one SELECT there.
-    wrapped = con.extract_statements(f"SELECT * FROM {subquery(body, 'audience_query')}")
+    try:
+        wrapped = con.extract_statements(f"SELECT * FROM {subquery(body, 'audience_query')}")
+    except duckdb.ParserException:
+        wrapped = []
     if len(wrapped) != 1 or wrapped[0].type != duckdb.StatementType.SELECT:
         raise AudienceError(f"the audience SQL is no longer one SELECT inside a subquery; {NOTHING_RAN}")
     return body
@@ -84,6 +86,13 @@ def _keyword(statement: Any) -> str:
     return first if first.isalpha() and first != "WITH" else statement.type.name
 
 
+def _what(statement: Any) -> str:
+    if statement.type == duckdb.StatementType.MULTI:
+        # A PIVOT without its values first creates an ENUM type of them, then selects.
+        return "a statement DuckDB runs as several (a PIVOT: name its values with ON column IN (...))"
+    return f"{_a(_keyword(statement))} statement"
+
+
 def _a(word: str) -> str:
     return f"{'an' if word[:1] in 'AEIOU' else 'a'} {word}"
 
@@ -94,8 +103,10 @@ def _writing_node(con: duckdb.DuckDBPyConnection, query: str) -> str | None:
     assert row is not None
     tree = json.loads(row[0])
     if tree.get("error"):
-        # A SELECT DuckDB cannot serialise: it cannot be checked, so it is not run.
-        return f"something that cannot be checked ({tree.get('error_message')})"
+        # A SELECT whose syntax tree DuckDB cannot give cannot be checked, so it is not run.
+        raise AudienceError(
+            f"the audience SQL cannot be checked as a read ({tree.get('error_message')}); {NOTHING_RAN}"
+        )
     for node in _dicts(tree):
         kind = node.get("type")
         if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READING_NODES:

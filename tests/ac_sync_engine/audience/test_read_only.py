@@ -40,7 +40,9 @@ REFUSED = {
     "delete": ("DELETE FROM keep", "not a DELETE statement"),
     "with ... delete": ("WITH a AS (SELECT 1) DELETE FROM keep", "not a DELETE statement"),
     "export": ("EXPORT DATABASE 'exported'", "not an EXPORT statement"),
-    "pivot statement": ("PIVOT keep ON email", "not a PIVOT statement"),
+    # Without its values, a PIVOT first creates an ENUM type of them.
+    "pivot statement": ("PIVOT keep ON email", "not a statement DuckDB runs as several (a PIVOT"),
+    "pivot subquery": ("SELECT * FROM (PIVOT keep ON email USING count(*))", "runs as several"),
     "explain analyze": ("EXPLAIN ANALYZE SELECT * FROM keep", "not an EXPLAIN statement"),
     # DuckDB parses these as SELECTs and would run the data-modifying WITH clause.
     "writable cte": ("WITH d AS (DELETE FROM keep RETURNING *) SELECT * FROM d", "holds a DELETE"),
