@@ -296,9 +296,11 @@ def resolve(
     """Resolve a paused run so that it continues (works from any machine that reaches its Prefect API)."""
     from ac_sync.resolve import resolve as resolve_run
     from ac_sync_engine.errors import ConfigError
+    from ac_sync_engine.secrets import kept_from_children
 
     try:
-        code = asyncio.run(resolve_run(flow_run_id, action, sets or []))
+        with kept_from_children():  # without PREFECT_API_URL, Prefect's temporary server is a child of this one
+            code = asyncio.run(resolve_run(flow_run_id, action, sets or []))
     except ConfigError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ac_sync.quiet_errors import quiet_expected
 from ac_sync_engine import progress as progress_events
 from ac_sync_engine.errors import SyncInputError
+from ac_sync_engine.secrets import install_redaction, kept_from_children, scrub
 from flows.summary import run_summary
 from resolutions.failures import SyncFailure
 from resolutions.playbooks import render
@@ -126,8 +127,10 @@ async def run_sync(
             sys.stdout.flush()
 
     unsubscribe = progress_events.subscribe(on_notice)
+    install_redaction()  # before the flow: Prefect logs about the run in this process too
     try:
-        with bar, quiet_expected((SyncInputError, SyncFailure)):
+        # Secrets out of os.environ while the run lasts: Prefect's temporary server is a child started with it.
+        with bar, quiet_expected((SyncInputError, SyncFailure)), kept_from_children():
             state = await (sync_account if account else sync_audience)(**params, return_state=True)
     finally:
         unsubscribe()
@@ -150,18 +153,19 @@ async def run_sync(
     else:
         exc = await state.result(raise_on_failure=False)
         summary = run_summary("failed", run_id)
+        message = scrub(str(exc))
         if not isinstance(exc, SyncFailure):
-            summary["error"] = str(exc)  # one line (typed failures have their own entry)
+            summary["error"] = message  # one line (typed failures have their own entry)
         if isinstance(exc, SyncInputError):
             code = EXIT_USAGE
-            console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
         elif isinstance(exc, SyncFailure):
             code = EXIT_TYPED
             summary["failure"] = {**exc.as_dict(), "playbook": render(exc, run_id)}
             console.print(f"[red]{exc.code}[/] in step {exc.step}: {escape(exc.message)}", soft_wrap=True)
         else:
             code = EXIT_OTHER
-            console.print(f"[red]failed:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+            console.print(f"[red]failed:[/] {type(exc).__name__}: {escape(message)}", soft_wrap=True)
     if as_json:
         sys.stdout.write(json.dumps(summary, default=str) + "\n")
         sys.stdout.flush()

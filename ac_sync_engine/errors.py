@@ -1,4 +1,4 @@
-"""The engine's exceptions: one tree, each message one line meant for the person running the sync.
+"""The engine's exceptions: one tree, each message meant for the person running the sync (one line, but for SQL).
 
     SyncInputError          something the user gave is wrong; the command line exits 2 without a traceback
     ├── ConfigError         settings, flags or the credentials source
@@ -11,6 +11,8 @@ run waits are `resolutions.failures.SyncFailure`.
 
 from __future__ import annotations
 
+import re
+
 
 class SyncInputError(Exception):
     """Bad usage, configuration or input; the message is one line meant for the user."""
@@ -21,7 +23,11 @@ class ConfigError(SyncInputError):
 
 
 class AudienceError(SyncInputError):
-    """Bad usage, configuration or audience data."""
+    """Bad usage, configuration or audience data.
+
+    The one exception to one line: an error in the user's own SQL keeps DuckDB's or PostgreSQL's whole message
+    (engine_message), since its caret, hints and candidate columns are what the user needs to fix it.
+    """
 
 
 class StateError(SyncInputError):
@@ -34,3 +40,22 @@ def one_line(exc: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(exc).__name__
+
+
+_LINE_MARK = re.compile(r"^LINE (\d+):", re.M)
+
+
+def engine_message(exc: BaseException, lines_before: int = 0) -> str:
+    """The whole message of a DuckDB or PostgreSQL error about the user's own SQL, caret and hints included.
+
+    `lines_before`: lines of this tool's SQL that came before the user's query in the statement sent; the
+    engines' `LINE n:` marks are renumbered to count the user's lines, padded so that the caret stays aligned.
+    """
+    text = str(exc).strip() or type(exc).__name__
+
+    def renumber(match: re.Match[str]) -> str:
+        sent = int(match.group(1))
+        own = max(sent - lines_before, 1)
+        return f"LINE {own}:" + " " * (len(str(sent)) - len(str(own)))
+
+    return _LINE_MARK.sub(renumber, text) if lines_before else text

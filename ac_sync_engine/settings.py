@@ -9,15 +9,22 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ac_sync_engine.errors import ConfigError
+from ac_sync_engine.secrets import clean_api_key, clean_api_url, held_secrets, remember_secret
 from activecampaign.client import ACClient
+
+ENV_PREFIX = "AC_SYNC_"
+
+
+def _secret_text(value: Any) -> Any:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 class SyncSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AC_SYNC_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     api_url: str | None = None
     api_key: SecretStr | None = None
@@ -54,6 +61,40 @@ class SyncSettings(BaseSettings):
     # How long a run waits for another run on the same list (its lock) before giving up with ListBusy.
     lock_wait_s: float = Field(60.0, ge=0)
 
+    # --- the key and the URL, checked as they are read (secrets.py): one line for a bad paste, never the key.
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _clean_key(cls, value: Any) -> Any:
+        raw = _secret_text(value)
+        return clean_api_key(raw, f"{ENV_PREFIX}API_KEY") if isinstance(raw, str) else value
+
+    @field_validator("api_url", mode="before")
+    @classmethod
+    def _clean_url(cls, value: Any) -> Any:
+        return clean_api_url(value, f"{ENV_PREFIX}API_URL") if isinstance(value, str) and value.strip() else value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _remember_database_url(cls, value: Any) -> Any:
+        remember_secret(_secret_text(value))  # a warehouse URL often carries a password
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The secrets a run moved out of os.environ (secrets.kept_from_children) keep their place: after the
+        # environment (a value set again there is newer), before .env.
+        held = {name.removeprefix(ENV_PREFIX).lower(): value for name, value in held_secrets().items()}
+        held_source = InitSettingsSource(settings_cls, init_kwargs=held)
+        return init_settings, env_settings, held_source, dotenv_settings, file_secret_settings
+
 
 class ActiveCampaignCredentials(Block):
     """An ActiveCampaign account URL and API key, saved on the Prefect server (`--credentials-block NAME`)."""
@@ -63,6 +104,13 @@ class ActiveCampaignCredentials(Block):
 
     api_url: str = Field(description="The URL from Settings → Developer, e.g. https://acme.api-us1.com")
     api_key: SecretStr = Field(description="The API key of the user whose group should see the list")
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _clean_key(cls, value: Any) -> Any:
+        # Saved (`ac-sync credentials save`) and loaded alike: a key pasted into the UI's form is checked too.
+        raw = _secret_text(value)
+        return clean_api_key(raw, "the credentials block's API key") if isinstance(raw, str) else value
 
     def get_client(self, **options: Any) -> ACClient:
         """A ready client of this account (options as ACClient's); the key never leaves the block otherwise."""

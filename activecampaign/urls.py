@@ -27,6 +27,11 @@ def normalise_base_url(url: str) -> str:
     raw = (url or "").strip()
     if not raw:
         raise ApiUrlError("the API URL is empty: copy it from ActiveCampaign's Settings → Developer page")
+    if "://" not in raw:
+        # "127.0.0.1:8765" or "acme.api-us1.com": urlsplit would take the host for a scheme or a path. Text with
+        # an @-sign may hold a password, so it is not repeated.
+        example = f"https://{raw}" if "@" not in raw else "https://youraccount.api-us1.com"
+        raise ApiUrlError(f"the API URL has no scheme: write it as {example} (http:// only for a local emulator)")
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiUrlError(f"the API URL {raw!r} is not an http(s) URL such as https://youraccount.api-us1.com")

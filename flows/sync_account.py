@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 
 from ac_sync_engine.audience import count_rejected
 from ac_sync_engine.errors import AudienceError
+from ac_sync_engine.secrets import install_redaction
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.syncs import SyncSpec, load_syncs
 from ac_sync_engine.upload.stores import check_location
@@ -89,6 +90,7 @@ async def sync_account(
     batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Run the syncs of the syncs file `syncs` (all, or those named in `only`) as one plan for the account."""
+    install_redaction()  # also in a deployment's flow-run process, which ac-sync's runner never sees
     async with alerting(syncs):
         log = get_run_logger()
         begin_execution()

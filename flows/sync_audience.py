@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from ac_sync_engine.audience import count_rejected
 from ac_sync_engine.errors import ConfigError
+from ac_sync_engine.secrets import install_redaction
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.upload.stores import check_location, check_output_file
 from flows.alerts import alerting, completed
@@ -83,6 +84,7 @@ async def sync_audience(
     `verify_every` N > 0: every Nth run (counted in the list's state) also compares the whole list with the
     state, as `ac-sync verify` does, and reports it in the summary's `verify` (a deployment's drift check).
     """
+    install_redaction()  # also in a deployment's flow-run process, which ac-sync's runner never sees
     async with alerting(list_name or campaign):
         log = get_run_logger()
         begin_execution()

@@ -28,6 +28,8 @@ MAX_LINE_BYTES = 8 << 20
 # DuckDB sizes its read buffers at 16 x max_line_size unless told: 128 MB blocks, outside the memory
 # limit's reach for spilling, which a 10 M-row aggregate under a 512 MB limit could then not get.
 BUFFER_BYTES = 2 * MAX_LINE_BYTES
+# What a record that is not UTF-8 is told, read as a file or through SQL (source.py).
+NOT_UTF8 = "not valid UTF-8; save the file as UTF-8 and try again."
 REJECTS_TABLE = "audience_csv_rejects"
 REJECTS_SCAN = "audience_csv_scans"
 
@@ -82,7 +84,7 @@ def raise_for_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     _, byte_position, error_type, message, records = bad
     line = physical_line(path, byte_position)
     if error_type == "INVALID ENCODING":
-        message = "not valid UTF-8; save the file as UTF-8 and try again."
+        message = NOT_UTF8
     more = f" ({records} unreadable records in all)" if records > 1 else ""
     raise AudienceError(f"{path} line {line}: {message}{more}")
 

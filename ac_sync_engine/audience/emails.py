@@ -7,6 +7,10 @@ row, ...) reject the plainly invalid ones (property tests check both claims agai
 email-validator). Only what neither tier decides is validated in Python before the audience is
 known; the reason text for an SQL-rejected address is email-validator's too, asked afterwards (it
 is only needed for the rejected-rows log).
+
+Whatever is accepted must be accepted by ActiveCampaign too, or one address voids a whole bulk import:
+check_email is email-validator plus ActiveCampaign's stricter rules (plain ASCII, the top-level domain), and
+a property test checks that the emulator's validator accepts every address the tool accepts.
 """
 
 from __future__ import annotations
@@ -164,12 +168,33 @@ def check_email(value: str | None) -> tuple[str | None, str | None]:
     ascii_email = result.ascii_email
     if ascii_email is None or not _AC_SAFE.fullmatch(ascii_email):
         return None, "The email address must be plain ASCII for ActiveCampaign."
+    tld_reason = _top_level_domain_reason(ascii_email, result.domain)
+    if tld_reason:
+        return None, tld_reason
     if len(ascii_email) > MAX_EMAIL_LENGTH:
         return None, (
             f"The email address is too long once its domain is converted to ASCII "
             f"({len(ascii_email)} characters, limit {MAX_EMAIL_LENGTH})."
         )
     return ascii_email.lower(), None
+
+
+def _top_level_domain_reason(ascii_email: str, domain: str) -> str | None:
+    """Why ActiveCampaign would refuse the address's top-level domain, where email-validator does not.
+
+    email-validator only asks the TLD to end in a letter; ActiveCampaign plausibly refuses one of a single
+    letter, digits or hyphens in it, and so an internationalised one (`.рф` is `.xn--p1ai`), as the emulator
+    does. A bulk import with one such address is refused whole, so the row is rejected here instead.
+    """
+    tld = ascii_email.rsplit(".", 1)[-1]
+    if tld.lower().startswith("xn--"):
+        shown = domain.rsplit(".", 1)[-1]
+        return f"ActiveCampaign does not take an internationalised top-level domain ('.{shown}')."
+    if len(tld) < 2:
+        return "The top-level domain must have two letters or more."
+    if not (tld.isascii() and tld.isalpha()):
+        return f"The top-level domain must be letters only, not '.{tld}'."
+    return None
 
 
 # A dot-atom local part email-validator accepts as it is (the fast path's, anchored), for check_email_cached.

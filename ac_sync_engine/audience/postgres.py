@@ -2,6 +2,12 @@
 
 A server-side (named) cursor keeps the result on the server; rows come over in FETCH_ROWS chunks
 and go straight into a DuckDB appender, so client memory is one chunk whatever the audience size.
+
+The query only reads: it passes the same one-SELECT check as a DuckDB query (statement.py) where DuckDB's
+parser understands it, and the server enforces the rest whatever the dialect: everything runs in a READ ONLY
+transaction (a writable CTE, a function that writes, nextval() or SELECT ... FOR UPDATE are refused), and the
+query text only ever goes out as one prepared statement (the extended protocol refuses a second statement,
+which could otherwise COMMIT the read-only transaction and start another).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from ac_sync_engine.errors import AudienceError, one_line
 from ac_sync_engine.sql import quote_ident
 
 from .fields import Column
+from .statement import query_message, read_only_query, subquery
 
 if TYPE_CHECKING:
     import psycopg
@@ -40,6 +47,7 @@ def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: s
     as DuckDB gives them in its own queries (its names are case-insensitive).
     """
     check_database_url(url)
+    query = read_only_query(con, query, foreign=True)
     try:
         import psycopg
     except ImportError:
@@ -52,6 +60,8 @@ def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: s
     except psycopg.Error as exc:
         raise AudienceError(f"cannot connect to PostgreSQL: {one_line(exc)}") from None
     try:
+        # BEGIN READ ONLY before the first statement: from then on the server refuses any write.
+        pg.read_only = True
         with pg:
             names, structured = _describe(pg, query)
             staged_names = _unique(names)
@@ -62,14 +72,15 @@ def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: s
             con.execute(f"CREATE TABLE {table} ({', '.join(f'{c.ident} {c.type}' for c in staged)})")
             select = ", ".join(_as_text(name, name in structured) for name in names)
             with pg.cursor(name=CURSOR_NAME) as cur, con.appender(table) as appender:
-                cur.execute(f"SELECT {select} FROM ({query}) AS audience")
+                # psycopg declares a named cursor through the extended protocol: one statement only.
+                cur.execute(f"SELECT {select} FROM {subquery(query, 'audience')}")
                 while rows := cur.fetchmany(FETCH_ROWS):
                     appender.append_rows(rows)
                     appender.flush()
             # The audience is only read; nothing to keep.
             pg.rollback()
     except psycopg.Error as exc:
-        raise AudienceError(f"the PostgreSQL query failed: {one_line(exc)}") from None
+        raise AudienceError(f"the PostgreSQL query failed: {query_message(exc)}") from None
     return names, staged
 
 
@@ -89,7 +100,9 @@ def _unique(names: list[str]) -> list[str]:
 def _describe(pg: psycopg.Connection, query: str) -> tuple[list[str], set[str]]:
     """Column names of the query, and which of them are arrays or json (tags may be text[] or jsonb)."""
     with pg.cursor() as cur:
-        cur.execute(f"SELECT * FROM ({query}) AS audience LIMIT 0")
+        # prepare=True: a query with no parameters would otherwise go out as a simple query, which runs every
+        # statement in it.
+        cur.execute(f"SELECT * FROM {subquery(query, 'audience')} LIMIT 0", prepare=True)
         description = cur.description or []
         oids = [d.type_code for d in description]
         cur.execute(

@@ -16,6 +16,7 @@ from ac_sync_engine.sql import sql_literal
 from . import csv_source
 from .fields import Column
 from .postgres import check_database_url, load_postgres
+from .statement import query_message, read_only_query, subquery
 
 FILE_KINDS = {
     ".csv": "csv",
@@ -26,6 +27,15 @@ FILE_KINDS = {
 }
 # Leading comments and an opening parenthesis are allowed before the first keyword.
 _SQL_START = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/|\()*(?:select|with|from|values)\b", re.I | re.S)
+# Words that make text holding a path separator SQL (standing alone: "exports/from/x" is still a path).
+_SQL_WORDS = re.compile(
+    r"(?:^|[\s(])(?:select|from|where|join|union|values|with|copy|attach|install|load|pragma|set|call|create|insert"
+    r"|update|delete|drop|alter|export|import)(?=$|[\s(])",
+    re.I,
+)
+# DuckDB's message when a CSV read in SQL is not UTF-8: the line, and the file further down its dialect dump.
+_CSV_NOT_UTF8 = re.compile(r"CSV Error on Line: (\d+).*?not utf-8 encoded", re.S | re.I)
+_CSV_FILE = re.compile(r"^\s*file = (.+)$", re.M)
 
 
 @dataclass
@@ -37,8 +47,21 @@ class OpenedSource:
     after_load: Callable[[duckdb.DuckDBPyConnection], None] = field(default=lambda con: None)
 
 
-def looks_like_sql(text: str) -> bool:
-    return bool(_SQL_START.match(text))
+def looks_like_path(source: str) -> bool:
+    """Whether `source` names a file (which may not exist) rather than being SQL, which everything else is.
+
+    A file that exists is a path; so is one line ending in a known suffix (`Copy of export (1).csv`) unless it
+    starts as a query does (`SELECT * FROM people.csv`), and one holding a path separator and no SQL word. Any
+    other text is SQL, so that a mistyped query gets DuckDB's own message, not "file not found".
+    """
+    if _existing_file(source) is not None:
+        return True
+    text = source.strip()
+    if not text or "\n" in text or _SQL_START.match(text):
+        return False
+    if Path(text).suffix.lower() in FILE_KINDS:
+        return True
+    return any(sep in text for sep in "/\\") and not _SQL_WORDS.search(text) and not any(q in text for q in "'\";")
 
 
 def _existing_file(source: str) -> Path | None:
@@ -92,7 +115,7 @@ def stage_query(con: duckdb.DuckDBPyConnection, source: str, database_url: str |
         try:
             con.execute(f"CREATE TABLE {STAGED_TABLE} AS SELECT * FROM {opened.relation}")
         except duckdb.Error as exc:
-            raise AudienceError(f"the audience query failed: {one_line(exc)}") from None
+            raise _query_failed(exc) from None
     return _open_staged(con, opened.source_columns)
 
 
@@ -105,24 +128,19 @@ def open_source(con: duckdb.DuckDBPyConnection, source: str, database_url: str |
     """Resolve `source`; a PostgreSQL query is copied into the `stage` database first."""
     if source == STAGED_SOURCE:
         return _open_staged(con)
-    path = _existing_file(source)
     if database_url is not None:
         check_database_url(database_url)
-        if path is not None or not looks_like_sql(source):
+        if looks_like_path(source):
             raise AudienceError("with a database URL the audience must be a SQL query (SELECT ...)")
         table = f"{stage}.pg_rows"
-        names, columns = load_postgres(con, _strip_sql(source), database_url, table)
+        names, columns = load_postgres(con, source, database_url, table)
         return OpenedSource(table, columns, names)
-    if path is not None:
-        return _open_file(con, path)
-    if looks_like_sql(source):
-        return _open_query(con, _strip_sql(source))
-    raise AudienceError(f"audience file not found: {source}")
-
-
-def _strip_sql(query: str) -> str:
-    # A trailing semicolon is habit, but the query is wrapped as a subquery where it is a syntax error.
-    return query.strip().rstrip(";").strip()
+    if not looks_like_path(source):
+        return _open_query(con, source)
+    path = _existing_file(source)
+    if path is None:
+        raise AudienceError(f"audience file not found: {source}")
+    return _open_file(con, path)
 
 
 def _open_file(con: duckdb.DuckDBPyConnection, path: Path) -> OpenedSource:
@@ -152,7 +170,7 @@ def _open_file(con: duckdb.DuckDBPyConnection, path: Path) -> OpenedSource:
 
 
 def _open_query(con: duckdb.DuckDBPyConnection, query: str) -> OpenedSource:
-    relation = f"({query}) AS audience_query"
+    relation = subquery(read_only_query(con, query), "audience_query")
     columns = _describe(con, relation, None)
     return OpenedSource(relation, columns, [c.name for c in columns])
 
@@ -161,6 +179,18 @@ def _describe(con: duckdb.DuckDBPyConnection, relation: str, path: Path | None) 
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except duckdb.Error as exc:
-        what = f"cannot read {path}" if path is not None else "the audience query failed"
-        raise AudienceError(f"{what}: {one_line(exc)}") from None
+        if path is None:
+            raise _query_failed(exc) from None
+        raise AudienceError(f"cannot read {path}: {one_line(exc)}") from None
     return [Column(name=row[0], type=row[1]) for row in rows]
+
+
+def _query_failed(exc: duckdb.Error) -> AudienceError:
+    """DuckDB's whole message about the user's query; a CSV it reads that is not UTF-8 as the file path says it."""
+    message = str(exc)
+    not_utf8 = _CSV_NOT_UTF8.search(message)
+    if not_utf8:
+        file = _CSV_FILE.search(message)
+        where = file.group(1).strip() if file else "a CSV file the query reads"
+        return AudienceError(f"{where} line {not_utf8.group(1)}: {csv_source.NOT_UTF8}")
+    return AudienceError(f"the audience query failed: {query_message(exc)}")

@@ -1,5 +1,6 @@
-"""Secret hygiene: a canary API key, through successful runs, typed failures, resolves and a crash, shows up
-nowhere — not in output, Prefect logs, flow-run parameters, artifacts, events, state files or the rejected log."""
+"""Secret hygiene: a canary API key, through successful runs, typed failures, resolves, a crash and keys pasted
+with an invisible character, shows up nowhere — not in output, Prefect logs, flow-run parameters, artifacts,
+events, state files, the rejected log or the environment of Prefect's temporary server."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ from tests.syncing import Admin, wait_paused
 
 CANARY = "canary-7f3e9b2d-secret-key"
 WRONG_CANARY = "canary-wrong-0c41aa77"
+# The canary as it is pasted from a web page, a terminal or a form: refused (the first two) or stripped.
+PASTED = {"no-break space": (CANARY[:12] + "\xa0" + CANARY[12:], 13), "tab": (CANARY[:10] + "\t" + CANARY[10:], 11)}
+# What an echo of a pasted key would show even where the whole canary does not appear.
+FRAGMENTS = (CANARY[:10], CANARY[12:])
 
 
 def env_with(key: str, tmp_path: Path) -> dict[str, str]:
@@ -76,8 +81,23 @@ async def test_canary_key_leaks_nowhere(sync_env: EmulatorProcess, tmp_path: Pat
     fresh = cli([*base, "--group", "Growth"], slow, tmp_path)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     outputs += [fresh.stdout, fresh.stderr]
+    # Pasted keys: refused up front in one line, no traceback, the key not repeated; a trailing newline is
+    # stripped and the run completes.
+    for what, (pasted, position) in PASTED.items():
+        refused = cli([*base, "--group", "Admin"], env_with(pasted, tmp_path), tmp_path)
+        assert refused.returncode == 2, refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr + refused.stdout
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert errors == [
+            f"error: AC_SYNC_API_KEY holds a character that cannot be in an API key (a {what} at position"
+            f" {position}): paste it again"
+        ], refused.stderr[-2000:]
+        outputs += [refused.stdout, refused.stderr]
+    newline = cli([*base, "--group", "Admin"], env_with(CANARY + "\n", tmp_path), tmp_path)
+    assert newline.returncode == 0 and "Traceback" not in newline.stderr, newline.stderr[-2000:]
+    outputs += [newline.stdout, newline.stderr]
 
-    for key in (CANARY, WRONG_CANARY):
+    for key in (CANARY, WRONG_CANARY, *FRAGMENTS):
         assert not any(key in text for text in outputs), f"{key} in command output"
 
     # Through the Prefect API: parameters, logs, artifacts.
@@ -92,7 +112,7 @@ async def test_canary_key_leaks_nowhere(sync_env: EmulatorProcess, tmp_path: Pat
     assert len(runs) >= 5 and len(logs) > 50 and artifacts
     api_text = json.dumps([r.parameters for r in runs]) + "\n".join(lg.message for lg in logs)
     api_text += json.dumps([a.data for a in artifacts], default=str)
-    assert CANARY not in api_text and WRONG_CANARY not in api_text
+    assert not any(key in api_text for key in (CANARY, WRONG_CANARY, *FRAGMENTS))
 
     # Every file the tool or Prefect wrote: state, work files, rejected log, persisted results, the server DB.
     db_url = str(PREFECT_API_DATABASE_CONNECTION_URL.value() or "")
@@ -105,5 +125,52 @@ async def test_canary_key_leaks_nowhere(sync_env: EmulatorProcess, tmp_path: Pat
             if path.is_file():
                 data = path.read_bytes()
                 scanned += 1
-                assert CANARY.encode() not in data and WRONG_CANARY.encode() not in data, path
+                assert not any(key.encode() in data for key in (CANARY, WRONG_CANARY, *FRAGMENTS)), path
     assert scanned > 10
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (any of its threads may have started them)."""
+    found = []
+    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in tasks.read_text().split()]
+    return found
+
+
+def test_prefects_temporary_server_has_no_key_in_its_environment(sync_env: EmulatorProcess, tmp_path: Path) -> None:
+    """No PREFECT_API_URL: `ac-sync run` starts Prefect's temporary server as a child, which must not inherit
+    AC_SYNC_API_KEY (see ac_sync_engine.secrets.kept_from_children)."""
+    admin = Admin(sync_env.base_url)
+    admin.post("/config", {"api_key": CANARY})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120", AC_SYNC_API_KEY=CANARY + "\n",
+               AC_SYNC_STATE=str(tmp_path / "state"))  # fmt: skip
+    sample = write_sample(tmp_path / "a.csv", 20)
+    args = [sys.executable, "-m", "ac_sync.cli", "run", "--audience", str(sample.path), "--list", "Secret",
+            "--group", "Nope", "--pause-timeout", "120", "--json"]  # fmt: skip
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    servers: list[int] = []
+    try:
+        assert proc.stdout is not None
+        # Paused for a missing group: the run has used the key, and its server is up.
+        assert json.loads(proc.stdout.readline())["status"] == "paused"
+        for child in children(proc.pid):
+            if b"prefect.server.api.server:create_app" in Path(f"/proc/{child}/cmdline").read_bytes():
+                servers.append(child)
+        assert len(servers) == 1
+        environ = Path(f"/proc/{servers[0]}/environ").read_bytes()
+        assert b"PREFECT_HOME=" in environ, "not the environment it was given"
+        # (messages of their own: a failing assertion would print the whole environment)
+        assert b"AC_SYNC_API_KEY=" not in environ, "AC_SYNC_API_KEY in the temporary server's environment"
+        assert CANARY.encode() not in environ, "the key in the temporary server's environment"
+    finally:
+        proc.send_signal(signal.SIGINT)  # lets Prefect stop its server on the way out
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        for server in servers:
+            if Path(f"/proc/{server}").exists():
+                os.kill(server, signal.SIGTERM)

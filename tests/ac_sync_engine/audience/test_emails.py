@@ -22,6 +22,7 @@ from ac_sync_engine.audience.emails import (
     fast_email_sql,
     surely_invalid_sql,
 )
+from activecampaign.emulator.emails import is_valid_email
 
 
 def fetch(db: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -85,6 +86,12 @@ INVALID = {
     ),
     "no-at-sign": "An email address must have an @-sign.",
     "user@example": "The part after the @-sign is not valid. It should have a period.",
+    # email-validator accepts these; ActiveCampaign (as the emulator models it) would void the import.
+    "user@example.c": "The top-level domain must have two letters or more.",
+    "user@example.c0m": "The top-level domain must be letters only, not '.c0m'.",
+    "user@example.co-m": "The top-level domain must be letters only, not '.co-m'.",
+    "user@example.xn--p1ai": "ActiveCampaign does not take an internationalised top-level domain ('.рф').",
+    "user@пример.рф": "ActiveCampaign does not take an internationalised top-level domain ('.рф').",
 }
 
 
@@ -333,3 +340,49 @@ def test_domain_verdicts_answer_as_check_email(batch: list[str]) -> None:
     verdicts = DomainVerdicts()
     for address in batch + batch:  # the second time from the cache
         assert verdicts.check(address) == check_email(address), address
+
+
+# --- nothing the tool accepts is refused by ActiveCampaign (the emulator's validator) ---------------------
+
+tld_parts = st.one_of(
+    st.from_regex(r"[A-Za-z0-9-]{1,6}", fullmatch=True),
+    st.sampled_from(["c", "C", "co1", "c0m", "c-m", "xn--p1ai", "XN--P1AI", "рф", "com", "museum", "ü", "ß"]),
+    st.text(alphabet="abcü1-ß.", min_size=1, max_size=6),
+)
+ac_candidates = st.one_of(
+    st.builds(
+        lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{tld}",
+        st.one_of(locals_, st.just("a" * 64)),
+        st.lists(st.one_of(labels, idn_labels), min_size=1, max_size=3),
+        tld_parts,
+    ),
+    cached_candidates,
+)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(ac_candidates, min_size=1, max_size=30))
+def test_whatever_the_tool_accepts_activecampaign_accepts(
+    fast_path: duckdb.DuckDBPyConnection, batch: list[str]
+) -> None:
+    verdicts = DomainVerdicts()
+    for address in batch:
+        email, reason = check_email(address)
+        if email is not None:
+            assert is_valid_email(email), f"the tool sends {email!r} (from {address!r}); the emulator refuses it"
+        else:
+            assert reason
+        assert verdicts.check(address) == (email, reason)
+    # The SQL fast path sends the address lower-cased as it is.
+    for address in fast_accepts(fast_path, batch):
+        assert is_valid_email(address.lower()), f"the fast path accepts {address!r}; the emulator refuses it"
+
+
+def test_the_differences_found_are_rejected_rows_with_a_reason(tmp_path: Path) -> None:
+    emails = ["ok@example.com", "one@example.c", "idn@пример.рф", "digit@example.c0m"]
+    db = prepare_emails(tmp_path, emails)
+    assert fetch(db, "SELECT email FROM audience") == [("ok@example.com",)]
+    reasons = dict(fetch(db, "SELECT email, reason FROM rejected"))
+    assert reasons == {address: check_email(address)[1] for address in emails[1:]}
+    starts = ("The top-level domain", "ActiveCampaign does not take")
+    assert all(reason.startswith(starts) for reason in reasons.values())

@@ -176,7 +176,81 @@ def test_rows_stream_through_a_named_server_side_cursor(
 def test_failing_query_is_an_audience_error(pg_server: Server, tmp_path: Path) -> None:
     with pytest.raises(AudienceError) as err:
         prepare_audience("SELECT * FROM no_such_table", tmp_path / "a.duckdb", database_url=pg_server.url)
-    assert str(err.value) == 'the PostgreSQL query failed: relation "no_such_table" does not exist'
+    # PostgreSQL's whole message, its LINE counted in the user's query (not the subquery it is sent in).
+    assert str(err.value) == (
+        'the PostgreSQL query failed: relation "no_such_table" does not exist\n'
+        "LINE 1: SELECT * FROM no_such_table\n"
+        "                      ^"
+    )
+
+
+def test_hints_pass_through(pg_server: Server, tmp_path: Path) -> None:
+    with pytest.raises(AudienceError) as err:
+        prepare_audience("SELECT id,\n  emial\nFROM people", tmp_path / "a.duckdb", database_url=pg_server.url)
+    message = str(err.value)
+    assert 'column "emial" does not exist\nLINE 2:   emial\n' in message
+    assert 'HINT:  Perhaps you meant to reference the column "people.email".' in message
+
+
+# --- the query only reads ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def writable_function(pg_server: Server) -> Iterator[str]:
+    """A function that writes, which DuckDB's parser takes for any other function call in a SELECT."""
+    with psycopg.connect(pg_server.url, autocommit=True) as con:
+        con.execute("CREATE TABLE visits (n int)")
+        con.execute(
+            "CREATE FUNCTION visit() RETURNS text AS $$ INSERT INTO visits VALUES (1); SELECT 'x' $$ LANGUAGE sql"
+        )
+    yield "visit()"
+    with psycopg.connect(pg_server.url, autocommit=True) as con:
+        con.execute("DROP FUNCTION visit(); DROP TABLE visits")
+
+
+def people_and_visits(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as con:
+        people = con.execute("SELECT count(*) FROM people").fetchone()
+        visits = con.execute("SELECT count(*) FROM visits").fetchone()
+    assert people is not None and visits is not None
+    return people[0], visits[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        # DuckDB's parser sees these, and refuses them as it refuses them for DuckDB.
+        ("WITH gone AS (DELETE FROM people RETURNING *) SELECT * FROM gone", "holds a DELETE"),
+        ("SELECT email FROM people; DELETE FROM people", "holds 2 statements"),
+        ("DELETE FROM people RETURNING email", "not a DELETE statement"),
+        # The read-only transaction refuses what looks like a read.
+        ("SELECT visit() AS email FROM people LIMIT 1", "cannot execute INSERT in a read-only transaction"),
+        ("SELECT email FROM people FOR UPDATE", "cannot execute SELECT FOR UPDATE in a read-only transaction"),
+        # DuckDB cannot parse these (a closing parenthesis first). A trailing comment no longer swallows the
+        # subquery's end; closed again, they are sent as one prepared statement, and the server refuses the
+        # statements after the first, which would otherwise have ended the read-only transaction.
+        ("SELECT 1 AS email) AS a; COMMIT; DELETE FROM people; --", "syntax error"),
+        ("SELECT 1 AS email) AS a; COMMIT; DELETE FROM people; SELECT * FROM (SELECT 1", "multiple commands"),
+        ("SELECT 1 AS email) AS a; COMMIT; INSERT INTO visits VALUES (2); SELECT * FROM (SELECT 1", "multiple"),
+    ],
+)
+def test_only_reads(pg_server: Server, tmp_path: Path, writable_function: str, query: str, needle: str) -> None:
+    offset = pg_server.log_size()
+    with pytest.raises(AudienceError) as err:
+        prepare_audience(query, tmp_path / "a.duckdb", database_url=pg_server.url)
+    assert needle in str(err.value)
+    assert people_and_visits(pg_server.url) == (ROWS, 0)
+    if "cannot execute" in needle:
+        assert "BEGIN READ ONLY" in pg_server.log_since(offset)
+
+
+def test_postgresql_only_syntax_still_reads(pg_server: Server, tmp_path: Path) -> None:
+    # DuckDB's parser refuses ONLY; the server runs it, read-only.
+    offset = pg_server.log_size()
+    query = "SELECT email FROM ONLY people WHERE id IN (1, 2) ORDER BY id;"
+    summary = prepare_audience(query, tmp_path / "a.duckdb", database_url=pg_server.url)
+    assert (summary.rows, summary.valid) == (2, 2)
+    assert "BEGIN READ ONLY" in pg_server.log_since(offset)
 
 
 def test_query_without_email_column(pg_server: Server, tmp_path: Path) -> None:

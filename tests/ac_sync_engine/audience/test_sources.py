@@ -9,7 +9,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from ac_sync_engine.audience import AudienceError, AudienceSummary, connect_db, prepare_audience
+from ac_sync_engine.audience import AudienceError, AudienceSummary, connect_db, count_audience, prepare_audience
+from ac_sync_engine.audience.source import looks_like_path
 
 
 def write(path: Path, content: str | bytes) -> Path:
@@ -200,12 +201,88 @@ def test_unsupported_file_type(tmp_path: Path, db: Path) -> None:
         prepare_audience(str(write(tmp_path / "people.xlsx", "x")), db)
 
 
-def test_failing_sql_is_one_line(db: Path) -> None:
+def test_failing_sql_keeps_duckdbs_whole_message(db: Path) -> None:
     with pytest.raises(AudienceError) as err:
         prepare_audience("SELECT * FROM no_such_table", db)
     message = str(err.value)
     assert message.startswith("the audience query failed: Catalog Error: Table with name no_such_table")
-    assert "\n" not in message
+    assert "LINE 1: SELECT * FROM no_such_table\n" in message
+
+
+def test_candidate_bindings_and_the_caret_pass_through(tmp_path: Path, db: Path) -> None:
+    csv_path = write(tmp_path / "people.csv", PEOPLE_CSV)
+    query = f"SELECT first_name,\n       emial\nFROM '{csv_path}'"
+    for run in (prepare_audience, count_audience):
+        with pytest.raises(AudienceError) as err:
+            run(query, db)
+        # The LINE counts the user's own lines, and the caret sits under the mistake.
+        assert str(err.value) == (
+            'the audience query failed: Binder Error: Referenced column "emial" not found in FROM clause!\n'
+            'Candidate bindings: "email", "first_name"\n'
+            "\n"
+            "LINE 2:        emial\n"
+            "               ^^^^^"
+        )
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["SELEC email FROM 'people.csv'", "SELECT email FROM 'people.csv' WHERE", "select email form 'people.csv'"],
+)
+def test_mistyped_sql_is_sql_not_a_missing_file(db: Path, query: str) -> None:
+    with pytest.raises(AudienceError) as err:
+        prepare_audience(query, db)
+    message = str(err.value)
+    assert message.startswith("the audience query failed: Parser Error: syntax error at or near")
+    assert "\nLINE 1: " in message and "^" in message
+    assert "not found" not in message
+
+
+@pytest.mark.parametrize(
+    ("source", "is_path"),
+    [
+        ("people.csv", True),
+        ("exports/people.PARQUET", True),
+        ("Copy of export (1).csv", True),  # spaces and words, but a file name
+        ("/data/from/select.jsonl", True),
+        ("C:\\Users\\ann\\people.csv", True),
+        ("exports/people", True),  # a separator and no SQL word
+        ("SELECT * FROM people.csv", False),
+        ("FROM 'people.csv'", False),
+        ("SELEC email FROM 'people.csv'", False),
+        ("select email form 'exports/people.csv'", False),
+        ("COPY (SELECT 1) TO 'exports/x.csv'", False),
+        ("ATTACH '/tmp/x.db'", False),
+        ("DROP TABLE people", False),
+        ("people", False),
+        ("SELECT 1;\n", False),
+        ("", False),
+    ],
+)
+def test_what_looks_like_a_path(source: str, is_path: bool) -> None:
+    assert looks_like_path(source) is is_path
+
+
+def test_an_existing_file_is_a_path_whatever_its_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "select 1", "email\n")
+    assert looks_like_path("select 1")
+
+
+def test_non_utf8_csv_read_through_sql_names_file_and_line(tmp_path: Path, db: Path) -> None:
+    # Windows-1252, as Excel saves it: the bad byte within DuckDB's sniffing sample, and well past it (then the
+    # query fails while get-details stages it: count_audience).
+    for name, rows, runs in (
+        ("early.csv", 0, (prepare_audience, count_audience)),
+        ("late.csv", 30_000, (count_audience,)),
+    ):
+        lines = "".join(f"u{i}@example.com,N{i}\n" for i in range(rows))
+        content = f"email,first_name\n{lines}bob@example.com,Ren\xe9\n".encode("cp1252")
+        path = write(tmp_path / name, content)
+        for run in runs:
+            with pytest.raises(AudienceError) as err:
+                run(f"SELECT * FROM '{path}'", db)
+            assert str(err.value) == f"{path} line {rows + 2}: not valid UTF-8; save the file as UTF-8 and try again."
 
 
 def test_sql_failing_at_runtime(db: Path) -> None:
