@@ -9,7 +9,7 @@ from prefect.client.orchestration import get_client
 from prefect.flow_runs import aresume_flow_run
 
 from ac_sync_engine.errors import ConfigError
-from resolutions.forms import INPUT_FIELDS, check
+from resolutions.forms import INPUT_FIELDS, check, inputs_of
 from resolutions.pause import code_of_pause_key
 from resolutions.playbooks import PLAYBOOKS
 
@@ -29,6 +29,22 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def precheck(flow_run_id: str, action: str, sets: list[str]) -> None:
+    """What can be refused before reaching the Prefect API: the id's form, the action, its inputs."""
+    try:
+        UUID(flow_run_id)
+    except ValueError:
+        raise ConfigError(f"{flow_run_id!r} is not a flow-run id") from None
+    needs = inputs_of(action)
+    if needs is None:
+        known = sorted({a.name for book in PLAYBOOKS.values() for a in book.actions})
+        raise ConfigError(f"no playbook offers the action {action!r}; actions: {', '.join(known)}")
+    given = parse_sets(sets)
+    missing = [name for name in needs if given.get(name) in (None, "")]
+    if missing:
+        raise ConfigError(f"action {action!r} needs " + ", ".join(f"--set {m}=..." for m in missing))
 
 
 async def paused_code(flow_run_id: UUID) -> str:

@@ -13,6 +13,7 @@ from prefect.runtime import flow_run
 
 from ac_sync_engine.audience import count_rejected, rejected_rows, write_rejected_csv
 from ac_sync_engine.errors import ConfigError
+from ac_sync_engine.progress import CREDENTIALS, READING, Phase, publish
 from ac_sync_engine.settings import SyncSettings
 from flows.continuing import Choices, resolvable
 from flows.session import Session
@@ -93,6 +94,7 @@ async def sync_audience(
     choices = Choices(group_name, fields=dict(fields or {}))
     session = Session(credentials_block)
 
+    publish(Phase(READING, flow_run_id=run_id))
     details = await get_details(audience, str(workdir))
     summary = run_summary(
         "planned" if dry_run else "completed",
@@ -108,6 +110,7 @@ async def sync_audience(
     def resolving(step: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return resolvable(step, session, choices, timeout_s)
 
+    publish(Phase(CREDENTIALS))
     await resolving(session.open)
     try:
         await resolving(lambda: validate_credentials(session.client))

@@ -6,6 +6,7 @@ import difflib
 
 from prefect import get_run_logger, task
 
+from ac_sync_engine.progress import GROUP, Phase, publish
 from activecampaign.client import ACClient, as_int
 from resolutions.classify import typed_failures
 from resolutions.failures import InvalidGroupName
@@ -36,6 +37,7 @@ def suggestions(name: str, titles: list[str]) -> list[str]:
 
 @task(name="ensure-group", cache_key_fn=run_scoped("ensure-group", "group_name", "create"), persist_result=True)
 async def ensure_group(client: ACClient, group_name: str, create: bool = False) -> int:
+    publish(Phase(GROUP, group_name))
     async with typed_failures("ensure-group", client, group_name=group_name):
         groups = await client.groups()
         # No title filter is documented: match locally, exactly (case and spaces included).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from ac_sync_engine.destination import StateMismatch, claim_list, slugify
+from ac_sync_engine.progress import LIST, Phase, publish
 from activecampaign.client import ACClient, as_int
 from resolutions.classify import typed_failures
 from resolutions.failures import AmbiguousListName, StateMismatchFailure
@@ -29,6 +30,7 @@ async def ensure_list(
 ) -> dict[str, int | bool | str | None]:
     """With `dry_run`, only read: answer what would be created or linked (list_id None if not found)."""
     log = get_run_logger()
+    publish(Phase(LIST, list_name))
     created = False
     stringid: str | None = None
     async with typed_failures("ensure-list", client, list_name=list_name, group_id=group_id, list_id=list_id) as ctx:

@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
-from ac_sync_engine.progress import Progress, publish
+from ac_sync_engine.progress import CONFIRMING, MAPPING, PREPARING, UPLOADING, Phase, Progress, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
 from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
@@ -27,6 +27,8 @@ class _UiProgress:
         self._updated = 0.0
 
     async def start(self) -> None:
+        publish(Phase(UPLOADING))
+        publish(Progress(0, self.total, 0))
         self.artifact_id = await create_progress_artifact(0.0, description=f"Writing {self.total} contacts")
 
     async def update(self, done: int, total: int, batches: int) -> None:
@@ -44,6 +46,20 @@ class _UiProgress:
             done = f"{self.total} of {self.total} contacts"
             await update_progress_artifact(self.artifact_id, 100.0, description=done)
         publish(Progress(self.total, self.total, batches))
+
+
+PLAN_EXAMPLES = 25  # emails of each change a plan names (`ac-sync plan --show N` prints N of them)
+
+
+def plan_examples(con: Any, n: int = PLAN_EXAMPLES) -> dict[str, list[str]]:
+    """A few emails of each change, from the planner's tables, in audience order."""
+    queries = {
+        "adds": "SELECT email FROM to_send WHERE verdict = 'add' ORDER BY source_row",
+        "updates": "SELECT email FROM (SELECT email, source_row FROM to_send WHERE verdict = 'update'"
+        " UNION SELECT email, source_row FROM contact_writes) ORDER BY source_row",
+        "removals": "SELECT email FROM leavers WHERE NOT opted_out ORDER BY email",
+    }
+    return {kind: [row[0] for row in con.execute(f"{sql} LIMIT {int(n)}").fetchall()] for kind, sql in queries.items()}
 
 
 def mapping_failure(problem: MappingProblem) -> SyncFailure:
@@ -111,14 +127,17 @@ async def upload_contacts(
     try:
         async with typed_failures("upload-contacts", client, list_id=list_id):
             if not dry_run:
+                publish(Phase(CONFIRMING, "what an earlier run left queued, if anything"))
                 await sync.resume()
+            publish(Phase(MAPPING))
             try:
                 await sync.map(dry_run=dry_run)
             except MappingProblem as problem:
                 raise mapping_failure(problem) from None
+            publish(Phase(PREPARING))
             plan = await sync.plan(dry_run=dry_run)
             if dry_run:
-                return {"plan": plan.as_dict()}
+                return {"plan": {**plan.as_dict(), "examples": plan_examples(sync.con)}}
             if mode == MIRROR and plan.counts.removals > plan.max_removals and not approve_removals:
                 removals, limit = plan.counts.removals, plan.max_removals
                 raise TooManyRemovals(
