@@ -132,7 +132,7 @@ class RunDisplay:
             ("⏸ paused", "bold yellow"),
             f" on {paused.code}" + (f" ({paused.title})" if paused.title else ""),
         )
-        rest = Text(f"  waiting for a resolution{until}: run one of the `ac-sync resolve` commands above")
+        rest = Text(f"  waiting for a resolution{until}: one of the ac-sync resolve commands above")
         return Group(head, rest)
 
     # --- the live region --------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +14,8 @@ from ac_sync_engine.errors import ConfigError
 from resolutions.forms import INPUT_FIELDS, check, inputs_of
 from resolutions.pause import code_of_pause_key
 from resolutions.playbooks import PLAYBOOKS
+
+PAUSING_S = 15.0  # how long a running run may take to reach its pause
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -50,10 +54,16 @@ def precheck(flow_run_id: str, action: str, sets: list[str]) -> None:
 async def paused_code(flow_run_id: UUID) -> str:
     """The failure code a run is paused on (from its pause key), or a ConfigError saying why not."""
     async with get_client() as client:
-        try:
-            run = await client.read_flow_run(flow_run_id)
-        except Exception as exc:  # the API's not-found and connection errors alike end the command
-            raise ConfigError(f"cannot read flow run {flow_run_id}: {type(exc).__name__}: {exc}") from None
+        deadline = time.monotonic() + PAUSING_S
+        while True:
+            try:
+                run = await client.read_flow_run(flow_run_id)
+            except Exception as exc:  # the API's not-found and connection errors alike end the command
+                raise ConfigError(f"cannot read flow run {flow_run_id}: {type(exc).__name__}: {exc}") from None
+            # The playbook is printed just before the run proposes its pause: one resolved at once waits for it.
+            if not (run.state and run.state.is_running()) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     state = run.state
     if state is None or not state.is_paused():
         raise ConfigError(f"flow run {flow_run_id} is not paused (it is {state.name if state else 'unknown'})")

@@ -248,3 +248,43 @@ def test_slow_cold_demo_completes_on_a_busy_machine(tmp_path: Path) -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1])["demo_check"]["list_holds_exactly_valid_audience"]
     assert (tmp_path / "fresh-home" / "prefect.db").exists()  # the local server made its database there
     assert not list((tmp_path / "fresh-home" / "ac-sync-servers").glob("*.json"))  # and is gone
+
+
+def test_resolve_from_another_shell_uses_the_paused_runs_local_server(
+    sync_env: EmulatorProcess, tmp_path: Path
+) -> None:
+    """No PREFECT_API_URL anywhere: the run starts a local server, and `ac-sync resolve` finds it."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(home)
+    sample = write_sample(tmp_path / "a.csv", 100)
+    args = ["run", "--audience", str(sample.path), "--list", "Local", "--group", "Growth", "--pause-timeout", "300"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ac_sync.cli", *args, "--json"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert run.stdout is not None
+        paused = json.loads(run.stdout.readline())  # the paused line comes first on stdout
+        assert paused["status"] == "paused" and paused["failure"]["code"] == "INVALID_GROUP_NAME"
+        resolved = subprocess.run(
+            [sys.executable, "-m", "ac_sync.cli", "resolve", paused["flow_run_id"], "--action", "create-group"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert resolved.returncode == 0, resolved.stderr
+        assert "starting a local Prefect API" not in resolved.stderr  # it used the run's server
+        assert run.wait(timeout=300) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert Admin(sync_env.base_url).members("Local") == set(sample.valid)
+    assert not list((home / "ac-sync-servers").glob("*.json"))
