@@ -69,21 +69,23 @@ def _run_flow(params: dict[str, Any], *, as_json: bool, show: int = 0) -> int:
                 code, _ = term.run(params)
             except SyncInputError as exc:
                 code = _input_error(str(exc), as_json)
+            except Exception as exc:  # outside the flow (the Prefect API failing): one line, never a traceback
+                code = _input_error(f"{type(exc).__name__}: {exc}", as_json, label="failed", code=1)
     except Stop as stop:
         return term.stopped(stop)
     return code
 
 
-def _input_error(message: str, as_json: bool) -> int:
+def _input_error(message: str, as_json: bool, *, label: str = "error", code: int = 2) -> int:
     """Bad usage, settings or audience: one line (and with --json the failed summary); exit 2."""
     from flows.summary import run_summary
 
-    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    err.print(f"[red]{label}:[/] {escape(message)}", soft_wrap=True)
     if as_json:
         summary = {**run_summary("failed", None), "error": message}
         sys.stdout.write(json.dumps(summary) + "\n")
         sys.stdout.flush()
-    return 2
+    return code
 
 
 def _field_choices(fields: list[str] | None, mapping_file: Path | None) -> dict[str, Any] | None:

@@ -52,6 +52,17 @@ def configured_api() -> PrefectApi | None:
     return PrefectApi(str(url), str(ui) if ui else None, local=False)
 
 
+def _reachable(api_url: str) -> None:
+    """Refuse at once an API nothing answers at (a typo, a server not started); its answers are the run's."""
+    try:
+        httpx.get(f"{api_url.rstrip('/')}/health", timeout=10)
+    except httpx.TransportError as exc:
+        raise ConfigError(
+            f"nothing answers at PREFECT_API_URL {api_url} ({type(exc).__name__}): start that Prefect server, or"
+            " unset PREFECT_API_URL to let the command start a local one"
+        ) from None
+
+
 def _home() -> Path:
     from prefect.settings import get_current_settings
 
@@ -209,6 +220,7 @@ def prefect_api(status: Callable[[str], None] = lambda _: None, *, reuse: bool =
     local server started now and stopped when the block ends."""
     found = configured_api()
     if found is not None:
+        _reachable(found.url)
         yield found
         return
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings

@@ -119,3 +119,14 @@ def test_help_shows_flags_without_types_and_names_the_credentials(tmp_path: Path
     assert "Contacts per bulk import" in batch
     assert "--show" in plan_help and "--show" not in run_help
     assert not (tmp_path / "prefect-home" / "prefect.db").exists()
+
+
+def test_a_prefect_api_nobody_answers_at_is_one_line(tmp_path: Path, audience: Path) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/api"
+    args = ["run", "--audience", str(audience), "--list", "L", "--group", "G"]
+    done = ac_sync(tmp_path, *args, PREFECT_API_URL=closed, **CREDENTIALS)
+    assert_refused_up_front(tmp_path, done, "nothing answers at PREFECT_API_URL")
