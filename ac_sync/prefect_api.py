@@ -12,6 +12,7 @@ resolve` from another shell uses it rather than starting its own. It serves the 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -150,15 +151,19 @@ class LocalServer:
 
     def start(self) -> str:
         deadline = time.monotonic() + STARTUP_LIMIT_S
-        for _ in range(3):  # another process may take the free port between choosing and binding it
-            self.proc = self._spawn()
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                if _healthy(self.api_url):
-                    self._announce()
-                    return self.api_url
-                time.sleep(0.1)
-            if self.proc.poll() is None:
-                break
+        self.home.mkdir(parents=True, exist_ok=True)
+        # One start at a time per PREFECT_HOME: two servers migrating one fresh database at once crash.
+        with (self.home / "ac-sync-server.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for _ in range(3):  # another process may take the free port between choosing and binding it
+                self.proc = self._spawn()
+                while self.proc.poll() is None and time.monotonic() < deadline:
+                    if _healthy(self.api_url):
+                        self._announce()
+                        return self.api_url
+                    time.sleep(0.1)
+                if self.proc.poll() is None:
+                    break
         self.stop()
         tail = self._log_tail()
         raise ConfigError(
