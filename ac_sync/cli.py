@@ -55,9 +55,9 @@ def emulator(
     serve(host, port, EmulatorConfig(api_key=api_key, time_scale=time_scale), on_ready=ready)
 
 
-def _run_flow(params: dict[str, Any], *, as_json: bool, show: int = 0) -> int:
-    """Check what needs no server, then run the sync flow in this process; answer the exit code."""
-    from ac_sync.preflight import check_run
+def _run_flow(params: dict[str, Any], *, as_json: bool, show: int = 0, account: bool = False) -> int:
+    """Check what needs no server, then run the sync flow (`account`: an account's syncs) here; the exit code."""
+    from ac_sync.preflight import check_account, check_run
     from ac_sync.runner import Terminal, command_words
     from ac_sync.stopping import Stop
 
@@ -65,8 +65,8 @@ def _run_flow(params: dict[str, Any], *, as_json: bool, show: int = 0) -> int:
     try:
         with term.session():
             try:
-                check_run(params)
-                code, _ = term.run(params)
+                (check_account if account else check_run)(params)
+                code, _ = term.run(params, account=account)
             except SyncInputError as exc:
                 code = _input_error(str(exc), as_json)
             except Exception as exc:  # outside the flow (the Prefect API failing): one line, never a traceback
@@ -114,12 +114,19 @@ def _sync_command(planning: bool) -> Any:
 
     def command(
         audience: Annotated[
-            str,
+            str | None,
             typer.Option(
                 "--audience",
                 help="A .csv/.parquet/.json/.jsonl file, or a SQL query (DuckDB; it may read files in FROM)",
             ),
-        ],
+        ] = None,
+        syncs: Annotated[
+            Path | None,
+            typer.Option("--syncs", help="A YAML file of an account's syncs, run as one plan (instead of --audience)"),
+        ] = None,
+        only: Annotated[
+            list[str] | None, typer.Option("--only", help="With --syncs: only the sync of this name (repeatable)")
+        ] = None,
         list_name: Annotated[
             str | None, typer.Option("--list", help="The list's exact name (or AC_SYNC_LIST_NAME); made if missing")
         ] = None,
@@ -240,6 +247,12 @@ def _sync_command(planning: bool) -> Any:
             bool, typer.Option("--json", help="End with one JSON summary line on stdout", metavar="")
         ] = False,
     ) -> None:
+        if syncs is not None:
+            _account_run(syncs, only, locals(), planning, as_json)
+        if audience is None:
+            _usage("give --audience (a file or a SQL query), or --syncs FILE for an account's syncs", as_json)
+        if only:
+            _usage("--only goes with --syncs", as_json)
         if mode not in ("upsert", "mirror"):
             _usage(f"--mode must be upsert or mirror, not {mode!r}", as_json)
         if tags not in ("add", "mirror"):
@@ -276,6 +289,54 @@ def _sync_command(planning: bool) -> Any:
         raise typer.Exit(_run_flow({k: v for k, v in given.items() if v is not None}, as_json=as_json, show=show))
 
     return command
+
+
+# What a syncs file declares per sync; on the command line beside --syncs they would be ambiguous.
+_PER_SYNC = (
+    "audience",
+    "list_name",
+    "group",
+    "fields",
+    "mapping",
+    "campaign",
+    "list_template",
+    "max_removals",
+    "automations",
+    "verbose_log",
+)
+
+
+def _account_run(syncs: Path, only: list[str] | None, given: dict[str, Any], planning: bool, as_json: bool) -> NoReturn:
+    """`run --syncs FILE`: the file is checked here (one line per mistake) before any Prefect API starts."""
+    from ac_sync_engine.syncs import load_syncs
+
+    clash = [name for name in _PER_SYNC if given.get(name)]
+    clash += [
+        name
+        for name, default in (("mode", "upsert"), ("tags", "add"), ("clear_empty", False))
+        if given.get(name) != default
+    ]
+    if clash:
+        option = "--" + clash[0].replace("_name", "").replace("_", "-")
+        _usage(f"{option} is a sync's own setting: put it in {syncs} (each sync has its own)", as_json)
+    try:
+        spec = load_syncs(str(syncs))
+        spec.selected(only)
+    except ConfigError as exc:
+        _usage(str(exc), as_json)
+    if given.get("database"):
+        os.environ["AC_SYNC_DATABASE_URL"] = given["database"]
+    params = {
+        "syncs": str(syncs.resolve()),
+        "only": only or None,
+        "state": given.get("state"),
+        "credentials_block": given.get("credentials_block"),
+        "pause_timeout": given.get("pause_timeout"),
+        "dry_run": bool(given.get("dry_run")) or planning,
+        "full_resync": bool(given.get("full_resync")),
+        "batch_size": given.get("batch_size"),
+    }
+    raise typer.Exit(_run_flow({k: v for k, v in params.items() if v is not None}, as_json=as_json, account=True))
 
 
 def _usage(message: str, as_json: bool = False) -> NoReturn:
@@ -360,6 +421,53 @@ def resolve(
         err.print("Stopped by Ctrl-C; the run was not resolved.")
         raise typer.Exit(130) from None
     err.print(f"Resolved {code} on flow run {flow_run_id} with {action!r}; the run continues.")
+
+
+@app.command(cls=Command)
+def verify(
+    list_name: Annotated[str, typer.Option("--list", help="The list's exact name")],
+    group: Annotated[str, typer.Option("--group", help="The user group's exact title")],
+    state: Annotated[
+        str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Send the missing contacts again (never anyone who unsubscribed)")
+    ] = False,
+    sample: Annotated[
+        int | None, typer.Option("--sample", min=1, help="Check N random contacts instead (two requests each)")
+    ] = None,
+    rebuild_state: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-state",
+            help="Write the list's sync state anew from its members (a damaged state is kept aside); the next"
+            " run compares every member once and sends what differs",
+        ),
+    ] = False,
+    credentials_block: Annotated[
+        str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
+) -> None:
+    """Compare the list's members in ActiveCampaign with what the sync state says was sent (100 a request)."""
+    if rebuild_state and (repair or sample):
+        _usage("--rebuild-state writes the state from the list itself: it goes without --repair and --sample")
+    from ac_sync.verify_command import run_verify
+
+    code = asyncio.run(
+        run_verify(
+            list_name=list_name,
+            group_name=group,
+            state=state,
+            repair_missing=repair,
+            sample=sample,
+            rebuild=rebuild_state,
+            credentials_block=credentials_block,
+            console=err,
+            as_json=as_json,
+        )
+    )
+    raise typer.Exit(code)
 
 
 register_prefect_commands(app)

@@ -87,3 +87,9 @@ def check_run(params: dict[str, Any]) -> None:
     check_credentials(params, settings)
     database_url = settings.database_url.get_secret_value() if settings.database_url else None
     check_audience(params["audience"], database_url)
+
+
+def check_account(params: dict[str, Any]) -> None:
+    """`run --syncs FILE` (the file itself checked already): the settings and the credentials."""
+    settings = _settings()
+    check_credentials(params, settings)

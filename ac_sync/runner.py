@@ -72,6 +72,24 @@ def print_summary(summary: dict[str, Any], console: Console, *, show: int = 0) -
             f" --field '{escape(column)}=FIELD', or --field '{escape(column)}=-' to say so)",
             soft_wrap=True,
         )
+    checked = summary.get("verify")
+    if checked:
+        verdict = "matches the state" if checked["status"] == "completed" else "[red]differs from the state[/]"
+        console.print(
+            f"  verified (every Nth run): the list {verdict}: missing {checked['missing']}, extra {checked['extra']}"
+            + (
+                f" — put them back: ac-sync verify --list '{summary.get('list_name')}' --group"
+                f" '{summary.get('group_name')}' --repair"
+                if checked["missing"]
+                else ""
+            )
+        )
+    if summary.get("new_list"):
+        made = "will be created" if summary["status"] == "planned" else "was created"
+        console.print(
+            f"  the list {made} with sender URL {summary['new_list']['sender_url']} and reminder"
+            f" {summary['new_list']['sender_reminder']!r} (AC_SYNC_LIST_SENDER_URL, AC_SYNC_LIST_SENDER_REMINDER)"
+        )
     if summary["status"] == "planned":
         _print_plan(summary, plan, console, show)
 
@@ -133,8 +151,11 @@ async def run_sync(
     quiet: bool = False,
     display: RunDisplay | None = None,
     show: int = 0,
+    account: bool = False,
 ) -> tuple[int, dict[str, Any]]:
-    """Run the flow here; answer (exit code, summary). A caller that shows its own `display` passes it."""
+    """Run `sync-audience` (or, with `account`, `sync-account` for a syncs file) here; answer (exit code,
+    summary). A caller that shows its own `display` passes it."""
+    from flows.sync_account import sync_account
     from flows.sync_audience import sync_audience
 
     own = display is None
@@ -154,15 +175,25 @@ async def run_sync(
     unsubscribe = progress_events.subscribe(on_notice)
     try:
         with shown.shown() if own else contextlib.nullcontext(), quiet_expected((SyncInputError, SyncFailure)):
-            state = await sync_audience(**params, return_state=True)
+            state = await (sync_account if account else sync_audience)(**params, return_state=True)
     finally:
         unsubscribe()
     run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
     if state.is_completed():
         summary = await state.result()
-        code = EXIT_OK
+        code = EXIT_OK if summary["status"] in ("completed", "planned") else EXIT_TYPED
         if not quiet:
-            print_summary(summary, console, show=show)
+            for name, one in (summary.get("syncs") or {"": summary}).items():
+                if name:
+                    console.print(f"[bold]sync {name}[/]")
+                for part in (one.get("sub_audiences") or {None: one}).values():
+                    print_summary(part, console, show=show)
+            if summary.get("imports"):
+                imports = summary["imports"]
+                console.print(
+                    f"account: {imports.get('bulk_import', 0)} shared bulk imports (one list at a time:"
+                    f" {imports.get('one_by_one', 0)}), {summary['requests'].get('total', 0)} requests"
+                )
     else:
         exc = await state.result(raise_on_failure=False)
         summary = run_summary("failed", run_id)
@@ -215,7 +246,7 @@ class Terminal:
         with self.stopper, self.display.shown():
             yield self
 
-    def run(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def run(self, params: dict[str, Any], *, account: bool = False) -> tuple[int, dict[str, Any]]:
         """The flow with these parameters, against the Prefect API this command gets (see prefect_api)."""
         from ac_sync.prefect_api import prefect_api
 
@@ -224,7 +255,12 @@ class Terminal:
             try:
                 return self.stopper.run(
                     lambda: run_sync(
-                        params, as_json=self.as_json, console=self.console, display=self.display, show=self.show
+                        params,
+                        as_json=self.as_json,
+                        console=self.console,
+                        display=self.display,
+                        show=self.show,
+                        account=account,
                     )
                 )
             except Stop as stop:

@@ -9,12 +9,15 @@ answers an existing link as such): a link someone removed is restored.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from ac_sync_engine.upload.state import open_state
+from ac_sync_engine.upload.state import SyncState, open_state
 from activecampaign.client import ACClient
 
 
@@ -51,10 +54,26 @@ async def claim_list(
     created: bool,
     start_fresh: bool = False,
     dry_run: bool = False,
+    hold: Callable[[SyncState], contextlib.AbstractAsyncContextManager[Any]] | None = None,
 ) -> bool:
     """Make the state this list's own and link the list to the group; answers whether a link was (or, in a dry
-    run, would be) requested."""
+    run, would be) requested. `hold`: the list's lock, held while the state's record is read and written."""
     state = open_state(state_location, client.base_url, list_id)
+    async with hold(state) if hold and not dry_run else contextlib.nullcontext():
+        return await _claim(client, state, list_id, group_id, list_name, stringid, created, start_fresh, dry_run)
+
+
+async def _claim(
+    client: ACClient,
+    state: SyncState,
+    list_id: int,
+    group_id: int,
+    list_name: str,
+    stringid: str | None,
+    created: bool,
+    start_fresh: bool,
+    dry_run: bool,
+) -> bool:
     meta = state.read_meta()
     recorded = meta.get("stringid")
     if not (created or start_fresh) and recorded and stringid and recorded != stringid:
@@ -68,3 +87,26 @@ async def claim_list(
     linked = sorted({*meta.get("linked_groups", []), group_id})
     state.write_meta({**meta, "list_name": list_name, "stringid": stringid or recorded, "linked_groups": linked})
     return True
+
+
+@dataclass
+class ListGone(Exception):
+    """The list the run wrote into is no longer the one it was: deleted, or the account was reset under it."""
+
+    list_id: int
+    list_name: str
+    found: str | None  # what the id holds now ("name (stringid)"), None when nothing
+
+    def __str__(self) -> str:
+        now = f"list {self.list_id} is now {self.found}" if self.found else f"list {self.list_id} no longer exists"
+        return f"the list {self.list_name!r} was deleted or replaced while the sync ran: {now}"
+
+
+async def confirm_list(client: ACClient, state_location: str, list_id: int, list_name: str) -> None:
+    """Before a run says "completed": the list it wrote into still exists and is the one its state was for."""
+    found = await client.get_list(list_id)
+    recorded = open_state(state_location, client.base_url, list_id).read_meta().get("stringid")
+    if found is None:
+        raise ListGone(list_id, list_name, None)
+    if recorded and found.stringid and found.stringid != recorded:
+        raise ListGone(list_id, list_name, f"{found.name!r} ({found.stringid})")

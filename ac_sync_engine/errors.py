@@ -2,7 +2,8 @@
 
     SyncInputError          something the user gave is wrong; the command line exits 2 without a traceback
     ├── ConfigError         settings, flags or the credentials source
-    └── AudienceError       the audience source or its data
+    ├── AudienceError       the audience source or its data
+    └── StateError          the sync state: a damaged file, or a location it cannot be kept in
 
 The ActiveCampaign boundary has its own tree (`activecampaign.errors`); the failures an operator fixes while a
 run waits are `resolutions.failures.SyncFailure`.
@@ -21,6 +22,10 @@ class ConfigError(SyncInputError):
 
 class AudienceError(SyncInputError):
     """Bad usage, configuration or audience data."""
+
+
+class StateError(SyncInputError):
+    """The sync state cannot be read or written; the message names the file and how to rebuild the state."""
 
 
 def one_line(exc: BaseException) -> str:

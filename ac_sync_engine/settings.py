@@ -49,6 +49,8 @@ class SyncSettings(BaseSettings):
     # Real seconds a run waits for ActiveCampaign to finish a queued batch (its queue promises no latency);
     # past it the run ends and the next one confirms the batch or sends it again.
     confirm_timeout_s: float = Field(4 * 3600.0, gt=0)
+    # How long a run waits for another run on the same list (its lock) before giving up with ListBusy.
+    lock_wait_s: float = Field(60.0, ge=0)
 
 
 class ActiveCampaignCredentials(Block):

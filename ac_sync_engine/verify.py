@@ -101,6 +101,24 @@ async def verify_list(
     return report
 
 
+VERIFY_COUNTER = "runs_since_verify"
+
+
+async def verify_due(client: ACClient, list_id: int, state: SyncState, every: int) -> VerifyReport | None:
+    """Count this run in the list's record; on every `every`-th run, verify the list in full (a deployment's
+    guard against drift: contacts deleted, bounced or removed behind the tool's back). Hold the list's lock."""
+    if every <= 0:
+        return None
+    meta = state.read_meta()
+    runs = int(meta.get(VERIFY_COUNTER, 0)) + 1
+    if runs < every:
+        state.write_meta({**meta, VERIFY_COUNTER: runs})
+        return None
+    report = await verify_list(client, list_id, state)
+    state.write_meta({**state.read_meta(), VERIFY_COUNTER: 0})
+    return report
+
+
 async def _verify_sample(
     client: ACClient,
     list_id: int,

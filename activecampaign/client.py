@@ -553,9 +553,7 @@ class ACClient:
         """Every user group once, whether the endpoint pages by limit/offset or answers them all at once."""
         return [raw async for raw, _ in self._items("groups", _page_of("groups", Group))]
 
-    async def create_group(
-        self, title: str, descript: str = "", *, permissions: Sequence[str] = ()
-    ) -> dict[str, Any]:
+    async def create_group(self, title: str, descript: str = "", *, permissions: Sequence[str] = ()) -> dict[str, Any]:
         """Create a user group; `permissions` are the pg* flags it gets (a group made without any has none)."""
         body = {"group": {"title": title, "descript": descript, **dict.fromkeys(permissions, 1)}}
         raw, _ = await self._ask("POST", "groups", _one("group", Group), json_body=body, retry_unexpected=False)
@@ -565,6 +563,14 @@ class ACClient:
         """Every list whose name is exactly `name`: the API's name filter may match partially."""
         found = self._items("lists", _page_of("lists", MailingList), {"filters[name]": name})
         return [raw async for raw, lst in found if lst.name == name]
+
+    async def get_list(self, list_id: int) -> MailingList | None:
+        """The list with this id, or None when the API says it has none (deleted, or never made)."""
+        try:
+            _, found = await self._ask("GET", f"lists/{list_id}", _one("list", MailingList))
+        except NotFoundError:
+            return None
+        return found
 
     async def create_list(self, *, name: str, stringid: str, sender_url: str, sender_reminder: str) -> dict[str, Any]:
         payload = {

@@ -143,7 +143,11 @@ def main() -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="resync-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
-        "machine": machine(), "code": code_version(), "mode": args.mode, "custom": args.custom, "sizes": {}
+        "machine": machine(),
+        "code": code_version(),
+        "mode": args.mode,
+        "custom": args.custom,
+        "sizes": {},
     }
     kind = "custom" if args.custom else "standard"
     for rows in args.rows:

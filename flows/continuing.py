@@ -13,6 +13,10 @@ from resolutions.pause import Resolution, await_resolution
 T = TypeVar("T")
 
 
+class StartOver(Exception):
+    """A resolution that sends the run back to finding its list (the list it wrote into is gone)."""
+
+
 @dataclass
 class Choices:
     """What resolutions can change for the rest of the run."""
@@ -40,6 +44,9 @@ async def resolvable(step: Callable[[], Awaitable[T]], session: Session, choices
 async def apply(resolution: Resolution, failure: SyncFailure, session: Session, choices: Choices) -> None:
     if resolution.action == "retry":
         await session.open()  # the operator may have fixed the key or URL: reload them
+        if failure.code == "LIST_GONE":
+            choices.list_id = None
+            raise StartOver
     elif resolution.action == "use-group":
         choices.group_name, choices.create_group = str(resolution.inputs["group_name"]), False
     elif resolution.action == "create-group":

@@ -15,7 +15,8 @@ from ac_sync_engine.audience import count_rejected, rejected_rows, write_rejecte
 from ac_sync_engine.errors import ConfigError
 from ac_sync_engine.progress import CREDENTIALS, READING, Phase, publish
 from ac_sync_engine.settings import SyncSettings
-from flows.continuing import Choices, resolvable
+from ac_sync_engine.upload.stores import check_location, check_output_file
+from flows.continuing import Choices, StartOver, resolvable
 from flows.session import Session
 from flows.summary import run_summary, summary_markdown
 from resolutions.pause import begin_execution
@@ -26,6 +27,7 @@ from tasks.upload_contacts import upload_contacts
 from tasks.validate_credentials import validate_credentials
 
 T = TypeVar("T")
+
 
 def list_name_for(list_name: str | None, campaign: str | None, template: str | None, group_name: str) -> str | None:
     """`--list` as given, or the campaign list named by the template ({campaign_name}, {group_name})."""
@@ -64,6 +66,7 @@ async def sync_audience(
     clear_empty: bool = False,
     tags: Literal["add", "mirror"] = "add",
     automations: Literal["skip", "run", "new-only"] | None = None,
+    verify_every: int = 0,
 ) -> dict[str, Any]:
     """Send the rows of `audience` into the list `list_name` that the user group `group_name` can see.
 
@@ -77,6 +80,8 @@ async def sync_audience(
     `max_removals`, `N` or `P%`, default 10 %, unless approved). `dry_run` makes read requests only and
     answers the plan. On a typed failure the run writes the playbook, emits an `ac-sync.failure.<CODE>`
     event and pauses for `pause_timeout` seconds (0: stop at once) waiting for a resolution form.
+    `verify_every` N > 0: every Nth run (counted in the list's state) also compares the whole list with the
+    state, as `ac-sync verify` does, and reports it in the summary's `verify` (a deployment's drift check).
     """
     log = get_run_logger()
     begin_execution()
@@ -88,6 +93,11 @@ async def sync_audience(
     if not list_name:
         raise ConfigError("name the list (--list, --campaign with --list-template, or AC_SYNC_LIST_NAME)")
     state_location = state or settings.state
+    log_path = verbose_log or (str(settings.verbose_log_path) if settings.verbose_log else None)
+    if not dry_run:  # before anything is read or written: where the state and the rejected rows go
+        check_location(state_location)
+        if log_path:
+            check_output_file(log_path)
     timeout_s = 0 if dry_run else settings.pause_timeout if pause_timeout is None else pause_timeout
     run_id = str(flow_run.id or "local")
     workdir = Path(".ac-sync/work") / run_id
@@ -110,32 +120,12 @@ async def sync_audience(
     def resolving(step: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return resolvable(step, session, choices, timeout_s)
 
-    publish(Phase(CREDENTIALS))
-    await resolving(session.open)
-    try:
-        await resolving(lambda: validate_credentials(session.client))
-        group_id = await resolving(
-            lambda: ensure_group(session.client, choices.group_name, choices.create_group and not dry_run)
-        )
-        listed = await resolving(
-            lambda: ensure_list(
-                session.client,
-                list_name,
-                group_id,
-                state_location,
-                settings.list_sender_url,
-                settings.list_sender_reminder,
-                choices.list_id,
-                dry_run,
-                choices.start_fresh,
-            )
-        )
-        list_id = listed["list_id"]
-        uploaded = await resolving(
+    def upload(listed: dict[str, Any]) -> Awaitable[dict[str, Any]]:
+        return resolving(
             lambda: upload_contacts(
                 session.client,
                 details["db_path"],
-                list_id,
+                listed["list_id"],
                 state_location,
                 batch_size=batch_size or settings.batch_size,
                 full_resync=full_resync,
@@ -150,8 +140,41 @@ async def sync_audience(
                 tags=tags,
                 automations=automations or settings.automations,
                 confirm_timeout_s=settings.confirm_timeout_s,
+                list_name=list_name,
+                group_name=choices.group_name,
+                verify_every=0 if dry_run else verify_every,
             )
         )
+
+    publish(Phase(CREDENTIALS))
+    await resolving(session.open)
+    try:
+        await resolving(lambda: validate_credentials(session.client))
+        group_id = await resolving(
+            lambda: ensure_group(session.client, choices.group_name, choices.create_group and not dry_run)
+        )
+        attempt = 0
+        while True:
+            try:
+                listed = await resolving(
+                    lambda attempt=attempt: ensure_list(
+                        session.client,
+                        list_name,
+                        group_id,
+                        state_location,
+                        settings.list_sender_url,
+                        settings.list_sender_reminder,
+                        choices.list_id,
+                        dry_run,
+                        choices.start_fresh,
+                        attempt,
+                    )
+                )
+                uploaded = await upload(listed)
+                break
+            except StartOver:
+                attempt += 1  # the list went away under the run: find or create it again
+        list_id = listed["list_id"]
         summary["requests"] = session.client.stats.as_dict()
     finally:
         await session.close()
@@ -160,13 +183,24 @@ async def sync_audience(
         # What the run will add to the writes this plan made no room for: the list and its link. A list it
         # creates is not read (nobody can have unsubscribed from it yet), so the reads are these.
         plan["requests"].update(lists=int(bool(listed["created"])), listGroups=int(bool(listed["linked"])))
-        plan["requests"]["reads"] = summary["requests"]["total"]
+        # The reads the plan itself made, those the contact-API work reads as it goes (lookups, tags), and, for a
+        # list the run creates, the read that confirms it is still there at the end (the plan read it otherwise).
+        will = plan["requests"]
+        plan["requests"]["reads"] = (
+            summary["requests"]["total"] + will.get("contacts", 0) + will.get("tags", 0) + int(bool(listed["created"]))
+        )
     rejected_rows_count, rejected_values = count_rejected(details["db_path"])
     summary.update(
         group_name=choices.group_name,
         group_id=group_id,
         list_id=list_id,
         list_created=bool(listed["created"]),
+        # What a new list is given (AC_SYNC_LIST_SENDER_URL/_REMINDER): said in the plan and the first run.
+        new_list=(
+            {"sender_url": settings.list_sender_url, "sender_reminder": settings.list_sender_reminder}
+            if listed["created"]
+            else None
+        ),
         subscribed=uploaded.get("subscribed", 0),
         unsubscribed=uploaded.get("unsubscribed", 0),
         resubscribed=uploaded.get("resubscribed", 0),
@@ -174,6 +208,7 @@ async def sync_audience(
         rejected=rejected_rows_count,
         rejected_values=rejected_values,
         unconfirmed=uploaded.get("unconfirmed", 0),
+        verify=uploaded.get("verify"),
         automations=plan.get("automations"),
         mapping=plan.get("mapping", {}),
         unmapped=plan.get("unmapped", []),
@@ -188,7 +223,6 @@ async def sync_audience(
             summary["unconfirmed"],
             settings.confirm_timeout_s,
         )
-    log_path = verbose_log or (str(settings.verbose_log_path) if settings.verbose_log else None)
     if log_path:
         written = write_rejected_csv(Path(details["db_path"]), Path(log_path))
         summary["verbose_log"] = log_path

@@ -57,6 +57,10 @@ class StateMismatchFailure(SyncFailure):
     code, title = "STATE_MISMATCH", "The sync state was written for another list"
 
 
+class ListGoneFailure(SyncFailure):
+    code, title = "LIST_GONE", "The list was deleted or replaced while the sync ran"
+
+
 class MissingPermission(SyncFailure):
     code, title = "MISSING_PERMISSION", "The key's user lacks a permission this sync needs"
 

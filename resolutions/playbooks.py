@@ -237,6 +237,20 @@ PLAYBOOKS: dict[str, Playbook] = {
             suggest=lambda ctx: {"action": "abort"},
         ),
         Playbook(
+            "LIST_GONE",
+            "The list was deleted or replaced while the sync ran",
+            "Just before reporting the run as completed, step {step_text} found that {message}. What this run "
+            "sent went to a list that is no longer there, so the run is not completed.",
+            [
+                "In ActiveCampaign check Contacts → Lists (and whether the account was reset or restored).",
+            ],
+            [
+                "Continue with `retry`: the run finds or creates {list_text} again (a new list starts with an "
+                "empty sync state) and sends the audience to it; nobody who unsubscribed is re-subscribed.",
+            ],
+            [RETRY, ABORT],
+        ),
+        Playbook(
             "MISSING_PERMISSION",
             "The key's user lacks a permission this sync needs",
             "In step {step_text} ActiveCampaign refused to let the key's user {right_text}: {message}. The key "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 from prefect import get_run_logger, task
 
@@ -36,10 +37,13 @@ def suggestions(name: str, titles: list[str]) -> list[str]:
 
 
 @task(name="ensure-group", cache_key_fn=run_scoped("ensure-group", "group_name", "create"), persist_result=True)
-async def ensure_group(client: ACClient, group_name: str, create: bool = False) -> int:
+async def ensure_group(
+    client: ACClient, group_name: str, create: bool = False, known: list[dict[str, Any]] | None = None
+) -> int:
+    """`known`: the account's groups, when the caller read them already (an account run reads them once)."""
     publish(Phase(GROUP, group_name))
     async with typed_failures("ensure-group", client, group_name=group_name):
-        groups = await client.groups()
+        groups = known if known is not None and not create else await client.groups()
         # No title filter is documented: match locally, exactly (case and spaces included).
         matches = [g for g in groups if g.get("title") == group_name]
         if matches:

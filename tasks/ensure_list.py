@@ -10,11 +10,12 @@ from activecampaign.client import ACClient, as_int
 from resolutions.classify import typed_failures
 from resolutions.failures import AmbiguousListName, StateMismatchFailure
 from tasks.caching import run_scoped
+from tasks.locking import run_lock
 
 
 @task(
     name="ensure-list",
-    cache_key_fn=run_scoped("ensure-list", "list_name", "group_id", "list_id", "dry_run", "start_fresh"),
+    cache_key_fn=run_scoped("ensure-list", "list_name", "group_id", "list_id", "dry_run", "start_fresh", "attempt"),
     persist_result=True,
 )
 async def ensure_list(
@@ -27,8 +28,12 @@ async def ensure_list(
     list_id: int | None = None,
     dry_run: bool = False,
     start_fresh: bool = False,
+    attempt: int = 0,
 ) -> dict[str, int | bool | str | None]:
-    """With `dry_run`, only read: answer what would be created or linked (list_id None if not found)."""
+    """With `dry_run`, only read: answer what would be created or linked (list_id None if not found).
+
+    `attempt` counts the times this run came back here because its list went away (LIST_GONE, retried).
+    """
     log = get_run_logger()
     publish(Phase(LIST, list_name))
     created = False
@@ -65,6 +70,7 @@ async def ensure_list(
                 created=created,
                 start_fresh=start_fresh,
                 dry_run=dry_run,
+                hold=run_lock,
             )
         except StateMismatch as mismatch:
             raise StateMismatchFailure(

@@ -9,13 +9,19 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from ac_sync_engine.audience import count_audience
+from ac_sync_engine.audience import count_audience, pending_counts
+from ac_sync_engine.audience.count import split_audience
 from ac_sync_engine.settings import SyncSettings
 from tasks.caching import run_scoped
 
 
-@task(name="get-details", cache_key_fn=run_scoped("get-details", "audience", "workdir"), persist_result=True)
-async def get_details(audience: str, workdir: str) -> dict[str, Any]:
+@task(
+    name="get-details",
+    cache_key_fn=run_scoped("get-details", "audience", "workdir", "sub_audience"),
+    persist_result=True,
+)
+async def get_details(audience: str, workdir: str, sub_audience: str | None = None) -> dict[str, Any]:
+    """With `sub_audience` (a column), also the audience split by its values: `parts`, each counted the same."""
     db_path = Path(workdir) / "audience.duckdb"
     db_path.parent.mkdir(parents=True, exist_ok=True)
     settings = SyncSettings()
@@ -30,4 +36,10 @@ async def get_details(audience: str, workdir: str) -> dict[str, Any]:
         summary.invalid,
         summary.duplicates,
     )
-    return {"db_path": str(db_path), **asdict(summary)}
+    details: dict[str, Any] = {"db_path": str(db_path), **asdict(summary)}
+    if sub_audience:
+        parts = await asyncio.to_thread(split_audience, db_path, sub_audience, Path(workdir) / "sub-audiences")
+        details["parts"] = {
+            value: {"db_path": str(path), **(pending_counts(path) or {})} for value, path in parts.items()
+        }
+    return details

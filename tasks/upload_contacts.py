@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 from uuid import UUID
@@ -10,12 +11,15 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
+from ac_sync_engine.destination import ListGone, confirm_list
 from ac_sync_engine.progress import CONFIRMING, MAPPING, PREPARING, UPLOADING, Phase, Progress, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
+from ac_sync_engine.verify import verify_due
 from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
-from resolutions.failures import AmbiguousField, SyncFailure, TooManyRemovals, UnknownField
+from resolutions.failures import AmbiguousField, ListGoneFailure, SyncFailure, TooManyRemovals, UnknownField
 from tasks.caching import run_scoped
+from tasks.locking import run_lock
 
 
 class _UiProgress:
@@ -109,6 +113,9 @@ async def upload_contacts(
     tags: str = "add",
     automations: str = "skip",
     confirm_timeout_s: float | None = None,
+    list_name: str | None = None,
+    group_name: str | None = None,
+    verify_every: int = 0,
 ) -> dict[str, Any]:
     """With `dry_run`, only read: answer the plan. `list_id` None (dry run only): the list does not exist yet."""
     options = SyncOptions(
@@ -123,9 +130,24 @@ async def upload_contacts(
         choices=choices_from_document(fields, "the field mapping"),
         create_fields=dict(create_fields or {}),
     )
-    sync = ListSync(client, db_path, list_id, state_location, options, list_created=list_created, log=get_run_logger())
+    log = get_run_logger()
+    sync = ListSync(
+        client,
+        db_path,
+        list_id,
+        state_location,
+        options,
+        list_created=list_created,
+        log=log,
+        list_name=list_name,
+        group_name=group_name,
+    )
     try:
-        async with typed_failures("upload-contacts", client, list_id=list_id):
+        # One run per list: a second run on this list waits for this one (AC_SYNC_LOCK_WAIT_S), then says who.
+        async with (
+            run_lock(sync.state) if sync.state and not dry_run else contextlib.nullcontext(),
+            typed_failures("upload-contacts", client, list_id=list_id),
+        ):
             if not dry_run:
                 publish(Phase(CONFIRMING, "what an earlier run left queued, if anything"))
                 await sync.resume()
@@ -137,6 +159,8 @@ async def upload_contacts(
             publish(Phase(PREPARING))
             plan = await sync.plan(dry_run=dry_run)
             if dry_run:
+                if list_id is not None:
+                    await confirm_list(client, state_location, list_id, list_name or "")  # as the run will
                 return {"plan": {**plan.as_dict(), "examples": plan_examples(sync.con)}}
             if mode == MIRROR and plan.counts.removals > plan.max_removals and not approve_removals:
                 removals, limit = plan.counts.removals, plan.max_removals
@@ -150,12 +174,27 @@ async def upload_contacts(
             progress = _UiProgress(plan.total)
             await progress.start()
             sent = await sync.send(plan, progress.update)
+            try:
+                await confirm_list(client, state_location, list_id, list_name or "")
+            except ListGone as gone:
+                raise ListGoneFailure(str(gone), step="upload-contacts", list_id=list_id, list_name=list_name) from None
+            verified = await verify_due(client, list_id, sync.state, verify_every) if sync.state else None
     finally:
         sync.close()
     result = sent.result
     progress.total = sent.plan.total  # a first sync that started early knows its plan only now
     await progress.finish(result.batches_confirmed)
+    if verified is not None and not verified.matches:
+        log.warning(
+            "The list differs from the sync state: %d missing, %d extra (put them back: ac-sync verify --list %r"
+            " --group %r --repair)",
+            len(verified.missing),
+            len(verified.extra),
+            list_name,
+            group_name,
+        )
     return {
+        "verify": verified.as_dict() if verified is not None else None,
         "plan": sent.plan.as_dict(),
         "subscribed": result.subscribed,
         "unsubscribed": result.unsubscribed,

@@ -245,9 +245,9 @@ def save_credentials(server: PrefectServer, api_url: str, api_key: str, *, from_
         server.ok(*args, env=server.env(AC_SYNC_API_KEY=api_key))
 
 
-def trigger(server: PrefectServer, **params: Any) -> str:
+def trigger(server: PrefectServer, deployment: str = DEPLOYMENT, **params: Any) -> str:
     """`prefect deployment run` with per-run parameters; answer the new flow run's id."""
-    args = ["prefect", "deployment", "run", DEPLOYMENT]
+    args = ["prefect", "deployment", "run", deployment]
     for name, value in {"credentials_block": CREDENTIALS_BLOCK, **params}.items():
         # The command parses each value as JSON when it can, so 0 arrives as a number.
         args += ["--param", f"{name}={value if isinstance(value, str) else json.dumps(value)}"]
@@ -257,9 +257,36 @@ def trigger(server: PrefectServer, **params: Any) -> str:
     return match.group(1)
 
 
-def run_worker(server: PrefectServer, worker_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_worker(server: PrefectServer, worker_env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     """One `prefect worker start --run-once`: it runs what is due in the pool, then exits."""
-    return server.ok("prefect", "worker", "start", "--pool", POOL, "--run-once", env=server.env(**worker_env))
+    return server.ok("prefect", "worker", "start", "--pool", POOL, "--run-once", *extra, env=server.env(**worker_env))
+
+
+@contextmanager
+def running_workers(server: PrefectServer, worker_env: dict[str, str], count: int) -> Iterator[list[Path]]:
+    """`count` long-lived `prefect worker start --limit 1` processes (each takes one run at a time, polling
+    every second); yields the files their output goes to, and stops them (and their flow runs) on leaving."""
+    env = server.env(**worker_env, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1")
+    procs: list[subprocess.Popen[Any]] = []
+    logs = [server.root / f"worker-{n}.log" for n in range(count)]
+    try:
+        for log in logs:
+            with log.open("w") as out:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--limit", "1"],
+                        env=env,
+                        cwd=REPO,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        yield logs
+    finally:
+        for proc in procs:
+            _stop_group(proc)
 
 
 def flow_state(server: PrefectServer, flow_run_id: str) -> Any:
@@ -267,12 +294,14 @@ def flow_state(server: PrefectServer, flow_run_id: str) -> Any:
         return client.read_flow_run(UUID(flow_run_id)).state
 
 
-def wait_state(server: PrefectServer, flow_run_id: str, ok: Callable[[Any], bool], what: str) -> Any:
+def wait_state(
+    server: PrefectServer, flow_run_id: str, ok: Callable[[Any], bool], what: str, timeout: float = 60
+) -> Any:
     def check() -> Any:
         state = flow_state(server, flow_run_id)
         return state if state is not None and ok(state) else None
 
-    return wait_until(check, f"flow run {flow_run_id} to be {what}", timeout=60)
+    return wait_until(check, f"flow run {flow_run_id} to be {what}", timeout=timeout)
 
 
 def task_states(server: PrefectServer, flow_run_id: str) -> dict[str, list[str]]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 from uuid import UUID
@@ -19,10 +21,15 @@ from ac_sync_engine import progress
 
 
 async def sync(**params: Any) -> tuple[int, dict[str, Any]]:
-    """Run the flow in this process, as `ac-sync run` does; answer (exit code, summary)."""
+    """Run the flow in this process, as `ac-sync run` does (`syncs=FILE`: as `run --syncs`); answer (exit code,
+    summary)."""
     console = Console(file=io.StringIO(), width=200)
     return await run_sync(
-        {k: v for k, v in params.items() if v is not None}, as_json=False, console=console, quiet=True
+        {k: v for k, v in params.items() if v is not None},
+        as_json=False,
+        console=console,
+        quiet=True,
+        account="syncs" in params,
     )
 
 
@@ -72,13 +79,17 @@ class Admin:
         return resp.json()
 
 
-def api_post(emu: Any, path: str, body: dict[str, Any]) -> Any:
-    """POST to the emulator's /api/3 as a person would, waiting out its rate limit (it is the account's)."""
+def api_request(emu: Any, method: str, path: str, **options: Any) -> Any:
+    """A request to the emulator's /api/3 as a person would make it, waiting out its rate limit (the account's)."""
     with httpx.Client(base_url=emu.api_url, headers={"Api-Token": emu.api_key}) as api:
-        while (resp := api.post(path, json=body)).status_code == 429:
+        while (resp := api.request(method, path, **options)).status_code == 429:
             time.sleep(float(resp.headers.get("Retry-After", "0.1")))
         resp.raise_for_status()
         return resp.json()
+
+
+def api_post(emu: Any, path: str, body: dict[str, Any]) -> Any:
+    return api_request(emu, "POST", path, json=body)
 
 
 def create_field(emu: Any, title: str, type_: str = "text", options: list[str] | None = None, **extra: Any) -> int:
@@ -101,6 +112,20 @@ def create_list(emu: Any, name: str) -> dict[str, Any]:
         resp = api.post("/lists", json=body)
         resp.raise_for_status()
         return resp.json()["list"]
+
+
+def cli_env() -> dict[str, str]:
+    """This process's environment, with the Prefect API the tests run against."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+
+
+def ac_sync_cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """`ac-sync ARGS` in a child process, as an operator would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ac_sync.cli", *args], env=cli_env(), capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 class PauseWatch:

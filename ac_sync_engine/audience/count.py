@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from ac_sync_engine.errors import AudienceError, one_line
+from ac_sync_engine.sql import quote_ident, sql_literal
 
 from .db import connect_db
 from .emails import DomainVerdicts, fast_email_sql
@@ -27,7 +28,7 @@ from .mapping import ColumnMapping, map_columns, mapping_from_json, mapping_to_j
 from .normalise import REJECTED, UNDECIDED, VALID, email_select
 from .prepare import AudienceSummary, prepare_audience
 from .rejected import REJECTED_COLUMNS
-from .source import FILE_KINDS, STAGED_SOURCE, _existing_file, open_source, stage_query
+from .source import FILE_KINDS, STAGED_SOURCE, STAGED_TABLE, _existing_file, open_source, stage_query
 
 _finishing = threading.Lock()
 
@@ -189,8 +190,7 @@ def _already_counted(con: duckdb.DuckDBPyConnection, email_rows: str, emails: se
     if not candidates:
         return 0
     row = con.execute(
-        f"SELECT count(DISTINCT email) FROM ({email_rows})"
-        f" WHERE cls = {VALID} AND email IN (SELECT unnest(?))",
+        f"SELECT count(DISTINCT email) FROM ({email_rows}) WHERE cls = {VALID} AND email IN (SELECT unnest(?))",
         [candidates],
     ).fetchone()
     return int(row[0]) if row else 0
@@ -248,3 +248,54 @@ def distinct_values(db_path: Path | str, column: str, *, split: bool = False, li
     finally:
         con.close()
     return [str(r[0]) for r in rows]
+
+
+MAX_SUB_AUDIENCES = 50
+
+
+def split_audience(db_path: Path | str, column: str, out_dir: Path | str) -> dict[str, Path]:
+    """A campaign's audience split by the values of its sub-audience `column`: one audience database per value
+    (in `out_dir`), each counted and left pending like a query's, its rows as the source had them."""
+    columns = pending_columns(db_path) or []
+    col = next((c for c in columns if name_key(c.name) == name_key(column)), None)
+    if col is None:
+        listed = ", ".join(c.name for c in columns) or "none"
+        raise AudienceError(f"the audience has no sub-audience column {column!r} (columns: {listed})")
+    pending = json.loads(pending_path(db_path).read_text())
+    con = connect_db(db_path)
+    try:
+        opened = open_source(con, pending["source"], None, "main")
+        values = [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT CAST({col.ident} AS VARCHAR) AS v FROM {opened.relation} ORDER BY v NULLS LAST"
+                f" LIMIT {MAX_SUB_AUDIENCES + 1}"
+            ).fetchall()
+        ]
+        if len(values) > MAX_SUB_AUDIENCES:
+            raise AudienceError(f"column {column!r} has more than {MAX_SUB_AUDIENCES} values: not sub-audiences")
+        if None in values:
+            raise AudienceError(f"column {column!r} is empty in some rows: every row needs its sub-audience")
+        select = ", ".join(f"{c.ident} AS {quote_ident(c.name)}" for c in opened.columns)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        parts: dict[str, Path] = {}
+        for i, value in enumerate(values):
+            child = out / f"sub-{i}.duckdb"
+            con.execute(f"ATTACH {sql_literal(str(child))} AS sub_{i}")
+            try:
+                con.execute(
+                    f"CREATE TABLE sub_{i}.{STAGED_TABLE.split('.', 1)[1]} AS SELECT {select} FROM {opened.relation}"
+                    f" WHERE CAST({col.ident} AS VARCHAR) = ?",
+                    [value],
+                )
+            finally:
+                con.execute(f"DETACH sub_{i}")
+            parts[str(value)] = child
+    except duckdb.Error as exc:
+        raise AudienceError(f"cannot split the audience by {column!r}: {one_line(exc)}") from None
+    finally:
+        con.close()
+    for child in parts.values():
+        count_audience(STAGED_SOURCE, child)
+    return parts

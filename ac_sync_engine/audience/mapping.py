@@ -272,16 +272,24 @@ def mapping_to_json(mapping: ColumnMapping) -> str:
         f = t.field
         return {
             "field": {
-                "id": f.id, "title": f.title, "perstag": f.perstag, "type": f.type, "options": list(f.options),
-                "lists": sorted(f.lists), "required": f.required,
+                "id": f.id,
+                "title": f.title,
+                "perstag": f.perstag,
+                "type": f.type,
+                "options": list(f.options),
+                "lists": sorted(f.lists),
+                "required": f.required,
             }
         }
 
     return json.dumps(
         {
             "maps": [
-                {"column": [m.column.name, m.column.type, m.column.sql_name], "target": target(m.target),
-                 "clear_empty": m.clear_empty}
+                {
+                    "column": [m.column.name, m.column.type, m.column.sql_name],
+                    "target": target(m.target),
+                    "clear_empty": m.clear_empty,
+                }
                 for m in mapping.maps
             ],
             "unmapped": list(mapping.unmapped),

@@ -117,6 +117,7 @@ def prepare_audience(
 # The head is a few thousand rows, in a private in-memory database.
 HEAD_MEMORY_LIMIT = "256MB"
 
+
 def audience_columns(mapping: ColumnMapping) -> list[str]:
     """The published audience table's columns, in order: what a row to send is read from."""
     helpers = {*HELPER_COLUMNS, NAIVE_COLUMN, *(bad_column(m.target.field.id) for m in fallible(mapping))}  # type: ignore[union-attr]

@@ -56,7 +56,12 @@ STAGED_TABLE = "main.audience_source"
 
 
 def stage_query(con: duckdb.DuckDBPyConnection, source: str, database_url: str | None) -> OpenedSource:
-    """Run the audience query once into STAGED_TABLE (every column, as the query types it); answer it opened."""
+    """Run the audience query once into STAGED_TABLE (every column, as the query types it); answer it opened.
+
+    STAGED_SOURCE itself (rows someone staged already, e.g. one sub-audience of a campaign) is opened as it is.
+    """
+    if source == STAGED_SOURCE:
+        return _open_staged(con)
     con.execute(f"DROP TABLE IF EXISTS {STAGED_TABLE}")
     if database_url is not None:
         opened = open_source(con, source, database_url, "main")  # PostgreSQL: streamed into a table already

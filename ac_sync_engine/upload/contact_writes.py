@@ -10,6 +10,7 @@ then holds.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -38,8 +39,9 @@ class ContactWriter:
             " coalesce(sum(len(untag)), 0) FROM contact_writes"
         ).fetchone()
         clears, untags, tags = (int(v) for v in row) if row else (0, 0, 0)
-        # Per contact that loses tags: find it, read its tags, one removal per tag; and the account's tags once.
-        return {"contact_sync": clears, "contacts": untags, "contactTags": untags + tags, "tags": int(untags > 0)}
+        # Per contact that loses tags: find it and read its tags (two reads), one removal per tag; and the
+        # account's tags, read once.
+        return {"contact_sync": clears, "contacts": 2 * untags, "contactTags": tags, "tags": int(untags > 0)}
 
     async def run(self, progress: Callable[[int], Awaitable[None]] | None = None) -> int:
         """Do every contact's writes; answers how many contacts were written."""
@@ -65,8 +67,17 @@ class ContactWriter:
         n = len(self.custom_ids)
         fields = {fid: v for fid, v in zip(self.custom_ids, rest[:n], strict=True) if v is not None}
         fields_hash, source_row, sent_before, bulk, cleared, untag = rest[n:]
-        row = Row(email, first_name=first_name, last_name=last_name, phone=phone, tags=tags,
-                  fields_hash=fields_hash, source_row=source_row, fields=fields or None, sent_before=sent_before)
+        row = Row(
+            email,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+            tags=tags,
+            fields_hash=fields_hash,
+            source_row=source_row,
+            fields=fields or None,
+            sent_before=sent_before,
+        )
         # What the list holds once the bulk import (if this contact had one) is applied.
         held = held_values(row.sent_after() if bulk else sent_before)
         if cleared:
@@ -94,16 +105,18 @@ class ContactWriter:
                 await self.client.remove_contact_tag(int(contact_tag.id))
 
 
-async def send_small(client: ACClient, state: SyncState, rows: Sequence[Row], list_id: int) -> int:
+async def send_small(client: ACClient, state: SyncState, rows: Sequence[Row], list_id: int) -> tuple[int, int]:
     """Write a handful of contacts through the contact API (planner.route_small_changes chose them): a value
     update is one contact/sync, a new member contact/sync and contactLists, a removal contactLists. Each is
-    checkpointed as it is done; answers how many were written."""
+    checkpointed as it is done; answers (subscribed or updated, unsubscribed)."""
     for row in rows:
         if row.verdict == "leave":
             contact = await client.contact_by_email(row.email)
+            removed_at = None
             if contact is not None:
                 await client.set_list_status(list_id, int(contact["id"]), UNSUBSCRIBE_STATUS)
-            state.checkpoint([(row.email, row.state_hash, UNSUBSCRIBED, row.sent_after())])
+                removed_at = await list_change_time(client, int(contact["id"]), list_id)
+            state.checkpoint([(row.email, row.state_hash, UNSUBSCRIBED, row.sent_after(removed_at=removed_at))])
             continue
         contact_id = await client.sync_contact(
             row.email,
@@ -115,4 +128,11 @@ async def send_small(client: ACClient, state: SyncState, rows: Sequence[Row], li
         if row.verdict == "add":
             await client.set_list_status(list_id, contact_id, SUBSCRIBE_STATUS)
         state.checkpoint([(row.email, row.state_hash, SUBSCRIBED, row.sent_after())])
-    return len(rows)
+    left = sum(1 for row in rows if row.verdict == "leave")
+    return len(rows) - left, left
+
+
+async def list_change_time(client: ACClient, contact_id: int, list_id: int) -> datetime | None:
+    """When the contact's status on the list last changed, by ActiveCampaign's clock (None if not on it)."""
+    membership = next((m for m in await client.contact_lists(contact_id) if m.list_id == list_id), None)
+    return membership.udate if membership is not None else None

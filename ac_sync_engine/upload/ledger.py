@@ -30,7 +30,12 @@ class StateLedger:
     def confirmed(self, batch: Batch, rows: list[Row]) -> None:
         # Checkpoint before forgetting the batchId: a crash in between only makes the next run poll it again.
         self.state.checkpoint(
-            (r.email, r.state_hash, SUBSCRIBED if r.action == SUBSCRIBE else UNSUBSCRIBED, r.sent_after())
+            (
+                r.email,
+                r.state_hash,
+                SUBSCRIBED if r.action == SUBSCRIBE else UNSUBSCRIBED,
+                r.sent_after(removed_at=batch.confirmed_at),
+            )
             for r in rows
         )
         self.state.remove_pending(str(batch.batch_id))
@@ -52,8 +57,13 @@ def resumed_batches(state: SyncState) -> list[Batch]:
             -i,
             [
                 # A resumed row carries no values: what it sent is recorded, and is what it checkpoints.
-                Row(r["email"], r["action"], fields_hash=r["fields_hash"], source_row=r["source_row"],
-                    sent_before=r.get("sent"))
+                Row(
+                    r["email"],
+                    r["action"],
+                    fields_hash=r["fields_hash"],
+                    source_row=r["source_row"],
+                    sent_before=r.get("sent"),
+                )
                 for r in rows
             ],
             [],

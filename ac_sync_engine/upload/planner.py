@@ -291,8 +291,9 @@ def route_small_changes(con: duckdb.DuckDBPyConnection, limit: int = SMALL_CHANG
     by_verdict = con.execute("SELECT verdict, count(*) FROM to_send WHERE via_contact_api GROUP BY verdict")
     counts = dict(by_verdict.fetchall())
     updates, leaves, adds = counts.get("update", 0), counts.get("leave", 0), counts.get("add", 0)
-    # An update is one contact/sync; an add, contact/sync then contactLists; a removal, a lookup then contactLists.
-    return {"contact_sync": updates + adds, "contactLists": adds + leaves, "contacts": leaves}
+    # An update is one contact/sync; an add, contact/sync then contactLists; a removal, a lookup, contactLists and
+    # a read of the list status it left (when it took effect, for a later re-subscription).
+    return {"contact_sync": updates + adds, "contactLists": adds + leaves, "contacts": 2 * leaves}
 
 
 def _pair_keys(relation: str, *columns: str) -> str:
@@ -303,8 +304,10 @@ def _pair_keys(relation: str, *columns: str) -> str:
 
 def _send_columns(custom_ids: Sequence[int]) -> str:
     custom = "".join(f", {value_column(i)}" for i in custom_ids)
-    return f"email, action, first_name, last_name, phone, tags{custom}, fields_hash, source_row, sent_before," \
+    return (
+        f"email, action, first_name, last_name, phone, tags{custom}, fields_hash, source_row, sent_before,"
         " finish_later, exclude_automations, verdict"
+    )
 
 
 def _row(record: tuple[Any, ...], custom_ids: Sequence[int]) -> Row:
@@ -313,8 +316,19 @@ def _row(record: tuple[Any, ...], custom_ids: Sequence[int]) -> Row:
     fields = {fid: value for fid, value in zip(custom_ids, rest[:n], strict=True) if value is not None}
     fields_hash, source_row, sent_before, finish_later, exclude, verdict = rest[n:]
     return Row(
-        email, action, first_name, last_name, phone, tags, fields_hash, source_row, fields or None, sent_before,
-        bool(finish_later), bool(exclude), verdict,
+        email,
+        action,
+        first_name,
+        last_name,
+        phone,
+        tags,
+        fields_hash,
+        source_row,
+        fields or None,
+        sent_before,
+        bool(finish_later),
+        bool(exclude),
+        verdict,
     )
 
 
@@ -328,7 +342,12 @@ def head_row(record: tuple[Any, ...], rules: PlanRules) -> Row:
 
 
 def rows_to_send(
-    con: duckdb.DuckDBPyConnection, custom_ids: Sequence[int] = (), after_row: int = 0, *, via_contact_api: bool = False
+    con: duckdb.DuckDBPyConnection,
+    custom_ids: Sequence[int] = (),
+    after_row: int = 0,
+    *,
+    via_contact_api: bool = False,
+    by_email: bool = False,
 ) -> Iterator[Row]:
     """Subscriptions in audience order, then unsubscriptions: streamed, never all in memory.
 
@@ -338,7 +357,8 @@ def rows_to_send(
     cur = con.cursor()
     cur.execute(
         f"SELECT {_send_columns(custom_ids)} FROM to_send WHERE (source_row IS NULL OR source_row > ?)"
-        f" AND {'' if via_contact_api else 'NOT '}via_contact_api ORDER BY source_row NULLS LAST, email",
+        f" AND {'' if via_contact_api else 'NOT '}via_contact_api"
+        f" ORDER BY {'email, action' if by_email else 'source_row NULLS LAST, email'}",
         [after_row],
     )
     while chunk := cur.fetchmany(_FETCH):
@@ -355,9 +375,7 @@ _FIELD_OVERHEAD_BYTES = 40  # {"id":123456,"value":""}, and slack
 _ESCAPE_FACTOR = 6
 
 
-def count_batches(
-    con: duckdb.DuckDBPyConnection, list_id: int, batch_size: int, custom_ids: Sequence[int] = ()
-) -> int:
+def count_batches(con: duckdb.DuckDBPyConnection, list_id: int, batch_size: int, custom_ids: Sequence[int] = ()) -> int:
     """Exactly the bulk requests the upload will make (the byte limit can split batches early).
 
     Encoding every row as the uploader does costs minutes at 10 M rows, so SQL first bounds each row's
@@ -366,9 +384,7 @@ def count_batches(
     """
     size = min(batch_size, BULK_MAX_CONTACTS)
     values = " + ".join(f"strlen(coalesce({c}, ''))" for c in ("email", "first_name", "last_name", "phone"))
-    values += "".join(
-        f" + coalesce(strlen({value_column(i)}) + {_FIELD_OVERHEAD_BYTES}, 0)" for i in custom_ids
-    )
+    values += "".join(f" + coalesce(strlen({value_column(i)}) + {_FIELD_OVERHEAD_BYTES}, 0)" for i in custom_ids)
     tag_bytes = "coalesce(list_sum(list_transform(tags, lambda t: strlen(t) + 4)), 0)"
     row = con.execute(
         f"SELECT count(*), max({_ESCAPE_FACTOR} * ({values} + {tag_bytes})) FROM to_send WHERE NOT via_contact_api"

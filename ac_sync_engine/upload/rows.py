@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from activecampaign.client import BULK_MAX_BYTES, BULK_MAX_CONTACTS, bulk_import_body, encode_json
@@ -19,6 +20,7 @@ ENVELOPE_BYTES = len(encode_json(bulk_import_body([])))
 # has not: no audience row hashes to it, so the next run looks at the contact again.
 PARTIAL = "partial"
 STANDARD_VALUES = ("first_name", "last_name", "phone")
+REMOVED_AT = "_removed_at"  # in what the state says was sent: when this tool's removal took effect
 
 
 def encoded_size(payload: Any) -> int:
@@ -65,14 +67,19 @@ class Row:
         contact["exclude_automations"] = self.exclude_automations
         return contact
 
-    def sent_after(self) -> str:
+    def sent_after(self, removed_at: datetime | None = None) -> str:
         """What the list holds for this contact once the import is applied: what it held, overlaid with
-        every value sent (an import never blanks a field), and the tags added to the ones it had."""
+        every value sent (an import never blanks a field), and the tags added to the ones it had. For a
+        removal, `removed_at` (ActiveCampaign's clock when it was confirmed) is kept as REMOVED_AT: only a
+        list status no younger than that is this tool's own, which a later re-subscription requires."""
         held = held_values(self.sent_before)
         if self.action == SUBSCRIBE:
             held.update({k: v for k, v in self.values().items() if v})
+            held.pop(REMOVED_AT, None)
             if self.tags:
                 held["tags"] = merge_tags(held.get("tags") or [], self.tags)
+        elif removed_at is not None:
+            held[REMOVED_AT] = removed_at.isoformat()
         return dump_values(held)
 
     @property
@@ -115,6 +122,7 @@ class Batch:
     next_poll: float = 0.0
     polls: int = 0
     not_found: int = 0  # answers of "no such batch" in a row
+    confirmed_at: datetime | None = None  # ActiveCampaign's clock (the Date of the answer) when it was completed
 
 
 def make_batches(rows: Iterable[Row], list_id: int, size: int = BULK_MAX_CONTACTS) -> Iterator[Batch | Rejection]:

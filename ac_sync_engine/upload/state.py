@@ -19,33 +19,39 @@ per field. A v1 state has no `sent` (NULL): the planner recognises its rows by t
 The snapshot holds one row per email. Loading it is a view over the file, not a copy (10 M rows would
 otherwise be rewritten into the run's database every run), and the deltas are folded in only when they
 have grown large enough to be worth rewriting the snapshot for.
+
+Each file is checked as it is read (upload.state_checks): a delta's torn last line is dropped with a warning, any
+other damage is one StateError naming the file, what it held and the command that rebuilds the state
+(upload.rebuild). Where a state can live and how an object store is configured: upload.stores.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import fsspec
-from fsspec.core import url_to_fs
-from fsspec.implementations.local import LocalFileSystem
 
+from ac_sync_engine.errors import StateError, one_line
 from ac_sync_engine.sql import drop_relation, sql_literal
+from ac_sync_engine.upload import state_checks as checks
+from ac_sync_engine.upload.stores import is_local, is_object_store, open_location, shown
 
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"  # by this tool: the consent ledger that allows a later re-subscription
 OPTED_OUT = "opted_out"  # unsubscribed by themselves: never re-subscribed
 
 STATE_COLUMNS = "email VARCHAR, fields_hash VARCHAR, status VARCHAR, sent VARCHAR"
-_DELTA_COLUMNS = "{'email': 'VARCHAR', 'fields_hash': 'VARCHAR', 'status': 'VARCHAR', 'sent': 'VARCHAR'}"
+DELTA_COLUMNS = "{'email': 'VARCHAR', 'fields_hash': 'VARCHAR', 'status': 'VARCHAR', 'sent': 'VARCHAR'}"
 _ROW = "email, fields_hash, status, sent"
 StateRow = tuple[str, str | None, str, str | None]  # (email, fields_hash, status, sent)
 # Compacting rewrites the whole snapshot; it pays once the deltas hold this share of its rows, or once
@@ -98,12 +104,25 @@ def open_state(location: str, api_base_url: str, list_id: int) -> SyncState:
 
 
 class SyncState:
+    """One list's sync state. `list_name`/`group_name` (optional) name the list in the rebuild command a damage
+    message gives; `guard`, when set (a ListLock sets it), is called before every write and raises once this run
+    no longer holds the list; `recovered` lists the warnings about torn deltas this object has read past."""
+
     def __init__(self, location: str, destination: str) -> None:
         self.fs: fsspec.AbstractFileSystem
-        self.fs, root = url_to_fs(str(location))
+        self.fs, root = open_location(str(location))
         self.root = f"{root.rstrip('/')}/{destination}"
         self.run_tag = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex[:8]}"
         self._seq = 0
+        self.log: logging.Logger | logging.LoggerAdapter[Any] = logging.getLogger(__name__)
+        self.list_name: str | None = None
+        self.group_name: str | None = None
+        self.guard: Callable[[], None] | None = None
+        self.recovered: list[str] = []
+
+    def shown(self, path: str | None = None) -> str:
+        """A path of this state (its folder by default) as the user would type it."""
+        return shown(self.fs, path or self.root)
 
     def adopt_legacy(self, account: str, list_folder: str) -> str | None:
         """Move the most recently written folder of this list under an older account key into place."""
@@ -119,8 +138,7 @@ class SyncState:
         if not found:
             return None
         _, source = max(found)
-        self.fs.makedirs(self.root.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.mv(source, self.root, recursive=True)
+        self._move_tree(source, self.root)
         return source
 
     def _last_written(self, folder: str) -> float:
@@ -131,8 +149,39 @@ class SyncState:
         if not self.fs.exists(self.root):
             return None
         target = f"{self.root}.{why}-{self.run_tag}"
-        self.fs.mv(self.root, target, recursive=True)
+        self._move_tree(self.root, target)
         return target
+
+    def _move_tree(self, source: str, target: str) -> None:
+        """Move a folder: one rename on a disk; on an object store, where a folder is a key prefix, each object."""
+        self._guarded()
+        if not is_object_store(self.fs):
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.mv(source, target, recursive=True)
+            return
+        source = source.rstrip("/")
+        files = sorted(self.fs.find(source))
+        # Copy everything before deleting anything: a move cut off half way leaves both copies, never neither.
+        for path in files:
+            self.fs.copy(path, f"{target}{path[len(source) :]}")
+        if files:
+            self.fs.rm(files)
+        self.fs.invalidate_cache(source)
+
+    def _guarded(self) -> None:
+        if self.guard is not None:
+            self.guard()
+
+    def rebuild_command(self) -> str:
+        """The command that rebuilds this state from the list's membership."""
+        list_name = self.list_name
+        if list_name is None:
+            with contextlib.suppress(StateError, OSError):
+                list_name = self.read_meta().get("list_name")
+        return checks.rebuild_command(list_name, self.group_name)
+
+    def _damaged(self, path: str, why: str, lost: str) -> StateError:
+        return checks.damaged(self.shown(path), why, lost, self.rebuild_command())
 
     # --- meta --------------------------------------------------------------------------------------
 
@@ -143,14 +192,20 @@ class SyncState:
         path = self._path("meta.json")
         if not self.fs.exists(path):
             return {}
-        with self.fs.open(path, "r") as fh:
-            return json.load(fh)
+        try:
+            return checks.parse_meta(self.fs.cat_file(path))
+        except ValueError as exc:
+            # Not self._damaged: its rebuild command reads the list's name from this very file.
+            command = checks.rebuild_command(self.list_name, self.group_name)
+            lost = "the list's record (its name and stringid, the groups it was linked to) cannot be read"
+            raise checks.damaged(self.shown(path), str(exc), lost, command) from None
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         self._put_bytes(self._path("meta.json"), json.dumps(meta, sort_keys=True).encode())
 
     def _put_bytes(self, path: str, data: bytes) -> None:
         # Write beside and move into place: a reader never sees half a file, even on a local disk.
+        self._guarded()
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         with self.fs.open(tmp, "wb") as fh:
@@ -195,18 +250,28 @@ class SyncState:
     def remove_pending(self, batch_id: str) -> None:
         path = self._path("pending", f"{batch_id}.json")
         if self.fs.exists(path):
+            self._guarded()
             self.fs.rm(path)
 
-    def pending(self) -> dict[str, list[dict[str, Any]]]:
+    def _pending_files(self) -> list[str]:
         folder = self._path("pending")
         if not self.fs.exists(folder):
-            return {}
+            return []
+        return sorted(str(p) for p in self.fs.ls(folder, detail=False) if str(p).endswith(".json"))
+
+    def pending(self) -> dict[str, list[dict[str, Any]]]:
+        """Every batch queued and not confirmed: batchId -> its rows; raises StateError for a damaged record."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for path in sorted(self.fs.ls(folder, detail=False)):
-            name = str(path).rsplit("/", 1)[-1]
-            if name.endswith(".json"):
-                with self.fs.open(path, "r") as fh:
-                    out[name.removesuffix(".json")] = json.load(fh)
+        for path in self._pending_files():
+            batch_id = path.rsplit("/", 1)[-1].removesuffix(".json")
+            try:
+                out[batch_id] = checks.parse_pending(self.fs.cat_file(path))
+            except ValueError as exc:
+                lost = (
+                    f"batch {batch_id}, which ActiveCampaign queued and no run confirmed, cannot be confirmed (which"
+                    " contacts it holds is unknown)"
+                )
+                raise self._damaged(path, str(exc), lost) from None
         return out
 
     def _delta_files(self) -> list[str]:
@@ -216,27 +281,104 @@ class SyncState:
         return sorted(p for p in self.fs.ls(deltas, detail=False) if str(p).endswith(".jsonl"))
 
     def is_empty(self) -> bool:
-        """Nothing recorded yet for this destination: no snapshot, no delta, no batch pending."""
-        if self.fs.exists(self._path("snapshot.parquet")) or self._delta_files():
+        """Nothing recorded yet for this destination: no snapshot, no delta, no batch pending.
+
+        Checks what it finds on the way (the snapshot's first and last bytes, each pending record): a damaged
+        state is a StateError here, before the run decides it is a first sync.
+        """
+        snapshot = self._path("snapshot.parquet")
+        if self.fs.exists(snapshot):
+            size = self.fs.size(snapshot)
+            head = self.fs.cat_file(snapshot, start=0, end=4) if size else b""
+            tail = self.fs.cat_file(snapshot, start=max(0, size - 4)) if size else b""
+            problem = checks.parquet_problem(head, tail, size)
+            if problem:
+                raise self._snapshot_lost(snapshot, problem)
             return False
-        folder = self._path("pending")
-        return not (self.fs.exists(folder) and any(str(p).endswith(".json") for p in self.fs.ls(folder, detail=False)))
+        if self._delta_files():
+            return False
+        return not self.pending()
+
+    def _snapshot_lost(self, path: str, why: str) -> StateError:
+        try:
+            held = self.read_meta().get("snapshot_rows")
+        except StateError:
+            held = None
+        what = f"the snapshot of {held:,} contacts" if isinstance(held, int) else "the snapshot"
+        deltas = self._delta_files()
+        rows = sum(self._count_lines(p) for p in deltas)
+        since = "the delta since holds" if len(deltas) == 1 else f"the {len(deltas):,} deltas since hold"
+        return self._damaged(path, why, f"{what} cannot be read; {since} {rows:,} rows")
 
     def _local(self, path: str, name: str) -> str:
         """A path DuckDB can read for `path`: itself on a local disk, else a download kept for this object."""
-        if isinstance(self.fs, LocalFileSystem):
+        if is_local(self.fs):
             return str(path)
-        if not hasattr(self, "_downloads"):
-            self._downloads = tempfile.TemporaryDirectory(prefix="ac-sync-state-")
-        local = str(Path(self._downloads.name) / name)
+        local = str(Path(self._scratch()) / name)
         self.fs.get(path, local)
         return local
+
+    def _scratch(self) -> str:
+        if not hasattr(self, "_downloads"):
+            self._downloads = tempfile.TemporaryDirectory(prefix="ac-sync-state-")
+        return self._downloads.name
+
+    def _snapshot(self, con: duckdb.DuckDBPyConnection, path: str, name: str) -> tuple[str, str, int]:
+        """(local path, its columns as the state's, rows) of the snapshot; raises StateError when it is damaged."""
+        local = self._local(path, name)
+        try:
+            has_sent, rows = checks.describe_snapshot(con, local)
+        except ValueError as exc:
+            raise self._snapshot_lost(path, str(exc)) from None
+        # A snapshot written before the state kept what was sent has no `sent` column.
+        return local, _ROW if has_sent else "email, fields_hash, status, NULL::VARCHAR AS sent", rows
+
+    def _readable_deltas(self, deltas: list[str]) -> list[tuple[str, str]]:
+        """(state path, local path) of each delta to read; a torn last line is cut off a local copy, with a
+        warning, and a delta torn before its first whole line is left out."""
+        out = []
+        for seq, path in enumerate(deltas, start=1):
+            local = self._local(path, f"d{seq:08d}.jsonl")
+            torn = checks.torn_tail(local)
+            if isinstance(torn, str):
+                with open(local, "rb") as fh:
+                    raise self._damaged(path, torn, checks.delta_lost(checks.count_lines(fh)))
+            if torn is not None:
+                self._warn_torn(path, torn.complete)
+                if not torn.complete:
+                    continue
+                trimmed = str(Path(self._scratch()) / f"t{seq:08d}.jsonl")
+                with open(local, "rb") as src, open(trimmed, "wb") as dst:
+                    dst.write(src.read(torn.keep))
+                local = trimmed
+            out.append((path, local))
+        return out
+
+    def _warn_torn(self, path: str, complete: int) -> None:
+        message = (
+            f"the sync state file {self.shown(path)} ends in a line cut off mid-write (the batch in flight when a run"
+            f" stopped): its {complete:,} complete rows are kept and the torn one dropped, so that contact is"
+            " compared again and sent if it differs"
+        )
+        if message not in self.recovered:
+            self.recovered.append(message)
+            self.log.warning("%s", message)
+
+    def _delta_damage(self, files: list[tuple[str, str]], exc: BaseException | None) -> StateError:
+        for path, local in files:
+            bad = checks.first_bad_line(local)
+            if bad:
+                line, lines, problem = bad
+                return self._damaged(path, f"line {line:,} {problem}", checks.delta_lost(lines))
+        why = f"cannot be read ({one_line(exc)})" if exc is not None else "hold rows that are no state rows"
+        return self._damaged(self._path("deltas"), why, "the confirmed batches since the snapshot cannot be read")
 
     def load_into(self, con: duckdb.DuckDBPyConnection, table: str = "state") -> int:
         """(Re)create `table`, a view holding the latest row per email; answers its row count.
 
         The snapshot is read where it lies (or from a download, for a remote location); only the deltas,
-        which are small, are copied into a table (`<table>_deltas`) to pick the latest row per email.
+        which are small, are copied into a table (`<table>_deltas`) to pick the latest row per email. Raises
+        StateError, naming the file, for a damaged one (a delta's torn last line is dropped with a warning).
         """
         drop_relation(con, table)
         drop_relation(con, f"{table}_deltas")
@@ -244,24 +386,34 @@ class SyncState:
         parts = []
         snapshot_rows = 0
         if self.fs.exists(snapshot):
-            local = self._local(snapshot, f"snapshot-{uuid.uuid4().hex[:8]}.parquet")
-            parts.append(f"SELECT {self._snapshot_columns(con, local)} FROM read_parquet({sql_literal(local)})")
-            snapshot_rows = con.execute("SELECT count(*) FROM read_parquet(?)", [local]).fetchone()[0]  # type: ignore[index]
-        deltas = self._delta_files()
+            local, columns, snapshot_rows = self._snapshot(con, snapshot, f"snapshot-{uuid.uuid4().hex[:8]}.parquet")
+            parts.append(f"SELECT {columns} FROM read_parquet({sql_literal(local)})")
+        deltas = self._readable_deltas(self._delta_files())
         if deltas:
-            files = [self._local(path, f"d{seq:08d}.jsonl") for seq, path in enumerate(deltas, start=1)]
+            files = [local for _, local in deltas]
             # One scan over every file; the file's place in the (time-ordered) listing says which row is latest.
             order = {f: seq for seq, f in enumerate(files, start=1)}
-            con.execute(
-                f"""
-                CREATE TABLE main.{table}_deltas AS
-                SELECT {_ROW} FROM (
-                    SELECT d.*, o.seq FROM read_json(?, columns={_DELTA_COLUMNS}, format='newline_delimited',
-                                                     filename=true) d
-                    JOIN (SELECT unnest(?) AS filename, unnest(?) AS seq) o USING (filename)
-                ) QUALIFY row_number() OVER (PARTITION BY email ORDER BY seq DESC) = 1""",
-                [files, list(order), list(order.values())],
-            )
+            try:
+                con.execute(
+                    f"""
+                    CREATE TABLE main.{table}_deltas AS
+                    SELECT {_ROW} FROM (
+                        SELECT d.*, o.seq FROM read_json(?, columns={DELTA_COLUMNS}, format='newline_delimited',
+                                                         filename=true) d
+                        JOIN (SELECT unnest(?) AS filename, unnest(?) AS seq) o USING (filename)
+                    ) QUALIFY row_number() OVER (PARTITION BY email ORDER BY seq DESC) = 1""",
+                    [files, list(order), list(order.values())],
+                )
+            except duckdb.Error as exc:
+                raise self._delta_damage(deltas, exc) from None
+            statuses = ", ".join(f"'{s}'" for s in checks.STATUSES)
+            bad = con.execute(
+                f"SELECT count(*) FROM main.{table}_deltas WHERE email IS NULL OR status IS NULL"
+                f" OR status NOT IN ({statuses})"
+            ).fetchone()
+            if bad and bad[0]:
+                drop_relation(con, f"{table}_deltas")
+                raise self._delta_damage(deltas, None)
             if parts:
                 parts[0] += f" WHERE email NOT IN (SELECT email FROM main.{table}_deltas)"
             parts.append(f"SELECT {_ROW} FROM main.{table}_deltas")
@@ -275,32 +427,25 @@ class SyncState:
             return int(snapshot_rows)
         return con.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0]  # type: ignore[index]
 
-    @staticmethod
-    def _snapshot_columns(con: duckdb.DuckDBPyConnection, local: str) -> str:
-        # A snapshot written before the state kept what was sent has no `sent` column.
-        names = {r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [local]).fetchall()}
-        return _ROW if "sent" in names else "email, fields_hash, status, NULL::VARCHAR AS sent"
-
     def compact(self, con: duckdb.DuckDBPyConnection, *, force: bool = False) -> bool:
         """Fold the deltas into a fresh snapshot, then drop the folded deltas; answers whether it did.
 
         Unless `force`d, only once the deltas are worth it (COMPACT_MIN_FRACTION of the snapshot's rows, or
         COMPACT_MAX_FILES files): rewriting a 10 M-row snapshot after every run costs more than reading
-        the deltas does.
+        the deltas does. A state with a torn delta is folded at once, so the torn line is gone for good. The
+        snapshot's row count goes into meta.json, so that a damaged snapshot can later say what it held.
         """
         deltas = self._delta_files()
         if not deltas:
             return False
         snapshot = self._path("snapshot.parquet")
-        if not force and self.fs.exists(snapshot) and len(deltas) < COMPACT_MAX_FILES:
-            snapshot_rows = con.execute(
-                "SELECT count(*) FROM read_parquet(?)", [self._local(snapshot, "compact-check.parquet")]
-            ).fetchone()[0]  # type: ignore[index]
+        if not (force or self.recovered) and self.fs.exists(snapshot) and len(deltas) < COMPACT_MAX_FILES:
+            _, _, snapshot_rows = self._snapshot(con, snapshot, "compact-check.parquet")
             delta_rows = sum(self._count_lines(path) for path in deltas)
             if delta_rows < COMPACT_MIN_FRACTION * snapshot_rows:
                 return False
         view = f"state_compact_{uuid.uuid4().hex[:8]}"
-        self.load_into(con, view)
+        rows = self.load_into(con, view)
         try:
             with tempfile.TemporaryDirectory(prefix="ac-sync-state-") as tmp:
                 local = str(Path(tmp) / "snapshot.parquet")
@@ -311,14 +456,16 @@ class SyncState:
             drop_relation(con, f"{view}_deltas")
         for path in deltas:
             self.fs.rm(path)
+        self.write_meta({**self.read_meta(), "snapshot_rows": rows})
         return True
 
     def _count_lines(self, path: str) -> int:
         with self.fs.open(path, "rb") as fh:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+            return checks.count_lines(fh)
 
     def _put_file(self, path: str, local: str) -> None:
         # As _put_bytes, without holding the whole file in memory.
+        self._guarded()
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         self.fs.put_file(local, tmp)
@@ -328,4 +475,3 @@ class SyncState:
             with contextlib.suppress(OSError):
                 self.fs.rm(tmp)
             raise
-

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -28,7 +29,7 @@ from ac_sync_engine.audience.mapping import (
 )
 from ac_sync_engine.audience.normalise import value_column
 from ac_sync_engine.upload.account_fields import create_field, discover_fields, relate_fields
-from ac_sync_engine.upload.contact_writes import ContactWriter, send_small
+from ac_sync_engine.upload.contact_writes import ContactWriter, list_change_time, send_small
 from ac_sync_engine.upload.early import EarlyFeed, starts_early
 from ac_sync_engine.upload.ledger import StateLedger, resumed_batches
 from ac_sync_engine.upload.planner import (
@@ -45,13 +46,17 @@ from ac_sync_engine.upload.planner import (
     route_small_changes,
     rows_to_send,
 )
-from ac_sync_engine.upload.rows import PARTIAL, make_batches
+from ac_sync_engine.upload.rows import PARTIAL, REMOVED_AT, Row, held_values, make_batches
 from ac_sync_engine.upload.state import OPTED_OUT, SUBSCRIBED, open_state
 from ac_sync_engine.upload.uploader import Uploader, UploadResult
 from activecampaign.client import ACClient, as_int
 
 ProgressFn = Callable[[int, int, int], Awaitable[None]]  # (contacts done, contacts to write, batches confirmed)
 RESUBSCRIBE_SOURCE = 4  # the contactLists sourceid the reference asks for when re-subscribing
+# A list status's `udate` and the `Date` of the answer that confirmed the removal come from different clocks of
+# ActiveCampaign's (seen a second apart on one server); a change this close after the confirmation is taken for
+# the removal itself. Nobody re-subscribes and unsubscribes again within it.
+REMOVAL_CLOCK_SLACK = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,15 @@ class ListSync:
         *,
         list_created: bool = False,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        fields: list[AccountField] | None = None,
+        list_name: str | None = None,
+        group_name: str | None = None,
+        early: bool = True,
     ) -> None:
+        """`fields`: the account's custom fields, when the caller has read them already (an account run reads
+        them once for every list); `list_name`/`group_name` fill the rebuild command a damaged state names; `early`
+        False: a large first sync is prepared in full before it sends (an account run merges the lists' rows
+        by email, which needs every list's rows)."""
         self.client = client
         self.db_path = db_path
         self.list_id = list_id
@@ -127,6 +140,9 @@ class ListSync:
         self.con = duckdb.connect(db_path)
         self._writer = self.con.cursor()
         self.state = open_state(state_location, client.base_url, list_id) if list_id else None
+        if self.state is not None:
+            self.state.log = self.log  # a torn last line read past is a warning in the run's log
+            self.state.list_name, self.state.group_name = list_name, group_name
         self.uploader = (
             Uploader(
                 client,
@@ -138,8 +154,10 @@ class ListSync:
             else None
         )
         self.mapping: ColumnMapping | None = None
-        self.fields: list[AccountField] = []
+        self.fields: list[AccountField] = list(fields or [])
+        self._fields_known = fields is not None
         self._feed: EarlyFeed | None = None
+        self._early = early
         self._unsubscribed: list[tuple[str, int]] = []
 
     def close(self) -> None:
@@ -166,7 +184,8 @@ class ListSync:
                 self.mapping = stored
                 return stored
             raise RuntimeError(f"no audience columns recorded for {self.db_path}")
-        self.fields = await discover_fields(self.client)
+        if not self._fields_known:
+            self.fields = await discover_fields(self.client)
         choices = dict(self.options.choices)
         for column, kind in self.options.create_fields.items():
             if dry_run:
@@ -214,7 +233,7 @@ class ListSync:
         load_unsubscribed(self.con, self._unsubscribed)
         source = audience_pending(self.db_path)
         opts = self.options
-        if source is not None and not dry_run and starts_early(self.db_path, first_sync):
+        if source is not None and not dry_run and self._early and starts_early(self.db_path, first_sync):
             # A first sync of a large audience that get-details only counted: its first rows go out while the
             # rest is prepared, and the plan is known once it is (until then: every counted contact an add).
             self._feed = EarlyFeed(
@@ -238,6 +257,8 @@ class ListSync:
         small = route_small_changes(self.con)
         batches = count_batches(self.con, self.list_id or 0, opts.batch_size, rules.custom_ids)
         requests = {"bulk_import": batches, "contactLists": counts.resubscribes, **ContactWriter.requests(self.con)}
+        # Each re-subscription first reads the contact's list status again (consent is decided by the present).
+        requests["contacts"] = requests.get("contacts", 0) + counts.resubscribes
         for kind, n in small.items():
             requests[kind] = requests.get(kind, 0) + n
         plan = Plan(
@@ -289,7 +310,7 @@ class ListSync:
     async def send(self, plan: Plan, on_progress: ProgressFn | None = None) -> Sent:
         """Write the plan; each confirmed batch is checkpointed into the sync state as it is confirmed."""
         assert self.uploader is not None and self.state is not None and self.list_id is not None
-        state, uploader = self.state, self.uploader
+        uploader = self.uploader
         total = plan.total
         contact_done = 0
 
@@ -298,49 +319,73 @@ class ListSync:
                 done = result.subscribed + result.unsubscribed + result.rejected + contact_done
                 await on_progress(done, total, result.batches_confirmed)
 
-        # A field the list cannot show would take the values, invisibly: relate it before the first import.
-        unrelated = self._unrelated(used_only=self._feed is None)
-        await relate_fields(self.client, unrelated, self.list_id)
         uploader.on_progress = progressed
-        resubscribed = 0
+        resubscribed = await self.before_bulk()
         if self._feed is None:
-            resubscribed = await self._resubscribe()
             ids = self._rules().custom_ids
             few = list(rows_to_send(self.con, ids, via_contact_api=True))
-            contact_done = await send_small(self.client, state, few, self.list_id)
-            batches = make_batches(rows_to_send(self.con, ids), self.list_id, self.options.batch_size)
-            result = await uploader.run(batches)
-            writer = ContactWriter(self.client, state, self.con, ids)
-
-            sent_small = contact_done
+            few_subscribed, few_unsubscribed = await send_small(self.client, self.state, few, self.list_id)
+            contact_done = few_subscribed + few_unsubscribed
+            result = await uploader.run(make_batches(self.bulk_rows(), self.list_id, self.options.batch_size))
+            # The contact API's writes count as the imports' do, from here on in the result itself.
+            result.subscribed += few_subscribed
+            result.unsubscribed += few_unsubscribed
 
             async def contact_progress(n: int) -> None:
                 nonlocal contact_done
-                contact_done = sent_small + n
+                contact_done = n
                 await progressed(result)
 
-            await writer.run(contact_progress)
-            rerecorded = await asyncio.to_thread(
-                state.checkpoint_query, self.con, "SELECT email, fields_hash, status, sent FROM rerecord"
-            )
-            if rerecorded:
-                self.log.info("Recorded %d unchanged contacts anew in the sync state", rerecorded)
+            contact_done = 0
+            contact_done = await self.after_bulk(contact_progress) + few_subscribed + few_unsubscribed
         else:
             result = await uploader.run(self._feed.items())
             assert self._feed.counts is not None
             plan = Plan(
                 self._feed.counts,
-                {"bulk_import": self._feed.batches, "contactLists": 0, "fieldRels": len(unrelated)},
+                {"bulk_import": self._feed.batches, "contactLists": 0, "fieldRels": plan.requests.get("fieldRels", 0)},
                 plan.max_removals,
                 plan.mode,
                 self.mapping,
                 automations=plan.automations,
             )
             self.log.info("Plan, now known: %d adds, %d opted-out skips", plan.counts.adds, plan.counts.opted_out)
+            await self.after_bulk(None, contact_api=False)
+        self.log_result(result, resubscribed)
+        return Sent(result, resubscribed, plan, contact_done)
+
+    async def before_bulk(self) -> int:
+        """What must precede the imports: fields related to the list, re-subscriptions; answers how many of those."""
+        assert self.list_id is not None
+        # A field the list cannot show would take the values, invisibly: relate it before the first import.
+        await relate_fields(self.client, self._unrelated(used_only=self._feed is None), self.list_id)
+        return 0 if self._feed is not None else await self._resubscribe()
+
+    def bulk_rows(self, *, by_email: bool = False) -> Iterator[Row]:
+        """The rows bulk import writes (the contact API's few aside), by source row or by email."""
+        return rows_to_send(self.con, self._rules().custom_ids, by_email=by_email)
+
+    async def after_bulk(self, progress: Callable[[int], Awaitable[None]] | None, *, contact_api: bool = True) -> int:
+        """What follows the imports: clears and tag removals (answers how many contacts), contacts re-recorded
+        in the state, leavers who opted out remembered, the state compacted."""
+        assert self.state is not None
+        state = self.state
+        written = 0
+        if contact_api:
+            writer = ContactWriter(self.client, state, self.con, self._rules().custom_ids)
+            written = await writer.run(progress)
+            rerecorded = await asyncio.to_thread(
+                state.checkpoint_query, self.con, "SELECT email, fields_hash, status, sent FROM rerecord"
+            )
+            if rerecorded:
+                self.log.info("Recorded %d unchanged contacts anew in the sync state", rerecorded)
         # Leavers who unsubscribed themselves: remembered as opted out, so no later run re-subscribes them.
         opted_leavers = self.con.execute("SELECT email, fields_hash, sent FROM leavers WHERE opted_out").fetchall()
         state.checkpoint((email, fields_hash, OPTED_OUT, sent) for email, fields_hash, sent in opted_leavers)
         state.compact(self.con)
+        return written
+
+    def log_result(self, result: UploadResult, resubscribed: int) -> None:
         self.log.info(
             "Confirmed %d batches: %d subscribed, %d unsubscribed, %d re-subscribed, %d rejected, %d batches re-sent",
             result.batches_confirmed,
@@ -350,17 +395,32 @@ class ListSync:
             result.rejected,
             result.batches_resent,
         )
-        return Sent(result, resubscribed, plan, contact_done)
 
     async def _resubscribe(self) -> int:
         """Contacts this tool unsubscribed and the audience wants back: bulk import would leave them out.
 
-        Their values then go out with the bulk imports; until those are confirmed the state's hash for them
-        is PARTIAL, so a run that stops in between looks at them again.
+        Consent is decided by the present, not by the ledger: the contact's list status is read again, and
+        only if its last change is this tool's own removal (no younger than the moment that removal was
+        confirmed) is it re-subscribed, with the source the reference asks for. Anyone whose status changed
+        since unsubscribed themselves (or was by someone else): they stay out, remembered as opted out, and
+        their row leaves the bulk imports too. Re-subscribed contacts' values go out with the bulk imports;
+        until those are confirmed their hash is PARTIAL, so a run that stops in between looks at them again.
         """
         assert self.state is not None and self.list_id is not None
         rows = self.con.execute("SELECT email, contact_id, fields_hash, old_sent, bulk FROM resubscribe").fetchall()
+        done = 0
         for email, contact_id, fields_hash, sent, bulk in rows:
+            removed_at = held_values(sent).get(REMOVED_AT)
+            changed_at = await list_change_time(self.client, int(contact_id), self.list_id)
+            ours = bool(
+                removed_at and changed_at and changed_at <= datetime.fromisoformat(removed_at) + REMOVAL_CLOCK_SLACK
+            )
+            if not ours:
+                self.log.info("%s unsubscribed from the list since this tool removed them: not re-subscribed", email)
+                self.state.checkpoint([(email, fields_hash, OPTED_OUT, sent)])
+                self.con.execute("DELETE FROM to_send WHERE email = ?", [email])
+                continue
             await self.client.set_list_status(self.list_id, int(contact_id), 1, sourceid=RESUBSCRIBE_SOURCE)
             self.state.checkpoint([(email, PARTIAL if bulk else fields_hash, SUBSCRIBED, sent)])
-        return len(rows)
+            done += 1
+        return done

@@ -157,6 +157,7 @@ class Uploader:
             self._changed.set()
 
     async def _confirm(self, batch: Batch, info: dict[str, Any]) -> None:
+        batch.confirmed_at = info.get("server_time")
         failed = {e.lower() for e in info["failure"]}
         confirmed = [r for r in batch.rows if r.email not in failed]
         await self._reject(

@@ -64,6 +64,10 @@ CONTEXTS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "STATE_MISMATCH": [
         ("the state at .ac-sync/state names list 7", "ensure-list", {"list_name": "Spring", "list_id": 9}),
     ],
+    "LIST_GONE": [
+        ("list 12 is gone (404)", "upload-contacts", {"list_id": 12, "list_name": "Spring VIP"}),
+        ("list 12 is gone (404)", "upload-contacts", {"list_id": 12}),
+    ],
     "MISSING_PERMISSION": [
         ("You do not have permission", "ensure-group", {"group_name": "Marketing", "right": "read the user groups"}),
         ("Forbidden", "upload-contacts", {"list_id": 4, "right": "import contacts (pgContactImport)"}),

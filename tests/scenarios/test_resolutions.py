@@ -17,7 +17,6 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.flow_engine import run_flow_async
 from prefect.flow_runs import aresume_flow_run
-from prefect.settings import PREFECT_API_URL
 from prefect.states import AwaitingRetry
 
 from ac_sync.sample import write_sample
@@ -25,7 +24,16 @@ from activecampaign.emulator import EmulatorProcess
 from flows.sync_audience import sync_audience
 from resolutions.forms import form_for
 from resolutions.pause import artifact_key
-from tests.syncing import Admin, PauseWatch, create_list, kill_after_accepted, sync, wait_paused
+from tests.syncing import (
+    Admin,
+    PauseWatch,
+    ac_sync_cli,
+    cli_env,
+    create_list,
+    kill_after_accepted,
+    sync,
+    wait_paused,
+)
 
 # The key is revoked after two batches: imports are refused, and so is who-am-I from then on (its first call, at
 # the start of the run, passed; the second is the check that tells a revoked key from a missing right).
@@ -39,18 +47,6 @@ KEY_403_AFTER_TWO_BATCHES = [
 def writes(admin: Admin, path: str) -> int:
     """POSTs to `path` the API carried out (a throttled one that was sent again counts once)."""
     return sum(1 for r in admin.requests() if r["method"] == "POST" and r["path"] == path and r["status"] < 300)
-
-
-def cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()}
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    return env
-
-
-def ac_sync_cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ac_sync.cli", *args], env=cli_env(), capture_output=True, text=True, timeout=120, **kw
-    )
 
 
 # --- each failure code, triggered through the emulator ------------------------------------------------

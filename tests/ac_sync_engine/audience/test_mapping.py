@@ -99,7 +99,7 @@ def test_values_by_type_and_what_does_not_fit_is_logged(tmp_path: Path) -> None:
     path.write_text(
         "Email,Company,Lifetime Value,Signup Date,Plan,Interests,Last Seen\n"
         "a@example.com,Initech,12.50,2024-03-05,pro,news; Events,2024-03-05T10:00:00+02:00\n"
-        "b@example.com,,7,05/03/2024,Gold,\"news, nope\",2024-03-05 10:00\n"
+        'b@example.com,,7,05/03/2024,Gold,"news, nope",2024-03-05 10:00\n'
         "c@example.com,Hooli,,,,,\n"
     )
     columns = [Column(n, "VARCHAR", f"c{i}") for i, n in enumerate(path.read_text().splitlines()[0].split(","))]

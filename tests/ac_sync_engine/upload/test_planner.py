@@ -49,7 +49,8 @@ def test_verdicts(tmp_path: Path, state: SyncState) -> None:
     people = [(f"{x}@example.com", x.upper()) for x in ("same", "changed", "new", "back", "optout", "quiet")]
     db = audience_db(tmp_path, people)
     h = hashes(db)
-    record(state,
+    record(
+        state,
         [
             ("same@example.com", h["same@example.com"], SUBSCRIBED),
             ("changed@example.com", "old", SUBSCRIBED),
@@ -57,7 +58,7 @@ def test_verdicts(tmp_path: Path, state: SyncState) -> None:
             ("optout@example.com", h["optout@example.com"], SUBSCRIBED),
             ("quiet@example.com", h["quiet@example.com"], OPTED_OUT),
             ("gone@example.com", "x", SUBSCRIBED),
-        ]
+        ],
     )
     con = duckdb.connect(str(db))
     # Unchanged in the state, but opted out in the list since: an opted-out skip, not "unchanged".

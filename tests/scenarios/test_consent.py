@@ -1,0 +1,84 @@
+"""Consent is decided by the present: a contact's latest list change, not the tool's ledger, says who may come back.
+
+The story: a mirror sync removes some people; then some of them change their own status in ActiveCampaign
+(re-subscribe, unsubscribe again); then they all come back into the audience. Only those whose latest change is
+still the tool's own removal are re-subscribed.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from activecampaign.emulator import EmulatorProcess
+from tests.syncing import Admin, api_request, sync
+
+PEOPLE = [f"p{i}@example.com" for i in range(20)]
+
+
+def write(path: Path, emails: list[str]) -> str:
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["email", "first_name"])
+        out.writerows([e, e.split("@")[0]] for e in emails)
+    return str(path)
+
+
+def later() -> str:
+    # A change made after the tool's removal, stamped plainly later (the API's clock has one-second steps).
+    return (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
+
+
+def list_writes(admin: Admin, since: int) -> list[dict[str, object]]:
+    return [r for r in admin.requests()[since:] if r["method"] == "POST" and r["path"].endswith("/contactLists")]
+
+
+async def test_remove_self_resubscribe_self_unsubscribe_then_return(sync_env: EmulatorProcess, tmp_path: Path) -> None:
+    admin = Admin(sync_env.base_url)
+    audience = tmp_path / "a.csv"
+    common = {"audience": str(audience), "list_name": "Consent", "group_name": "Admin", "mode": "mirror"}
+    write(audience, PEOPLE)
+    code, summary = await sync(**common)
+    assert code == 0, summary
+    list_id = str(summary["list_id"])
+    removed = PEOPLE[:4]
+    write(audience, PEOPLE[4:])
+    code, summary = await sync(**common, max_removals="50%")
+    assert code == 0 and summary["unsubscribed"] == 4, summary
+
+    back_untouched, came_and_went, came_back, never_ours = removed[0], removed[1], removed[2], PEOPLE[10]
+    admin.post(
+        "/contacts",
+        {
+            "contacts": [
+                # re-subscribed themselves, then unsubscribed themselves again: the latest change is theirs
+                {"email": came_and_went, "lists": {list_id: 2}, "list_udate": later()},
+                # re-subscribed themselves and stayed
+                {"email": came_back, "lists": {list_id: 1}, "list_udate": later()},
+                # opted out by themselves while in the audience: never this tool's
+                {"email": never_ours, "lists": {list_id: 2}, "list_udate": later()},
+            ]
+        },
+    )
+    since = len(admin.requests())
+    write(audience, PEOPLE)
+    code, summary = await sync(**common)
+    assert code == 0, summary
+    assert summary["resubscribed"] == 2  # removed[0] and removed[3], untouched since the tool removed them
+    active, unsubscribed = admin.members("Consent"), admin.members("Consent", status=2)
+    assert back_untouched in active and came_back in active
+    assert came_and_went in unsubscribed and never_ours in unsubscribed
+    assert removed[3] in active
+    # One contactLists write per re-subscription, with the source the reference asks for.
+    writes = list_writes(admin, since)
+    assert len(writes) == 2  # removed[0] and removed[3]; came_and_went is left out
+    contact_id = api_request(sync_env, "GET", "/contacts", params={"email": back_untouched})["contacts"][0]["id"]
+    memberships = api_request(sync_env, "GET", f"/contacts/{contact_id}/contactLists")["contactLists"]
+    assert [m["sourceid"] for m in memberships if m["list"] == list_id] == ["4"]
+
+    # The person who changed their mind twice is remembered as opted out: the next run does not even ask.
+    since = len(admin.requests())
+    code, summary = await sync(**common)
+    assert code == 0 and list_writes(admin, since) == []
+    assert came_and_went in admin.members("Consent", status=2)
