@@ -48,11 +48,13 @@ async def seed_demo_fields(api_url: str, api_key: str, time_scale: float) -> Non
 
 
 def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Console) -> int:
+    # The run's own summary line is the demo's to write (with its check): only a stop writes one for it.
     term = Terminal(console, command=command_words(), as_json=False)
     try:
         with term.session():
             code, summary = _demo(term, contacts=contacts, time_scale=time_scale, console=console)
     except Stop as stop:
+        term.as_json = as_json
         return term.stopped(stop)
     if as_json:
         sys.stdout.write(json.dumps(summary, default=str) + "\n")

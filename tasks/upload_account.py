@@ -13,6 +13,7 @@ from prefect import get_run_logger, task
 
 from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
 from ac_sync_engine.destination import ListGone, confirm_list
+from ac_sync_engine.progress import CONFIRMING, MAPPING, PREPARING, UPLOADING, Phase, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
 from ac_sync_engine.upload.account import Target, import_savings, send_account
 from ac_sync_engine.upload.account_fields import discover_fields
@@ -81,11 +82,14 @@ async def upload_account(
             try:
                 async with typed_failures("upload-contacts", client, list_id=spec["list_id"], sync=key):
                     if not dry_run:
+                        publish(Phase(CONFIRMING, f"{key}: what an earlier run left queued, if anything"))
                         await sync.resume()
+                    publish(Phase(MAPPING, key))
                     try:
                         await sync.map(dry_run=dry_run)
                     except MappingProblem as problem:
                         raise mapping_failure(problem) from None
+                    publish(Phase(PREPARING, key))
                     plan = await sync.plan(dry_run=dry_run)
                     limit, removals = plan.max_removals, plan.counts.removals
                     if spec.get("mode") == MIRROR and removals > limit and not spec.get("approve_removals"):
@@ -107,6 +111,7 @@ async def upload_account(
         out["imports"] = savings
         if dry_run or not ready:
             return out
+        publish(Phase(UPLOADING, f"{len(ready)} lists"))
         async with typed_failures("upload-contacts", client):
             sent = await send_account(client, ready, batch_size=batch_size, confirm_timeout_s=confirm_timeout_s)
             names = {spec["key"]: spec["list_name"] for spec in targets}
