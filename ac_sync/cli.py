@@ -3,7 +3,9 @@
 # No `from __future__ import annotations`: typer reads these annotations at runtime, and the run/plan options
 # are declared inside a function.
 import asyncio
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -11,17 +13,22 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ac_sync.help import Command, Group
 from ac_sync.prefect_setup import register as register_prefect_commands
-from ac_sync_engine.errors import ConfigError
+from ac_sync_engine.errors import ConfigError, SyncInputError
 
-# No telemetry from the temporary Prefect server: it cannot reach the internet and says so noisily.
+# No telemetry from the local Prefect server: it cannot reach the internet and says so noisily.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")  # the client side of the same: no notice about it either
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sync an audience into an ActiveCampaign list.")
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Sync an audience into an ActiveCampaign list.", cls=Group
+)
 err = Console(stderr=True)
 
 
-@app.command()
+@app.command(cls=Command)
 def emulator(
     host: Annotated[str, typer.Option(help="Interface to bind; loopback only by design")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one)")] = 8765,
@@ -36,15 +43,49 @@ def emulator(
         # stdout, unbuffered: scripts wait for these two lines before they start talking to the emulator.
         print(f"ActiveCampaign emulator at {base_url}  (API URL {base_url}/api/3)", flush=True)
         print(f"API key: {api_key}", flush=True)
+        err.print(
+            "A fresh account: user 'admin' in the user group 'Admin' (id 3), and no lists, contacts or other groups."
+            f" Add a group before syncing for it: curl -X POST {base_url}/__emulator__/groups -H 'Content-Type:"
+            ' application/json\' -d \'{"title": "Marketing"}\'',
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
 
     serve(host, port, EmulatorConfig(api_key=api_key, time_scale=time_scale), on_ready=ready)
 
 
-def _run_flow(params: dict[str, Any], *, as_json: bool, quiet: bool = False) -> tuple[int, dict[str, Any]]:
-    """Run the sync flow in this process and answer (exit code, summary)."""
-    from ac_sync.runner import run_sync
+def _run_flow(params: dict[str, Any], *, as_json: bool, show: int = 0, account: bool = False) -> int:
+    """Check what needs no server, then run the sync flow (`account`: an account's syncs) here; the exit code."""
+    from ac_sync.preflight import check_account, check_run
+    from ac_sync.runner import Terminal, command_words
+    from ac_sync.stopping import Stop
 
-    return asyncio.run(run_sync(params, as_json=as_json, console=err, quiet=quiet))
+    term = Terminal(err, command=command_words(), as_json=as_json, show=show)
+    try:
+        with term.session():
+            try:
+                (check_account if account else check_run)(params)
+                code, _ = term.run(params, account=account)
+            except SyncInputError as exc:
+                code = _input_error(str(exc), as_json)
+            except Exception as exc:  # outside the flow (the Prefect API failing): one line, never a traceback
+                code = _input_error(f"{type(exc).__name__}: {exc}", as_json, label="failed", code=1)
+    except Stop as stop:
+        return term.stopped(stop)
+    return code
+
+
+def _input_error(message: str, as_json: bool, *, label: str = "error", code: int = 2) -> int:
+    """Bad usage, settings or audience: one line (and with --json the failed summary); exit 2."""
+    from flows.summary import run_summary
+
+    err.print(f"[red]{label}:[/] {escape(message)}", soft_wrap=True)
+    if as_json:
+        summary = {**run_summary("failed", None), "error": message}
+        sys.stdout.write(json.dumps(summary) + "\n")
+        sys.stdout.flush()
+    return code
 
 
 def _field_choices(fields: list[str] | None, mapping_file: Path | None) -> dict[str, Any] | None:
@@ -64,13 +105,20 @@ def _field_choices(fields: list[str] | None, mapping_file: Path | None) -> dict[
     return choices_as_params(choices) or None
 
 
+MAX_EXAMPLES = 25  # what the plan step answers of each change (tasks/upload_contacts.py)
+
+
 def _sync_command(planning: bool) -> Any:
     """`run`, or `plan` (a run that only reads): one declaration of their options."""
     run_only = {"hidden": planning}
 
     def command(
         audience: Annotated[
-            str | None, typer.Option("--audience", help="A .csv/.parquet/.json/.jsonl file or a SQL query")
+            str | None,
+            typer.Option(
+                "--audience",
+                help="A .csv/.parquet/.json/.jsonl file, or a SQL query (DuckDB; it may read files in FROM)",
+            ),
         ] = None,
         syncs: Annotated[
             Path | None,
@@ -79,10 +127,17 @@ def _sync_command(planning: bool) -> Any:
         only: Annotated[
             list[str] | None, typer.Option("--only", help="With --syncs: only the sync of this name (repeatable)")
         ] = None,
-        list_name: Annotated[str | None, typer.Option("--list", help="The list's exact name")] = None,
-        group: Annotated[str | None, typer.Option("--group", help="The user group's exact title")] = None,
+        list_name: Annotated[
+            str | None, typer.Option("--list", help="The list's exact name (or AC_SYNC_LIST_NAME); made if missing")
+        ] = None,
+        group: Annotated[
+            str | None,
+            typer.Option(
+                "--group", help="The exact title of the user group that sees the list (or AC_SYNC_GROUP_NAME)"
+            ),
+        ] = None,
         mode: Annotated[
-            str, typer.Option("--mode", help="upsert (add and update) or mirror (also remove leavers)")
+            str, typer.Option("--mode", help="upsert: add and update (the default); mirror: also remove leavers")
         ] = "upsert",
         fields: Annotated[
             list[str] | None,
@@ -96,10 +151,12 @@ def _sync_command(planning: bool) -> Any:
         ] = None,
         clear_empty: Annotated[
             bool,
-            typer.Option("--clear-empty", help="An emptied cell clears the value this tool had sent (contact API)"),
+            typer.Option(
+                "--clear-empty", help="An emptied cell clears the value this tool had sent (contact API)", metavar=""
+            ),
         ] = False,
         tags: Annotated[
-            str, typer.Option("--tags", help="add (default), or mirror: also take off tags this tool added")
+            str, typer.Option("--tags", help="add (the default), or mirror: also take off tags this tool added")
         ] = "add",
         automations: Annotated[
             str | None,
@@ -110,54 +167,102 @@ def _sync_command(planning: bool) -> Any:
             ),
         ] = None,
         state: Annotated[
-            str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")
+            str | None,
+            typer.Option(
+                "--state", help="Where the sync state lives: a path or fsspec URL (AC_SYNC_STATE; .ac-sync/state)"
+            ),
         ] = None,
         verbose_log: Annotated[
-            str | None, typer.Option("--verbose-log", help="Write the rejected rows CSV here")
+            str | None,
+            typer.Option(
+                "--verbose-log", help="The CSV of rows not synced, with row and reason (default ac-sync-rejected.csv)"
+            ),
         ] = None,
-        database: Annotated[str | None, typer.Option("--database", help="Run the SQL there (postgresql://...)")] = None,
+        database: Annotated[
+            str | None,
+            typer.Option(
+                "--database", help="Run the SQL there: postgresql://... (reaches the run through the environment)"
+            ),
+        ] = None,
         campaign: Annotated[str | None, typer.Option("--campaign", help="Campaign name for --list-template")] = None,
         list_template: Annotated[
             str | None,
             typer.Option("--list-template", help='List name template, e.g. "{campaign_name} – {group_name}"'),
         ] = None,
         max_removals: Annotated[
-            str | None, typer.Option("--max-removals", help="N or P% (default 10%) in mirror mode")
+            str | None,
+            typer.Option(
+                "--max-removals",
+                help="Mirror mode stops before writing when it would remove more: N contacts or P% (default 10%)",
+            ),
         ] = None,
-        full_resync: Annotated[bool, typer.Option("--full-resync", help="Send every row, ignoring the state")] = False,
+        full_resync: Annotated[
+            bool,
+            typer.Option(
+                "--full-resync", help="Send every row again (removals still come from the sync state)", metavar=""
+            ),
+        ] = False,
         credentials_block: Annotated[
-            str | None, typer.Option("--credentials-block", help="A saved ActiveCampaign credentials block")
+            str | None,
+            typer.Option(
+                "--credentials-block",
+                help="Read the URL and key from this saved block (ac-sync credentials save) instead of"
+                " AC_SYNC_API_URL/AC_SYNC_API_KEY",
+            ),
         ] = None,
         batch_size: Annotated[
-            int | None, typer.Option("--batch-size", min=1, max=250, help="Contacts per bulk import (at most 250)")
+            int | None,
+            typer.Option(
+                "--batch-size",
+                min=1,
+                max=250,
+                help="Contacts per bulk import (AC_SYNC_BATCH_SIZE; default and most 250, ActiveCampaign's limit):"
+                " smaller batches confirm sooner, and one sent twice after a stop is smaller",
+            ),
         ] = None,
         dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Only plan: read, write nothing", **run_only)
+            bool, typer.Option("--dry-run", help="Only plan: read, write nothing", metavar="", **run_only)
         ] = planning,
         pause_timeout: Annotated[
             int | None,
             typer.Option(
-                "--pause-timeout", min=0, help="Seconds to wait, paused, for a resolution (0: stop at once)", **run_only
+                "--pause-timeout",
+                min=0,
+                help="Seconds a typed failure waits, paused, for `ac-sync resolve` (AC_SYNC_PAUSE_TIMEOUT, default"
+                " 3600; 0: stop at once)",
+                **run_only,
             ),
         ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
+        show: Annotated[
+            int,
+            typer.Option(
+                "--show",
+                min=0,
+                max=MAX_EXAMPLES,
+                help=f"List up to N example emails of each change (added, changed, removed); at most {MAX_EXAMPLES}",
+                hidden=not planning,
+            ),
+        ] = 0,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="End with one JSON summary line on stdout", metavar="")
+        ] = False,
     ) -> None:
         if syncs is not None:
             _account_run(syncs, only, locals(), planning, as_json)
         if audience is None:
-            _usage("give --audience (a file or a SQL query), or --syncs FILE for an account's syncs")
+            _usage("give --audience (a file or a SQL query), or --syncs FILE for an account's syncs", as_json)
         if only:
-            _usage("--only goes with --syncs")
+            _usage("--only goes with --syncs", as_json)
         if mode not in ("upsert", "mirror"):
-            _usage(f"--mode must be upsert or mirror, not {mode!r}")
+            _usage(f"--mode must be upsert or mirror, not {mode!r}", as_json)
         if tags not in ("add", "mirror"):
-            _usage(f"--tags must be add or mirror, not {tags!r}")
+            _usage(f"--tags must be add or mirror, not {tags!r}", as_json)
         if automations is not None and automations not in ("skip", "run", "new-only"):
-            _usage(f"--automations must be skip, run or new-only, not {automations!r}")
+            _usage(f"--automations must be skip, run or new-only, not {automations!r}", as_json)
         try:
             field_map = _field_choices(fields, mapping)
         except ConfigError as exc:
-            _usage(str(exc))
+            _usage(str(exc), as_json)
         if database:
             # The URL may hold a password: it reaches the run through the environment, never a flow parameter.
             os.environ["AC_SYNC_DATABASE_URL"] = database
@@ -181,8 +286,7 @@ def _sync_command(planning: bool) -> Any:
             "dry_run": dry_run or planning,
             "pause_timeout": pause_timeout,
         }
-        code, _ = _run_flow({k: v for k, v in given.items() if v is not None}, as_json=as_json)
-        raise typer.Exit(code)
+        raise typer.Exit(_run_flow({k: v for k, v in given.items() if v is not None}, as_json=as_json, show=show))
 
     return command
 
@@ -214,12 +318,12 @@ def _account_run(syncs: Path, only: list[str] | None, given: dict[str, Any], pla
     ]
     if clash:
         option = "--" + clash[0].replace("_name", "").replace("_", "-")
-        _usage(f"{option} is a sync's own setting: put it in {syncs} (each sync has its own)")
+        _usage(f"{option} is a sync's own setting: put it in {syncs} (each sync has its own)", as_json)
     try:
         spec = load_syncs(str(syncs))
         spec.selected(only)
     except ConfigError as exc:
-        _usage(str(exc))
+        _usage(str(exc), as_json)
     if given.get("database"):
         os.environ["AC_SYNC_DATABASE_URL"] = given["database"]
     params = {
@@ -232,38 +336,45 @@ def _account_run(syncs: Path, only: list[str] | None, given: dict[str, Any], pla
         "full_resync": bool(given.get("full_resync")),
         "batch_size": given.get("batch_size"),
     }
-    from ac_sync.runner import run_sync
-
-    code, _ = asyncio.run(
-        run_sync({k: v for k, v in params.items() if v is not None}, as_json=as_json, console=err, account=True)
-    )
-    raise typer.Exit(code)
+    raise typer.Exit(_run_flow({k: v for k, v in params.items() if v is not None}, as_json=as_json, account=True))
 
 
-def _usage(message: str) -> NoReturn:
-    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(2)
+def _usage(message: str, as_json: bool = False) -> NoReturn:
+    raise typer.Exit(_input_error(message, as_json))
 
 
-app.command("run", help="Run one sync.")(_sync_command(planning=False))
-app.command("plan", help="What `run` would do, with request and time estimates; makes no write request.")(
-    _sync_command(planning=True)
+CREDENTIALS_HELP = (
+    " Credentials: AC_SYNC_API_URL and AC_SYNC_API_KEY (environment or .env), or --credentials-block NAME."
+    " Prefect: the server PREFECT_API_URL names, else a local one started for the command."
+    " Exit codes: 0 done, 2 bad usage or input, 3 a failure its playbook tells how to fix, 130/143 stopped by"
+    " Ctrl-C/SIGTERM (run the same command to continue), 1 anything else."
 )
+app.command("run", help="Run one sync." + CREDENTIALS_HELP, cls=Command)(_sync_command(planning=False))
+app.command(
+    "plan",
+    help="What `run` would do, with request and time estimates (and, with --show N, examples); makes no write"
+    " request." + CREDENTIALS_HELP,
+    cls=Command,
+)(_sync_command(planning=True))
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     contacts: Annotated[int, typer.Option("--contacts", min=1, help="Rows in the sample audience")] = 1000,
-    time_scale: Annotated[float, typer.Option("--time-scale", help="Emulator speed-up")] = 10.0,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON summary line on stdout")] = False,
+    time_scale: Annotated[
+        float, typer.Option("--time-scale", help="Run the emulator's limits and delays F times faster")
+    ] = 10.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End with one JSON summary line on stdout", metavar="")
+    ] = False,
 ) -> None:
-    """Start the bundled emulator, seed it, and sync a sample audience into it."""
+    """Start the bundled emulator, seed it, and sync a sample audience into it (exit 0: the list is exact)."""
     from ac_sync.demo import run_demo
 
     raise typer.Exit(run_demo(contacts=contacts, time_scale=time_scale, as_json=as_json, console=err))
 
 
-@app.command()
+@app.command(cls=Command)
 def playbooks(
     code: Annotated[str | None, typer.Argument(help="A failure code, e.g. INVALID_GROUP_NAME")] = None,
 ) -> None:
@@ -287,27 +398,35 @@ def playbooks(
     out.print(Markdown(render(example, "FLOW_RUN_ID", paused=True)))
 
 
-@app.command()
+@app.command(cls=Command)
 def resolve(
     flow_run_id: Annotated[str, typer.Argument(help="The paused run's id, as `ac-sync run` printed it")],
     action: Annotated[str, typer.Option("--action", help="retry, abort, or one the playbook lists")],
     sets: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE input of the action")] = None,
 ) -> None:
-    """Resolve a paused run so that it continues (works from any machine that reaches its Prefect API)."""
+    """Resolve a paused run so that it continues (from any shell that reaches its Prefect API: PREFECT_API_URL,
+    or the local server of a paused `ac-sync run` on this machine)."""
+    from ac_sync.prefect_api import prefect_api
+    from ac_sync.resolve import precheck
     from ac_sync.resolve import resolve as resolve_run
     from ac_sync_engine.errors import ConfigError
     from ac_sync_engine.secrets import kept_from_children
 
     try:
-        with kept_from_children():  # without PREFECT_API_URL, Prefect's temporary server is a child of this one
+        precheck(flow_run_id, action, sets or [])
+        # Without PREFECT_API_URL the local Prefect server is a child of this process: keep the secrets from it.
+        with kept_from_children(), prefect_api(lambda text: err.print(text), reuse=True):
             code = asyncio.run(resolve_run(flow_run_id, action, sets or []))
     except ConfigError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("Stopped by Ctrl-C; the run was not resolved.")
+        raise typer.Exit(130) from None
     err.print(f"Resolved {code} on flow run {flow_run_id} with {action!r}; the run continues.")
 
 
-@app.command()
+@app.command(cls=Command)
 def verify(
     list_name: Annotated[str, typer.Option("--list", help="The list's exact name")],
     group: Annotated[str, typer.Option("--group", help="The user group's exact title")],
@@ -362,9 +481,16 @@ def history(
 ) -> None:
     """A list's past runs from the Prefect API: when, status, added, updated, removed, rejected, duration."""
     from ac_sync.history import list_history, print_history
+    from ac_sync.prefect_api import prefect_api
 
-    rows = asyncio.run(list_history(list_name, limit))
-    print_history(list_name, rows, Console(), as_json)
+    try:
+        # The runs' API: PREFECT_API_URL, else the local server (on PREFECT_HOME's database) runs here use.
+        with prefect_api(lambda text: err.print(text), reuse=True):
+            rows = asyncio.run(list_history(list_name, limit))
+    except ConfigError as exc:
+        _usage(str(exc))
+    # Piped into a file or a script, Rich's 80 columns would wrap the table: give it room.
+    print_history(list_name, rows, Console() if sys.stdout.isatty() else Console(width=140), as_json)
 
 
 register_prefect_commands(app)

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from ac_sync.runner import EXIT_OK, EXIT_OTHER, run_sync
+from ac_sync.runner import EXIT_OK, EXIT_OTHER, Terminal, command_words
 from ac_sync.sample import DEMO_FIELDS, write_sample
+from ac_sync.stopping import Stop
 
 DEMO_GROUP = "Marketing"
 DEMO_LIST = "Demo audience"
@@ -47,6 +48,20 @@ async def seed_demo_fields(api_url: str, api_key: str, time_scale: float) -> Non
 
 
 def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Console) -> int:
+    # The run's own summary line is the demo's to write (with its check): only a stop writes one for it.
+    term = Terminal(console, command=command_words(), as_json=False)
+    try:
+        with term.session():
+            code, summary = _demo(term, contacts=contacts, time_scale=time_scale, console=console)
+    except Stop as stop:
+        term.as_json = as_json
+        return term.stopped(stop)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, default=str) + "\n")
+    return code
+
+
+def _demo(term: Terminal, *, contacts: int, time_scale: float, console: Console) -> tuple[int, dict[str, Any]]:
     from activecampaign.emulator.config import EmulatorConfig
     from activecampaign.emulator.server import EmulatorServer
 
@@ -54,13 +69,16 @@ def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Consol
         tempfile.TemporaryDirectory(prefix="ac-sync-demo-") as tmp,
         EmulatorServer(EmulatorConfig(time_scale=time_scale)) as emu,
     ):
+        term.display.status("seeding the emulator's account")
         work = Path(tmp)
         sample = write_sample(work / "audience.csv", contacts, custom=True)
         httpx.post(f"{emu.base_url}/__emulator__/groups", json={"title": DEMO_GROUP}).raise_for_status()
         asyncio.run(seed_demo_fields(emu.api_url, emu.api_key, time_scale))
         console.print(
-            f"Emulator at {emu.base_url} (time-scale {time_scale}); sample audience of {sample.rows} rows "
-            f"({len(sample.valid)} valid, {sample.invalid} malformed, {sample.duplicates} duplicates)"
+            f"Emulator at {emu.base_url} (time-scale {time_scale}), its account given the group {DEMO_GROUP!r} and"
+            f" {len(DEMO_FIELDS)} custom fields; sample audience of {sample.rows} rows ({len(sample.valid)} valid,"
+            f" {sample.invalid} malformed, {sample.duplicates} duplicates)",
+            soft_wrap=True,
         )
         point_at_emulator(emu, time_scale)
         params = {
@@ -70,7 +88,7 @@ def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Consol
             "state": str(work / "state"),
             "verbose_log": str(Path.cwd() / "ac-sync-demo-rejected.csv"),
         }
-        code, summary = asyncio.run(run_sync(params, as_json=False, console=console))
+        code, summary = term.run(params)
         state = httpx.get(f"{emu.base_url}/__emulator__/state").json()
         lists = [lst for lst in state["lists"] if lst["name"] == DEMO_LIST]
         members = {email for email, status in lists[0]["members"].items() if status == 1} if lists else set()
@@ -90,6 +108,4 @@ def run_demo(*, contacts: int, time_scale: float, as_json: bool, console: Consol
             )
             if not (exact and linked):
                 code = EXIT_OTHER
-    if as_json:
-        sys.stdout.write(json.dumps(summary, default=str) + "\n")
-    return code
+    return code, summary

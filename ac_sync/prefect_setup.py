@@ -18,6 +18,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from ac_sync.help import Command, Group
 from ac_sync_engine.errors import ConfigError
 
 DEFAULT_POOL = "ac-sync"
@@ -27,7 +28,9 @@ UI_URL_TOKEN = "${PREFECT_UI_URL}"
 BLOCK_NAME = re.compile(r"[a-z0-9-]+")
 
 err = Console(stderr=True)
-credentials_app = typer.Typer(no_args_is_help=True, help="ActiveCampaign credentials saved as Prefect blocks.")
+credentials_app = typer.Typer(
+    no_args_is_help=True, help="ActiveCampaign credentials saved as Prefect blocks.", cls=Group
+)
 
 
 def _require_api() -> str:
@@ -94,7 +97,7 @@ async def save_credentials(name: str, api_url: str, api_key: str) -> UUID:
     return await block.asave(name, overwrite=True)
 
 
-@credentials_app.command("save")
+@credentials_app.command("save", cls=Command)
 def credentials_save(
     name: Annotated[str, typer.Argument(help="Block name (lowercase letters, digits, dashes), used by runs")],
     api_url: Annotated[str, typer.Option("--api-url", help="The URL from ActiveCampaign's Settings → Developer")],
@@ -214,4 +217,4 @@ def setup(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `ac-sync` app."""
     app.add_typer(credentials_app, name="credentials")
-    app.command("setup")(setup)
+    app.command("setup", cls=Command)(setup)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 from uuid import UUID
 
@@ -9,9 +11,11 @@ from prefect.client.orchestration import get_client
 from prefect.flow_runs import aresume_flow_run
 
 from ac_sync_engine.errors import ConfigError
-from resolutions.forms import INPUT_FIELDS, check
+from resolutions.forms import INPUT_FIELDS, check, inputs_of
 from resolutions.pause import code_of_pause_key
 from resolutions.playbooks import PLAYBOOKS
+
+PAUSING_S = 15.0  # how long a running run may take to reach its pause
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
@@ -31,13 +35,35 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def precheck(flow_run_id: str, action: str, sets: list[str]) -> None:
+    """What can be refused before reaching the Prefect API: the id's form, the action, its inputs."""
+    try:
+        UUID(flow_run_id)
+    except ValueError:
+        raise ConfigError(f"{flow_run_id!r} is not a flow-run id") from None
+    needs = inputs_of(action)
+    if needs is None:
+        known = sorted({a.name for book in PLAYBOOKS.values() for a in book.actions})
+        raise ConfigError(f"no playbook offers the action {action!r}; actions: {', '.join(known)}")
+    given = parse_sets(sets)
+    missing = [name for name in needs if given.get(name) in (None, "")]
+    if missing:
+        raise ConfigError(f"action {action!r} needs " + ", ".join(f"--set {m}=..." for m in missing))
+
+
 async def paused_code(flow_run_id: UUID) -> str:
     """The failure code a run is paused on (from its pause key), or a ConfigError saying why not."""
     async with get_client() as client:
-        try:
-            run = await client.read_flow_run(flow_run_id)
-        except Exception as exc:  # the API's not-found and connection errors alike end the command
-            raise ConfigError(f"cannot read flow run {flow_run_id}: {type(exc).__name__}: {exc}") from None
+        deadline = time.monotonic() + PAUSING_S
+        while True:
+            try:
+                run = await client.read_flow_run(flow_run_id)
+            except Exception as exc:  # the API's not-found and connection errors alike end the command
+                raise ConfigError(f"cannot read flow run {flow_run_id}: {type(exc).__name__}: {exc}") from None
+            # The playbook is printed just before the run proposes its pause: one resolved at once waits for it.
+            if not (run.state and run.state.is_running()) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     state = run.state
     if state is None or not state.is_paused():
         raise ConfigError(f"flow run {flow_run_id} is not paused (it is {state.name if state else 'unknown'})")

@@ -100,7 +100,7 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-async def publish(summary: dict[str, Any], db_path: str | None, log_path: str | None) -> int:
+async def publish_run(summary: dict[str, Any], db_path: str | None, log_path: str | None) -> int:
     """The summary table and, with rejected rows, their file (`log_path`) and a table of the first UI_ROWS;
     answers the rejected rows written."""
     name = summary.get("list_name") or "list"

@@ -19,13 +19,14 @@ from prefect.runtime import flow_run
 
 from ac_sync_engine.audience import count_rejected
 from ac_sync_engine.errors import AudienceError
+from ac_sync_engine.progress import READING, Phase, publish
 from ac_sync_engine.secrets import install_redaction
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.syncs import SyncSpec, load_syncs
 from ac_sync_engine.upload.stores import check_location
 from flows.alerts import alerting, completed
 from flows.continuing import Choices, StartOver, apply, find_or_make_list, resolvable
-from flows.records import publish, rejected_log_path, run_name, tag_run
+from flows.records import publish_run, rejected_log_path, run_name, tag_run
 from flows.session import Session
 from flows.summary import run_summary
 from resolutions.failures import FAILURES, SyncFailure
@@ -108,6 +109,7 @@ async def sync_account(
         shared = Choices(chosen[0].group)
 
         targets: list[Target] = []
+        publish(Phase(READING, flow_run_id=run_id))
         for sync in chosen:
             details = await get_details(sync.audience, str(workdir / sync.name), sync.sub_audience)
             parts = details.get("parts") or {None: details}
@@ -200,7 +202,7 @@ async def sync_account(
             name, _, sub = target.key.partition("/")
             one = summary["syncs"][name]["sub_audiences"][sub] if sub else summary["syncs"][name]
             log_path = rejected_log_path(template, target.list_name, run_id) if template else None
-            await publish(one, target.details.get("db_path"), log_path)
+            await publish_run(one, target.details.get("db_path"), log_path)
             await completed(one, settings.alert_rejected_share)
         shutil.rmtree(workdir, ignore_errors=True)
         return summary

@@ -12,12 +12,13 @@ from prefect.runtime import flow_run
 
 from ac_sync_engine.audience import count_rejected
 from ac_sync_engine.errors import ConfigError
+from ac_sync_engine.progress import CREDENTIALS, READING, Phase, publish
 from ac_sync_engine.secrets import install_redaction
 from ac_sync_engine.settings import SyncSettings
 from ac_sync_engine.upload.stores import check_location, check_output_file
 from flows.alerts import alerting, completed
 from flows.continuing import Choices, StartOver, find_or_make_list, resolvable
-from flows.records import publish, rejected_log_path, run_name, tag_run
+from flows.records import publish_run, rejected_log_path, run_name, tag_run
 from flows.session import Session
 from flows.summary import run_summary
 from resolutions.pause import begin_execution
@@ -110,6 +111,7 @@ async def sync_audience(
         choices = Choices(group_name, fields=dict(fields or {}))
         session = Session(credentials_block)
 
+        publish(Phase(READING, flow_run_id=run_id))
         details = await get_details(audience, str(workdir))
         summary = run_summary(
             "planned" if dry_run else "completed",
@@ -151,6 +153,7 @@ async def sync_audience(
                 )
             )
 
+        publish(Phase(CREDENTIALS))
         await resolving(session.open)
         try:
             await resolving(lambda: validate_credentials(session.client))
@@ -227,7 +230,7 @@ async def sync_audience(
                 summary["unconfirmed"],
                 settings.confirm_timeout_s,
             )
-        written = await publish(summary, details["db_path"], log_path)
+        written = await publish_run(summary, details["db_path"], log_path)
         if written:
             log.info("Wrote %d rejected rows to %s", written, log_path)
         await completed(summary, settings.alert_rejected_share)

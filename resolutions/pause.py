@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger
@@ -16,11 +17,11 @@ from prefect.input.run_input import keyset_from_paused_state
 from prefect.runtime import deployment, flow_run
 from prefect.states import Suspended
 
-from ac_sync_engine.progress import Paused, publish
+from ac_sync_engine.progress import Paused, launch, publish
 from ac_sync_engine.settings import SyncSettings
 from resolutions.failures import SyncFailure
 from resolutions.forms import check, form_for
-from resolutions.playbooks import render
+from resolutions.playbooks import Where, render, suggested
 
 EVENT_PREFIX = "ac-sync.failure"
 
@@ -33,11 +34,30 @@ class Resolution:
 
 def _stopped(failure: SyncFailure, why: str) -> SyncFailure:
     """The same typed failure, its message saying why the run stops and how to continue."""
+    if deployment.id is not None:
+        how = "press Retry on this run in the Prefect UI"
+    elif launch().command:
+        how = "run the same `ac-sync run` command again"
+    else:
+        how = "start the run again the way it was started"
     message = (
-        f"{failure.message} — {why}. Fix the cause, then Retry this run in the Prefect UI or start a fresh "
-        f"`ac-sync run`; completed steps and confirmed batches are not redone ({failure.code})."
+        f"{failure.message} — {why}. Fix the cause, then {how}; completed steps and confirmed batches are not "
+        f"redone ({failure.code})."
     )
     return type(failure)(message, step=failure.step, **failure.context)
+
+
+def where(deadline: datetime | None = None) -> Where:
+    """The run this flow is executing, for advice that fits it: a deployment's, or one a command started."""
+    from prefect.settings import PREFECT_UI_URL
+
+    if deployment.id is not None:
+        ui = PREFECT_UI_URL.value()
+        page = f"{str(ui).rstrip('/')}/runs/flow-run/{flow_run.id}" if ui else None
+        return Where(deployment=True, ui_url=page, deadline=deadline)
+    started = launch()
+    page = f"{started.ui_url.rstrip('/')}/runs/flow-run/{flow_run.id}" if started.ui_url else None
+    return Where(ui_url=page, command=started.command, deadline=deadline)
 
 
 def artifact_key(code: str) -> str:
@@ -98,7 +118,8 @@ async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int 
     log = get_run_logger()
     run_id = str(flow_run.id)
     waiting = timeout_s > 0
-    playbook = render(failure, run_id, paused=waiting)
+    deadline = datetime.now(UTC) + timedelta(seconds=timeout_s) if waiting else None
+    playbook = render(failure, run_id, paused=waiting, where=where(deadline))
     suspending = waiting and _suspending()
     key = await _suspend_key(failure) if suspending else None
     # A resumed deployment run re-executes up to the same failure with the operator's answer already stored:
@@ -112,10 +133,10 @@ async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int 
             payload={"code": failure.code, "step": failure.step, "message": failure.message, "waiting": waiting},
         )
         log.error("%s in step %s: %s", failure.code, failure.step, failure.message)
-        publish(Paused(failure.code, run_id, playbook, waiting))
+        publish(Paused(failure.code, run_id, playbook, waiting, deadline, failure.title))
     if not waiting:
         raise _stopped(failure, "the run does not wait for a resolution (pause timeout 0)")
-    form = form_for(failure.code).with_initial_data(description=playbook)
+    form = form_for(failure.code, suggested(failure)).with_initial_data(description=playbook)
     while True:
         try:
             if key is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
+from ac_sync_engine.progress import GROUP, Phase, publish
 from activecampaign.client import ACClient, as_int
 from resolutions.classify import typed_failures
 from resolutions.failures import InvalidGroupName
@@ -40,6 +41,7 @@ async def ensure_group(
     client: ACClient, group_name: str, create: bool = False, known: list[dict[str, Any]] | None = None
 ) -> int:
     """`known`: the account's groups, when the caller read them already (an account run reads them once)."""
+    publish(Phase(GROUP, group_name))
     async with typed_failures("ensure-group", client, group_name=group_name):
         groups = known if known is not None and not create else await client.groups()
         # No title filter is documented: match locally, exactly (case and spaces included).

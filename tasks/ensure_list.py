@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from ac_sync_engine.destination import StateMismatch, claim_list, slugify
+from ac_sync_engine.progress import LIST, Phase, publish
 from activecampaign.client import ACClient, as_int
 from resolutions.classify import typed_failures
 from resolutions.failures import AmbiguousListName, StateMismatchFailure
@@ -34,6 +35,7 @@ async def ensure_list(
     `attempt` counts the times this run came back here because its list went away (LIST_GONE, retried).
     """
     log = get_run_logger()
+    publish(Phase(LIST, list_name))
     created = False
     stringid: str | None = None
     async with typed_failures("ensure-list", client, list_name=list_name, group_id=group_id, list_id=list_id) as ctx:

@@ -13,6 +13,7 @@ from prefect import get_run_logger, task
 
 from ac_sync_engine.audience.mapping import choices_from_document
 from ac_sync_engine.destination import ListGone, confirm_list
+from ac_sync_engine.progress import UPLOADING, Phase, publish
 from ac_sync_engine.upload import ListSync, SyncOptions
 from ac_sync_engine.upload.account import Target, import_savings, send_account
 from ac_sync_engine.upload.account_fields import discover_fields
@@ -85,6 +86,7 @@ async def upload_account(
                         dry_run=dry_run,
                         approve_removals=bool(spec.get("approve_removals")),
                         list_name=spec["list_name"],
+                        label=key,
                     )
             except SyncFailure as failure:
                 out["failures"][key] = _failure(failure, key)
@@ -96,6 +98,7 @@ async def upload_account(
         out["imports"] = savings
         if dry_run or not ready:
             return out
+        publish(Phase(UPLOADING, f"{len(ready)} lists"))
         async with typed_failures("upload-contacts", client):
             sent = await send_account(client, ready, batch_size=batch_size, confirm_timeout_s=confirm_timeout_s)
             names = {spec["key"]: spec["list_name"] for spec in targets}

@@ -12,7 +12,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
 from ac_sync_engine.destination import ListGone, confirm_list
-from ac_sync_engine.progress import Progress, publish
+from ac_sync_engine.progress import CONFIRMING, MAPPING, PREPARING, UPLOADING, Phase, Progress, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
 from ac_sync_engine.upload.sync import Plan
 from ac_sync_engine.verify import verify_due
@@ -32,6 +32,8 @@ class _UiProgress:
         self._updated = 0.0
 
     async def start(self) -> None:
+        publish(Phase(UPLOADING))
+        publish(Progress(0, self.total, 0))
         self.artifact_id = await create_progress_artifact(0.0, description=f"Writing {self.total} contacts")
 
     async def update(self, done: int, total: int, batches: int) -> None:
@@ -51,6 +53,20 @@ class _UiProgress:
         publish(Progress(self.total, self.total, batches))
 
 
+PLAN_EXAMPLES = 25  # emails of each change a plan names (`ac-sync plan --show N` prints N of them)
+
+
+def plan_examples(con: Any, n: int = PLAN_EXAMPLES) -> dict[str, list[str]]:
+    """A few emails of each change, from the planner's tables, in audience order."""
+    queries = {
+        "adds": "SELECT email FROM to_send WHERE verdict = 'add' ORDER BY source_row",
+        "updates": "SELECT email FROM (SELECT email, source_row FROM to_send WHERE verdict = 'update'"
+        " UNION SELECT email, source_row FROM contact_writes) ORDER BY source_row",
+        "removals": "SELECT email FROM leavers WHERE NOT opted_out ORDER BY email",
+    }
+    return {kind: [row[0] for row in con.execute(f"{sql} LIMIT {int(n)}").fetchall()] for kind, sql in queries.items()}
+
+
 def mapping_failure(problem: MappingProblem) -> SyncFailure:
     kind = AmbiguousField if problem.kind == "ambiguous" else UnknownField
     return kind(
@@ -62,16 +78,22 @@ def mapping_failure(problem: MappingProblem) -> SyncFailure:
     )
 
 
-async def planned(sync: ListSync, *, dry_run: bool, approve_removals: bool, list_name: str | None) -> Plan:
+async def planned(
+    sync: ListSync, *, dry_run: bool, approve_removals: bool, list_name: str | None, label: str = ""
+) -> Plan:
     """The list's plan: its pending batches confirmed first, its columns mapped (a mapping problem is a typed
     failure), and, outside a dry run (whose plan shows the removals), a mirror plan over its removal limit
-    stopped as TOO_MANY_REMOVALS."""
+    stopped as TOO_MANY_REMOVALS. `label` names the list in the phases the terminal shows (an account run)."""
     if not dry_run:
+        queued = "what an earlier run left queued, if anything"
+        publish(Phase(CONFIRMING, f"{label}: {queued}" if label else queued))
         await sync.resume()
+    publish(Phase(MAPPING, label))
     try:
         await sync.map(dry_run=dry_run)
     except MappingProblem as problem:
         raise mapping_failure(problem) from None
+    publish(Phase(PREPARING, label))
     plan = await sync.plan(dry_run=dry_run)
     removals, limit = plan.counts.removals, plan.max_removals
     if not dry_run and sync.options.mode == MIRROR and removals > limit and not approve_removals:
@@ -161,7 +183,7 @@ async def upload_contacts(
             if dry_run:
                 if list_id is not None:
                     await confirm_list(client, state_location, list_id, list_name or "")  # as the run will
-                return {"plan": plan.as_dict()}
+                return {"plan": {**plan.as_dict(), "examples": plan_examples(sync.con)}}
             progress = _UiProgress(plan.total)
             await progress.start()
             sent = await sync.send(plan, progress.update)
