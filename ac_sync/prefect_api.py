@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 
 from ac_sync_engine.errors import ConfigError
+from ac_sync_engine.secrets import SECRET_ENV
 
 # How long the local server may take to create or migrate its database before the command gives up. Generous:
 # a fresh database took 15.7 s on a quiet 2-core machine, and several times that on a busy one.
@@ -122,6 +123,8 @@ class LocalServer:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
         env.pop("PREFECT_API_URL", None)
+        for name in SECRET_ENV:  # the server never needs them, and lives longer than the command
+            env.pop(name, None)
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             return subprocess.Popen(

@@ -2,8 +2,9 @@
 
 Prefect logs every task or flow exception with its traceback. For failures a user can act on (a bad
 audience, a missing setting, a typed failure with its playbook) the CLI prints one clear line or the
-playbook instead; the traceback would only bury it. Other exceptions keep their tracebacks, and the
-Prefect server's own log (the UI) is untouched: only console handlers get the filter.
+playbook instead; the traceback would only bury it. Other exceptions keep their tracebacks. The flows put the
+same filter on the run loggers (resolutions/quiet_logs.py), which covers the UI's log; this adds the console
+handlers of the loggers above them, for what Prefect logs outside a run's loggers.
 """
 
 from __future__ import annotations
@@ -12,18 +13,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-
-class DropExpectedTracebacks(logging.Filter):
-    def __init__(self, expected: tuple[type[BaseException], ...]) -> None:
-        super().__init__()
-        self.expected = expected
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and isinstance(exc, self.expected):
-            record.exc_info = None
-            record.exc_text = None
-        return True
+from resolutions.quiet_logs import DropExpectedTracebacks
 
 
 def _console_handlers() -> list[logging.Handler]:
