@@ -240,8 +240,7 @@ def main() -> None:
             f"{med('flow_start_to_first_request_s'):>24} | {med('baseline_s'):>21} | "
             f"{all(r['first_rows_exact'] for r in ok)}"
         )
-    out = args.out or RESULTS / f"first_request-{'-'.join(str(r) for r in args.rows)}.json"
-    write_report(out, report)
+    write_report(args.out or RESULTS / f"first_request-{'-'.join(str(r) for r in args.rows)}.json", report)
 
 
 if __name__ == "__main__":

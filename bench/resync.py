@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
 import math
 import os
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import code_version, machine, reset_emulator, sync_against
+from common import code_version, machine, reset_emulator, sync_against, write_report
 from rich.console import Console
 
 from activecampaign.emulator import EmulatorConfig, EmulatorProcess
@@ -112,9 +111,7 @@ def main() -> int:
     cwd = Path.cwd()
     result = run(args.contacts, args.changed_pct, args.time_scale)
     os.chdir(cwd)
-    out = args.out or RESULTS / f"resync-{args.contacts}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_report(args.out or RESULTS / f"resync-{args.contacts}.json", result)
     b, c = result["changed"], result["unchanged"]
     print(f"re-sync of {args.contacts:,} contacts, {result['changed_rows']:,} changed, time-scale {args.time_scale}")
     print(
@@ -122,7 +119,6 @@ def main() -> int:
         f"ratio {result['b_write_ratio']:.2f} (target 1.0); requests in all {b['requests']} ({b['polls']} polls)"
     )
     print(f"  (c) unchanged: {c['requests']} requests (target ≤ 5), {c['contact_writes']} contact writes (target 0)")
-    print(f"results written to {out}")
     ok = result["exit_codes"] == [0, 0, 0] and result["b_write_ratio"] == 1.0 and c["requests"] <= 5
     return 0 if ok and c["contact_writes"] == 0 else 1
 

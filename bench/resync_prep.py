@@ -196,8 +196,7 @@ def main() -> None:
             f"{max(r['max_rss_mb'] for r in runs):>5.0f} MB | {plan['updates']:,} updates, {plan['adds']:,} adds, "
             f"{plan['unchanged']:,} unchanged"
         )
-    out = args.out or RESULTS / f"resync_prep-{kind}-{'-'.join(str(r) for r in args.rows)}.json"
-    write_report(out, report)
+    write_report(args.out or RESULTS / f"resync_prep-{kind}-{'-'.join(str(r) for r in args.rows)}.json", report)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from flows.alerts import alerting, completed
 from flows.continuing import Choices, StartOver, apply, find_or_make_list, resolvable
 from flows.records import publish_run, rejected_log_path, run_name, tag_run
 from flows.session import Session
-from flows.summary import run_summary
+from flows.summary import COUNTS, run_summary
 from resolutions.failures import FAILURES, SyncFailure
 from resolutions.pause import await_resolution, begin_execution
 from resolutions.quiet_logs import quiet_expected_tracebacks
@@ -250,7 +250,7 @@ def account_summary(
             continue
         campaign = per_sync.setdefault(name, run_summary(status, run_id, sub_audiences={}))
         campaign["sub_audiences"][sub] = one
-        for count in ("audience_rows", "valid", "invalid", "duplicates", "subscribed", "unsubscribed", "rejected"):
+        for count in COUNTS:
             campaign[count] += one[count]
         if one["status"] != campaign["status"]:
             campaign["status"] = "failed"

@@ -118,14 +118,6 @@ async def upload_account(
         sent.conflicts,
     )
     for key, done in sent.per_list.items():
-        result = done.result
-        out["lists"][key].update(
-            subscribed=result.subscribed,
-            unsubscribed=result.unsubscribed,
-            rejected=result.rejected,
-            resubscribed=done.resubscribed,
-            contact_writes=done.contact_writes,
-            unconfirmed=result.unconfirmed,
-        )
+        out["lists"][key].update(done.counts())
     out["imports"].update(sent=sent.merged_imports, conflicts=sent.conflicts)
     return out

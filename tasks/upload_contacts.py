@@ -209,16 +209,6 @@ async def upload_contacts(
     return {
         "verify": verified.as_dict() if verified is not None else None,
         "plan": sent.plan.as_dict(),
-        "subscribed": result.subscribed,
-        "unsubscribed": result.unsubscribed,
-        "resubscribed": sent.resubscribed,
-        "contact_writes": sent.contact_writes,
-        "opted_out": sent.plan.counts.opted_out,
-        "rejected": result.rejected,
-        "batches": result.batches_confirmed,
-        "batches_resent": result.batches_resent,
-        "unconfirmed": result.unconfirmed,
-        "format_rejections": result.format_rejections,
-        "polls": result.polls,
+        **sent.counts(),
         "confirmed_at": result.confirmed_at,
     }

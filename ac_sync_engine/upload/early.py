@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ def starts_early(db_path: str | Path, state_is_empty: bool) -> bool:
     return state_is_empty and counted is not None and counted["rows"] > HEAD_ROWS
 
 
+@dataclass(eq=False)
 class EarlyFeed:
     """A first sync's batches, starting before its audience is fully prepared.
 
@@ -38,29 +40,21 @@ class EarlyFeed:
     the first batch has gone, and the rest of the plan follows from it, leaving out the rows sent.
     """
 
-    def __init__(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        db_path: str | Path,
-        source: str,
-        list_id: int,
-        batch_size: int,
-        *,
-        rules: PlanRules,
-        opted_out: Iterable[str],
-    ) -> None:
-        self.con = con
-        self.db_path = db_path
-        self.source = source
-        self.list_id = list_id
-        self.batch_size = batch_size
-        self.rules = rules
-        self.opted_out = {e.lower() for e in opted_out}
-        self.counts: PlanCounts | None = None  # known once the full plan is
-        self.batches = 0  # bulk requests handed to the uploader
-        self._head: list[tuple[Any, ...]] = []
-        self._preparing: threading.Thread | None = None
-        self._failure: BaseException | None = None
+    con: duckdb.DuckDBPyConnection
+    db_path: str | Path
+    source: str
+    list_id: int
+    batch_size: int
+    rules: PlanRules = field(kw_only=True)
+    opted_out: set[str] = field(kw_only=True)  # emails, lower-cased in __post_init__
+    counts: PlanCounts | None = field(default=None, init=False)  # known once the full plan is
+    batches: int = field(default=0, init=False)  # bulk requests handed to the uploader
+    _head: list[tuple[Any, ...]] = field(default_factory=list, init=False)
+    _preparing: threading.Thread | None = field(default=None, init=False)
+    _failure: BaseException | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.opted_out = {e.lower() for e in self.opted_out}
 
     def start(self) -> None:
         """Prepare the start of the head (blocking: run it in a thread)."""

@@ -104,6 +104,23 @@ class Sent:
     plan: Plan
     contact_writes: int = 0
 
+    def counts(self) -> dict[str, int]:
+        """What the upload did, as the step's summary reports it (one list's run and an account run alike)."""
+        result = self.result
+        return {
+            "subscribed": result.subscribed,
+            "unsubscribed": result.unsubscribed,
+            "resubscribed": self.resubscribed,
+            "contact_writes": self.contact_writes,
+            "opted_out": self.plan.counts.opted_out,
+            "rejected": result.rejected,
+            "batches": result.batches_confirmed,
+            "batches_resent": result.batches_resent,
+            "unconfirmed": result.unconfirmed,
+            "format_rejections": result.format_rejections,
+            "polls": result.polls,
+        }
+
 
 class ListSync:
     """One list's upload. `list_id` None (a dry run only): the list does not exist yet.
@@ -244,7 +261,7 @@ class ListSync:
                 self.list_id or 0,
                 opts.batch_size,
                 rules=rules,
-                opted_out=dict(self._unsubscribed),
+                opted_out={email for email, _ in self._unsubscribed},
             )
             await asyncio.to_thread(self._feed.start)
             counts = self._feed.provisional_counts()

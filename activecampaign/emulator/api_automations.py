@@ -6,37 +6,37 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .api_common import CONTACTS, base_url, by_id, emulator, ok, paginate
+from . import api_common as ac
 from .model import Contact
 from .render_account import LISTED, OF_CONTACT, automation, automation_start, contact_automation
 
 
 async def list_automations(request: Request) -> Response:
-    emu = emulator(request)
+    emu = ac.emulator(request)
     # With automations "off" the account has none.
     automations = (
         [] if emu.config.automations == "off" else sorted(emu.account.automations.values(), key=lambda a: a.id)
     )
-    page = paginate(request, automations)
+    page = ac.paginate(request, automations)
     if isinstance(page, Response):
         return page
-    base = base_url(request)
+    base = ac.base_url(request)
     meta = {
         "total": page.total,
         "starts": [automation_start(a) for a in page.items],
         "filtered": False,
         "smsLogs": [],
     }
-    return ok({"automations": [automation(a, base) for a in page.items], "meta": meta})
+    return ac.ok({"automations": [automation(a, base) for a in page.items], "meta": meta})
 
 
 async def list_contact_automations(request: Request) -> Response:
-    runs = sorted(emulator(request).account.contact_automations.values(), key=lambda r: r.id)
-    page = paginate(request, runs)
+    runs = sorted(ac.emulator(request).account.contact_automations.values(), key=lambda r: r.id)
+    page = ac.paginate(request, runs)
     if isinstance(page, Response):
         return page
-    base = base_url(request)
-    return ok(
+    base = ac.base_url(request)
+    return ac.ok(
         {
             "contactAutomations": [contact_automation(r, base, LISTED) for r in page.items],
             "meta": {"total": page.total, "showcase_stats": []},
@@ -44,11 +44,11 @@ async def list_contact_automations(request: Request) -> Response:
     )
 
 
-@by_id(CONTACTS)
+@ac.by_id(ac.CONTACTS)
 async def automations_of_contact(request: Request, contact: Contact) -> Response:
-    base = base_url(request)
-    runs = emulator(request).account.automations_of(contact.id)
-    return ok({"contactAutomations": [contact_automation(r, base, OF_CONTACT) for r in runs]})
+    base = ac.base_url(request)
+    runs = ac.emulator(request).account.automations_of(contact.id)
+    return ac.ok({"contactAutomations": [contact_automation(r, base, OF_CONTACT) for r in runs]})
 
 
 ROUTES = [

@@ -105,6 +105,18 @@ def wrapped_ids(request: Request, key: str, names: tuple[str, ...]) -> tuple[dic
     return data, [i for i in ids if i is not None]
 
 
+def wrapped_text(request: Request, key: str, name: str, title: str) -> tuple[dict[str, Any], str] | Response:
+    """The object under `key` and its required text `name`: 400 {} without such an object, the 422
+    field_missing entry `title` when the text is absent or blank."""
+    data = wrapped(request, key)
+    if data is None:
+        return bad_request()
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return errors(422, [field_error(title, "field_missing", name)])
+    return data, value
+
+
 @dataclass(frozen=True)
 class Kind(Generic[T]):
     """One resource as its /{id} endpoints see it: where its objects are and how a missing one is answered.
@@ -143,6 +155,17 @@ def by_id(kind: Kind[T]) -> Callable[[Callable[[Request, T], Awaitable[Response]
         return resolved
 
     return decorate
+
+
+def deleting(kind: Kind[T], remove: Callable[[Account, T], None]) -> Handler:
+    """DELETE /{id} of a resource that has nothing more to check: found as by_id finds it, removed, `{}`."""
+
+    @by_id(kind)
+    async def delete(request: Request, found: T) -> Response:
+        remove(emulator(request).account, found)
+        return ok({})
+
+    return delete
 
 
 # Contacts, as every /contacts/{id}/... endpoint finds them.

@@ -9,24 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import api_common as ac
 from . import render, render_account
-from .api_common import (
-    CONTACTS,
-    Kind,
-    bad_request,
-    base_url,
-    by_id,
-    emulator,
-    errors,
-    field_error,
-    int_or_none,
-    invalid_attribute,
-    no_result,
-    ok,
-    paginate,
-    wrapped,
-    wrapped_ids,
-)
 from .core import Emulator
 from .emails import is_valid_email
 from .field_types import checked_values
@@ -37,30 +21,30 @@ from .rights import contact_limit_reached
 
 ALL_STATUSES = -1
 # Lower-case "result" and "contact" on DELETE, as the reference prints it.
-CONTACTS_TO_DELETE: Kind[Contact] = Kind(
+CONTACTS_TO_DELETE: ac.Kind[Contact] = ac.Kind(
     "contact", lambda account: account.contacts, message="No result found for contact with id {id}"
 )
 
 
 async def list_contacts(request: Request) -> Response:
-    emu = emulator(request)
+    emu = ac.emulator(request)
     params = request.query_params
-    list_id = int_or_none(params.get("listid")) if "listid" in params else None
-    status = int_or_none(params.get("status")) if "status" in params else ALL_STATUSES
-    tag_id = int_or_none(params.get("tagid")) if "tagid" in params else None
-    bounds = {name: int_or_none(params.get(name)) for name in ("id_greater", "id_less") if name in params}
+    list_id = ac.int_or_none(params.get("listid")) if "listid" in params else None
+    status = ac.int_or_none(params.get("status")) if "status" in params else ALL_STATUSES
+    tag_id = ac.int_or_none(params.get("tagid")) if "tagid" in params else None
+    bounds = {name: ac.int_or_none(params.get(name)) for name in ("id_greater", "id_less") if name in params}
     try:
         ids = _ids(params)
     except ValueError:
-        return bad_request()
+        return ac.bad_request()
     if ("listid" in params and list_id is None) or status is None or ("tagid" in params and tag_id is None):
-        return bad_request()
+        return ac.bad_request()
     if None in bounds.values():
-        return bad_request()
+        return ac.bad_request()
     direction = params.get("orders[id]", "ASC").upper()
     if direction not in ("ASC", "DESC"):
         detail = f'Invalid order direction: "{params["orders[id]"]}". Allowed values are: "ASC", "DESC"'
-        return errors(422, [invalid_attribute(detail, "/data/attributes/orders[id]")])
+        return ac.errors(422, [ac.invalid_attribute(detail, "/data/attributes/orders[id]")])
     if emu.config.ignore_list_filter:
         list_id, status = None, ALL_STATUSES
     contacts = sorted(emu.account.contacts.values(), key=lambda c: c.id, reverse=direction == "DESC")
@@ -86,10 +70,10 @@ async def list_contacts(request: Request) -> Response:
     if "id_less" in bounds:
         contacts = [c for c in contacts if c.id < bounds["id_less"]]  # type: ignore[operator]
     total = unbounded if emu.config.keyset_total == "unbounded" else None
-    page = paginate(request, contacts, misbehaves=True, total=total)
+    page = ac.paginate(request, contacts, misbehaves=True, total=total)
     if isinstance(page, Response):
         return page
-    base = base_url(request)
+    base = ac.base_url(request)
     # What the filters were as honoured: a dropped list filter shows as listid 0 / status -1.
     page_input = {
         "segmentid": 0,
@@ -106,7 +90,7 @@ async def list_contacts(request: Request) -> Response:
         "forceQuery": 0,
         "cacheid": hashlib.md5(str(request.query_params).encode()).hexdigest(),
     }
-    return ok(
+    return ac.ok(
         {
             "scoreValues": [],
             "contacts": [render.contact(c, base) for c in page.items],
@@ -142,7 +126,7 @@ def _checked_fields(emu: Emulator, contact: Contact | None, data: dict[str, Any]
     lists = emu.account.list_ids_of(contact.id) if contact is not None else set()
     values, failure = checked_values(emu.account, emu.config, contact, given, lists)
     if failure is not None:
-        return errors(422, [field_error(failure, "field_invalid", "fieldValues")])
+        return ac.errors(422, [ac.field_error(failure, "field_invalid", "fieldValues")])
     return values
 
 
@@ -151,7 +135,7 @@ def _new_contact_refusal(request: Request) -> Response | None:
     refused = refusal(request, "pgContactAdd")
     if refused is not None:
         return refused
-    emu = emulator(request)
+    emu = ac.emulator(request)
     limit = contact_limit_reached(emu.account, current_user(request))
     if limit is None:
         return None
@@ -162,7 +146,7 @@ def _new_contact_refusal(request: Request) -> Response | None:
 
 def _write(request: Request, contact: Contact | None, data: dict[str, Any]) -> Contact | Response:
     """Create (contact None) or update a contact from a contact object, after every check."""
-    emu = emulator(request)
+    emu = ac.emulator(request)
     if contact is None:
         refused = _new_contact_refusal(request)
         if refused is not None:
@@ -183,31 +167,29 @@ def _write(request: Request, contact: Contact | None, data: dict[str, Any]) -> C
 
 def _contact_object(request: Request) -> dict[str, Any] | Response:
     """The contact object of POST /contacts and /contact/sync, once it has a valid email."""
-    emu = emulator(request)
-    data = wrapped(request, "contact")
-    if data is None:
-        return bad_request()
-    if not isinstance(data.get("email"), str) or not data["email"].strip():
-        return errors(422, [field_error("Email address is required", "field_missing", "email")])
+    emu = ac.emulator(request)
+    if isinstance(parsed := ac.wrapped_text(request, "contact", "email", "Email address is required"), Response):
+        return parsed
+    data = parsed[0]
     if not is_valid_email(data["email"].strip(), emu.config.accept_unicode_email):
-        entry = field_error("Contact Email Address is not valid.", "email_invalid", "email")
-        return errors(emu.config.invalid_email_status, [entry])
+        entry = ac.field_error("Contact Email Address is not valid.", "email_invalid", "email")
+        return ac.errors(emu.config.invalid_email_status, [entry])
     return data
 
 
 async def create_contact(request: Request) -> Response:
-    emu = emulator(request)
+    emu = ac.emulator(request)
     data = _contact_object(request)
     if isinstance(data, Response):
         return data
     if emu.account.find_contact(data["email"]) is not None:
-        entry = field_error("Email address already exists in the system", "duplicate", "email")
-        return errors(422, [entry])
+        entry = ac.field_error("Email address already exists in the system", "duplicate", "email")
+        return ac.errors(422, [entry])
     contact = _write(request, None, data)
     if isinstance(contact, Response):
         return contact
-    base = base_url(request)
-    return ok(
+    base = ac.base_url(request)
+    return ac.ok(
         {
             "fieldValues": [field_value(fv, base) for fv in contact.field_values.values()],
             "contact": render.contact_created(contact, base),
@@ -217,7 +199,7 @@ async def create_contact(request: Request) -> Response:
 
 
 async def sync_contact(request: Request) -> Response:
-    emu = emulator(request)
+    emu = ac.emulator(request)
     data = _contact_object(request)
     if isinstance(data, Response):
         return data
@@ -230,8 +212,8 @@ async def sync_contact(request: Request) -> Response:
     contact = _write(request, existing, data)
     if isinstance(contact, Response):
         return contact
-    base = base_url(request)
-    return ok(
+    base = ac.base_url(request)
+    return ac.ok(
         {
             "fieldValues": [field_value(fv, base, NULL_AUTHORS) for fv in contact.field_values.values()],
             "contact": render.contact_synced(contact, base),
@@ -242,20 +224,20 @@ async def sync_contact(request: Request) -> Response:
 
 @requires("pgContactEdit")
 async def set_contact_list(request: Request) -> Response:
-    emu = emulator(request)
-    parsed = wrapped_ids(request, "contactList", ("list", "contact", "status"))
+    emu = ac.emulator(request)
+    parsed = ac.wrapped_ids(request, "contactList", ("list", "contact", "status"))
     if isinstance(parsed, Response):
         return parsed
     data, (list_id, contact_id, status) = parsed
     if status not in (ACTIVE, UNSUBSCRIBED):
-        entry = field_error("Invalid status", "invalid", "status", "status must be 1 (subscribe) or 2 (unsubscribe)")
-        return errors(422, [entry])
+        entry = ac.field_error("Invalid status", "invalid", "status", "status must be 1 (subscribe) or 2 (unsubscribe)")
+        return ac.errors(422, [entry])
     contact = emu.account.contacts.get(contact_id)
     if contact is None:
-        return no_result("Subscriber", contact_id)
+        return ac.no_result("Subscriber", contact_id)
     lst = emu.account.lists.get(list_id)
     if lst is None:
-        return no_result("List", list_id)
+        return ac.no_result("List", list_id)
     hidden = hidden_list(request, lst)
     if hidden is not None:
         return hidden
@@ -265,11 +247,11 @@ async def set_contact_list(request: Request) -> Response:
         contact_id,
         list_id,
         status,
-        sourceid=int_or_none(data.get("sourceid")),
+        sourceid=ac.int_or_none(data.get("sourceid")),
         automations=cfg.automations == "on" and cfg.contact_list_automations == "run",
     )
-    base = base_url(request)
-    return ok(
+    base = ac.base_url(request)
+    return ac.ok(
         {
             "contacts": [render.contact_echoed(contact, base)],
             "contactList": render.contact_list(membership, contact, base, render.WRITTEN),
@@ -277,13 +259,13 @@ async def set_contact_list(request: Request) -> Response:
     )
 
 
-@by_id(CONTACTS)
+@ac.by_id(ac.CONTACTS)
 async def get_contact(request: Request, contact: Contact) -> Response:
-    account = emulator(request).account
-    base = base_url(request)
+    account = ac.emulator(request).account
+    base = ac.base_url(request)
     memberships = account.memberships_of(contact.id)
     runs = account.automations_of(contact.id)
-    return ok(
+    return ac.ok(
         {
             "contactAutomations": [render_account.contact_automation(r, base, render_account.IN_DETAIL) for r in runs],
             "contactLists": [render.contact_list(m, contact, base, render.IN_DETAIL) for m in memberships],
@@ -296,18 +278,16 @@ async def get_contact(request: Request, contact: Contact) -> Response:
     )
 
 
-@by_id(CONTACTS)
+@ac.by_id(ac.CONTACTS)
 async def get_contact_lists(request: Request, contact: Contact) -> Response:
-    base = base_url(request)
-    memberships = emulator(request).account.memberships_of(contact.id)
-    return ok({"contactLists": [render.contact_list(m, contact, base) for m in memberships]})
+    base = ac.base_url(request)
+    memberships = ac.emulator(request).account.memberships_of(contact.id)
+    return ac.ok({"contactLists": [render.contact_list(m, contact, base) for m in memberships]})
 
 
-@requires("pgContactDelete")
-@by_id(CONTACTS_TO_DELETE)
-async def delete_contact(request: Request, contact: Contact) -> Response:
-    emulator(request).account.delete_contact(contact.id)
-    return ok({})
+delete_contact = requires("pgContactDelete")(
+    ac.deleting(CONTACTS_TO_DELETE, lambda account, contact: account.delete_contact(contact.id))
+)
 
 
 ROUTES = [

@@ -9,32 +9,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import api_common as ac
 from . import render
-from .api_common import (
-    CONTACTS,
-    Kind,
-    bad_request,
-    base_url,
-    body_json,
-    by_id,
-    emulator,
-    errors,
-    field_error,
-    int_or_none,
-    no_result,
-    ok,
-    paginate,
-    wrapped,
-    wrapped_ids,
-)
 from .field_types import judge_one
 from .guards import MESSAGE, requires
 from .model import ALL_LISTS, FIELD_TYPES, Contact, CustomField, FieldValue, truthy
 from .render_fields import ZERO_AUTHORS, field, field_option, field_rel, field_value, field_value_written
 from .state import Account
 
-FIELDS: Kind[CustomField] = Kind("Field", lambda account: account.fields)
-FIELD_VALUES: Kind[FieldValue] = Kind("FieldValue", lambda account: account.field_values)
+FIELDS: ac.Kind[CustomField] = ac.Kind("Field", lambda account: account.fields)
+FIELD_VALUES: ac.Kind[FieldValue] = ac.Kind("FieldValue", lambda account: account.field_values)
 BULK_OPTIONS_FAILURE = "Bulk operation failed. Request must contain an array of fieldOption objects."
 
 
@@ -47,16 +31,16 @@ def _sideloads(account: Account, fields: list[CustomField], base: str) -> dict[s
 
 
 async def list_fields(request: Request) -> Response:
-    account = emulator(request).account
+    account = ac.emulator(request).account
     fields = sorted(account.fields.values(), key=lambda f: (f.ordernum, f.id))
     perstag = request.query_params.get("filters[perstag]")
     if perstag is not None:
         fields = [f for f in fields if f.perstag.lower() == perstag.strip().lower()]
-    page = paginate(request, fields)
+    page = ac.paginate(request, fields)
     if isinstance(page, Response):
         return page
-    base = base_url(request)
-    return ok(
+    base = ac.base_url(request)
+    return ac.ok(
         {
             **_sideloads(account, page.items, base),
             "fields": [field(f, base) for f in page.items],
@@ -65,10 +49,10 @@ async def list_fields(request: Request) -> Response:
     )
 
 
-@by_id(FIELDS)
+@ac.by_id(FIELDS)
 async def get_field(request: Request, custom_field: CustomField) -> Response:
-    base = base_url(request)
-    return ok({**_sideloads(emulator(request).account, [custom_field], base), "field": field(custom_field, base)})
+    base = ac.base_url(request)
+    return ac.ok({**_sideloads(ac.emulator(request).account, [custom_field], base), "field": field(custom_field, base)})
 
 
 def perstag_of(text: str, from_title: bool) -> str:
@@ -81,22 +65,21 @@ def perstag_of(text: str, from_title: bool) -> str:
 
 def _duplicate_field(title: str, what: str) -> JSONResponse:
     detail = f"There is already a field named '{title}' -- choose another name"
-    return errors(422, [{"title": f"There is already a field with this {what}", "detail": detail, "code": "duplicate"}])
+    return ac.errors(
+        422, [{"title": f"There is already a field with this {what}", "detail": detail, "code": "duplicate"}]
+    )
 
 
 @requires("pgContactFields", MESSAGE)
 async def create_field(request: Request) -> Response:
-    emu = emulator(request)
-    data = wrapped(request, "field")
-    if data is None:
-        return bad_request()
-    title = data.get("title")
-    if not isinstance(title, str) or not title.strip():
-        return errors(422, [field_error("Title is required", "field_missing", "title")])
+    emu = ac.emulator(request)
+    if isinstance(parsed := ac.wrapped_text(request, "field", "title", "Title is required"), Response):
+        return parsed
+    data, title = parsed
     field_type = data.get("type", "text")
     if field_type not in FIELD_TYPES:
         detail = f"type must be one of {', '.join(FIELD_TYPES)}"
-        return errors(422, [field_error("Invalid field type", "invalid", "type", detail)])
+        return ac.errors(422, [ac.field_error("Invalid field type", "invalid", "type", detail)])
     raw_tag = data.get("perstag")
     perstag = perstag_of(raw_tag, False) if isinstance(raw_tag, str) and raw_tag.strip() else perstag_of(title, True)
     # Titles and tags compare case-insensitively, as names do elsewhere in the account.
@@ -114,13 +97,13 @@ async def create_field(request: Request) -> Response:
         isrequired=_flag(data.get("isrequired"), False),
         defval="" if defval is None else str(defval),
         visible=_flag(data.get("visible"), True),
-        ordernum=int_or_none(data.get("ordernum")),
+        ordernum=ac.int_or_none(data.get("ordernum")),
     )
-    base = base_url(request)
+    base = ac.base_url(request)
     if emu.config.field_create_shape == "fields":
         body = {**_sideloads(emu.account, [created], base), "fields": [field(created, base)], "meta": {"total": "1"}}
-        return ok(body, 201)
-    return ok({"field": field(created, base)}, 201)
+        return ac.ok(body, 201)
+    return ac.ok({"field": field(created, base)}, 201)
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -129,79 +112,79 @@ def _flag(value: Any, default: bool) -> bool:
 
 @requires("pgContactFields", MESSAGE)
 async def bulk_field_options(request: Request) -> Response:
-    account = emulator(request).account
-    payload = body_json(request)
+    account = ac.emulator(request).account
+    payload = ac.body_json(request)
     entries = payload.get("fieldOptions") if isinstance(payload, dict) else None
     if not isinstance(entries, list) or not entries or not all(_is_option(e) for e in entries):
-        return ok({"errors": BULK_OPTIONS_FAILURE}, 422)
+        return ac.ok({"errors": BULK_OPTIONS_FAILURE}, 422)
     # All or nothing: every option's field must exist before any is added.
     for entry in entries:
-        field_id = int_or_none(entry["field"])
+        field_id = ac.int_or_none(entry["field"])
         if field_id not in account.fields:
-            return no_result("Field", entry["field"])
+            return ac.no_result("Field", entry["field"])
     created = [
         account.add_field_option(
             int(entry["field"]),
-            int_or_none(entry.get("orderid")) or index,
+            ac.int_or_none(entry.get("orderid")) or index,
             str(entry["value"]),
             str(entry.get("label") if entry.get("label") is not None else entry["value"]),
             _flag(entry.get("isdefault"), False),
         )
         for index, entry in enumerate(entries, start=1)
     ]
-    base = base_url(request)
-    return ok({"fieldOptions": [field_option(o, base) for o in created]}, 201)
+    base = ac.base_url(request)
+    return ac.ok({"fieldOptions": [field_option(o, base) for o in created]}, 201)
 
 
 def _is_option(entry: Any) -> bool:
-    return isinstance(entry, dict) and entry.get("value") is not None and int_or_none(entry.get("field")) is not None
+    return isinstance(entry, dict) and entry.get("value") is not None and ac.int_or_none(entry.get("field")) is not None
 
 
 @requires("pgContactFields", MESSAGE)
 async def create_field_rel(request: Request) -> Response:
-    account = emulator(request).account
-    parsed = wrapped_ids(request, "fieldRel", ("field", "relid"))
+    account = ac.emulator(request).account
+    parsed = ac.wrapped_ids(request, "fieldRel", ("field", "relid"))
     if isinstance(parsed, Response):
         return parsed
     _, (field_id, relid) = parsed
     if field_id not in account.fields:
-        return no_result("Field", field_id)
+        return ac.no_result("Field", field_id)
     # relid 0 relates the field to every list.
     if relid != ALL_LISTS and relid not in account.lists:
-        return no_result("List", relid)
-    return ok({"fieldRel": field_rel(account.relate_field(field_id, relid), written=True)}, 201)
+        return ac.no_result("List", relid)
+    return ac.ok({"fieldRel": field_rel(account.relate_field(field_id, relid), written=True)}, 201)
 
 
 async def list_field_values(request: Request) -> Response:
-    account = emulator(request).account
+    account = ac.emulator(request).account
     params = request.query_params
     values = sorted(account.field_values.values(), key=lambda fv: fv.id)
     if "filters[fieldid]" in params:
-        field_id = int_or_none(params["filters[fieldid]"])
+        field_id = ac.int_or_none(params["filters[fieldid]"])
         if field_id is None:
-            return bad_request()
+            return ac.bad_request()
         values = [fv for fv in values if fv.field == str(field_id)]
     if "filters[val]" in params:
         values = [fv for fv in values if fv.value == params["filters[val]"]]
-    page = paginate(request, values)
+    page = ac.paginate(request, values)
     if isinstance(page, Response):
         return page
-    base = base_url(request)
-    return ok({"fieldValues": [field_value(fv, base) for fv in page.items], "meta": {"total": page.total}})
+    base = ac.base_url(request)
+    return ac.ok({"fieldValues": [field_value(fv, base) for fv in page.items], "meta": {"total": page.total}})
 
 
 def _write_value(request: Request, contact: Contact, custom_field: CustomField, raw: Any) -> Response:
     """Store one value after the checks every value goes through; answer as POST/PUT /fieldValues do."""
-    emu = emulator(request)
+    emu = ac.emulator(request)
     verdict = judge_one(emu.account, emu.config, contact, custom_field, raw)
     if verdict.failure is not None:
-        return errors(422, [field_error(verdict.failure, "field_invalid", "value")])
+        return ac.errors(422, [ac.field_error(verdict.failure, "field_invalid", "value")])
     if verdict.value is not None:
         emu.account.update_contact(contact, field_values={str(custom_field.id): verdict.value})
-    base = base_url(request)
+    base = ac.base_url(request)
     # A value the options say to drop leaves what the account held: the answer shows that (null if nothing).
     held = contact.field_values.get(str(custom_field.id))
-    return ok(
+    return ac.ok(
         {
             "contacts": [render.contact_echoed(contact, base, with_edate=True)],
             "fieldValue": None if held is None else field_value_written(held, base),
@@ -211,41 +194,39 @@ def _write_value(request: Request, contact: Contact, custom_field: CustomField, 
 
 @requires("pgContactEdit", MESSAGE)
 async def create_field_value(request: Request) -> Response:
-    account = emulator(request).account
-    parsed = wrapped_ids(request, "fieldValue", ("contact", "field"))
+    account = ac.emulator(request).account
+    parsed = ac.wrapped_ids(request, "fieldValue", ("contact", "field"))
     if isinstance(parsed, Response):
         return parsed
     data, (contact_id, field_id) = parsed
     contact = account.contacts.get(contact_id)
     if contact is None:
-        return no_result("Subscriber", contact_id)
+        return ac.no_result("Subscriber", contact_id)
     custom_field = account.fields.get(field_id)
     if custom_field is None:
-        return no_result("Field", field_id)
+        return ac.no_result("Field", field_id)
     return _write_value(request, contact, custom_field, data.get("value"))
 
 
 @requires("pgContactEdit", MESSAGE)
-@by_id(FIELD_VALUES)
+@ac.by_id(FIELD_VALUES)
 async def update_field_value(request: Request, fv: FieldValue) -> Response:
-    account = emulator(request).account
-    data = wrapped(request, "fieldValue")
+    account = ac.emulator(request).account
+    data = ac.wrapped(request, "fieldValue")
     if data is None or "value" not in data:
-        return bad_request()
+        return ac.bad_request()
     return _write_value(request, account.contacts[fv.contact_id], account.fields[int(fv.field)], data["value"])
 
 
-@requires("pgContactEdit", MESSAGE)
-@by_id(FIELD_VALUES)
-async def delete_field_value(request: Request, fv: FieldValue) -> Response:
-    emulator(request).account.delete_field_value(fv.id)
-    return ok({})
+delete_field_value = requires("pgContactEdit", MESSAGE)(
+    ac.deleting(FIELD_VALUES, lambda account, fv: account.delete_field_value(fv.id))
+)
 
 
-@by_id(CONTACTS)
+@ac.by_id(ac.CONTACTS)
 async def field_values_of_contact(request: Request, contact: Contact) -> Response:
-    base = base_url(request)
-    return ok({"fieldValues": [field_value(fv, base, ZERO_AUTHORS) for fv in contact.field_values.values()]})
+    base = ac.base_url(request)
+    return ac.ok({"fieldValues": [field_value(fv, base, ZERO_AUTHORS) for fv in contact.field_values.values()]})
 
 
 ROUTES = [

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .api_common import body_json, emulator, ok
+from . import api_common as ac
 from .faults import RequestInfo
 from .guards import current_user, requires
 from .imports import count_contacts, rejection, summary, validate
@@ -15,7 +15,7 @@ from .model import truthy
 
 @requires("pgContactImport")
 async def bulk_import(request: Request) -> Response:
-    emu = emulator(request)
+    emu = ac.emulator(request)
     cfg = emu.config
     info: RequestInfo = request.scope["emulator.request"]
     # Single-contact requests have their own, tighter, per-minute window.
@@ -29,13 +29,13 @@ async def bulk_import(request: Request) -> Response:
             f"Up to {limit} imports may be requested per minute.Please batch contacts into larger requests, "
             "or retry this request in a minute."
         )
-        return ok(rejection("Rate limit exceeded.", [reason]), 400)
+        return ac.ok(rejection("Rate limit exceeded.", [reason]), 400)
     checked = validate(info.body, cfg.accept_unicode_email)
     if isinstance(checked, dict):
-        return ok(checked, 400)
+        return ac.ok(checked, 400)
     fault = emu.faults.import_fault(info)
     outcome = "completed" if fault is None or fault.import_status == "false" else str(fault.import_status)
-    payload = body_json(request)
+    payload = ac.body_json(request)
     batch = emu.schedule_batch(
         checked,
         outcome,
@@ -43,7 +43,7 @@ async def bulk_import(request: Request) -> Response:
         user_id=current_user(request).id,
         exclude_automations=isinstance(payload, dict) and truthy(payload.get("exclude_automations")),
     )
-    return ok(
+    return ac.ok(
         {
             cfg.success_casing: 1,
             "queued_contacts": batch.size,
@@ -54,23 +54,23 @@ async def bulk_import(request: Request) -> Response:
 
 
 async def bulk_import_summary(request: Request) -> Response:
-    return ok(summary(list(emulator(request).batches.values())))
+    return ac.ok(summary(list(ac.emulator(request).batches.values())))
 
 
 async def import_info(request: Request) -> Response:
-    emu = emulator(request)
+    emu = ac.emulator(request)
     cfg = emu.config
     batch_id = request.query_params.get("batchId")
     if not batch_id:
-        return ok({"success": 0, "message": "'batchId' is a required field."}, 400)
+        return ac.ok({"success": 0, "message": "'batchId' is a required field."}, 400)
     now = emu.clock()
     # Apply (and forget) at this same instant so a "completed" answer always comes with the batch's effects.
     emu.process_due(now)
     batch = emu.batches.get(batch_id)
     if batch is None:
         # Never known, or forgotten after batch_retention_s: the same answer.
-        return ok({"success": 0, "message": f"No import found for batchId {batch_id}."}, cfg.unknown_batch_status)
-    return ok({"status": batch.status(now), "success": list(batch.success), "failure": list(batch.failure)})
+        return ac.ok({"success": 0, "message": f"No import found for batchId {batch_id}."}, cfg.unknown_batch_status)
+    return ac.ok({"status": batch.status(now), "success": list(batch.success), "failure": list(batch.failure)})
 
 
 ROUTES = [

@@ -9,23 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import api_common as ac
 from . import render
-from .api_common import (
-    OPERATORS,
-    Kind,
-    bad_request,
-    base_url,
-    by_id,
-    emulator,
-    errors,
-    field_error,
-    invalid_attribute,
-    no_result,
-    ok,
-    paginate,
-    wrapped,
-    wrapped_ids,
-)
 from .guards import MESSAGE, current_user, hidden_list, over_limit, requires, visible_lists
 from .model import AcList
 from .rights import ADMIN_ONLY, has_right, list_limit_reached
@@ -34,12 +19,12 @@ _NAME_FILTER = re.compile(r"filters\[name\](?:\[([^\]]*)\])?")
 _OPERATORS = ("eq", "neq", "contains", "starts_with", "ends_with")
 REQUIRED_LIST_FIELDS = ("name", "stringid", "sender_url", "sender_reminder")
 # "_List", as the reference prints it; GET answers 404 in the reference itself, DELETE follows the option.
-LISTS: Kind[AcList] = Kind("_List", lambda account: account.lists)
-LISTS_TO_DELETE: Kind[AcList] = Kind("_List", lambda account: account.lists, configurable=True)
+LISTS: ac.Kind[AcList] = ac.Kind("_List", lambda account: account.lists)
+LISTS_TO_DELETE: ac.Kind[AcList] = ac.Kind("_List", lambda account: account.lists, configurable=True)
 
 
 async def list_lists(request: Request) -> Response:
-    emu = emulator(request)
+    emu = ac.emulator(request)
     matchers = []
     direction = None
     for key, value in request.query_params.multi_items():
@@ -50,38 +35,38 @@ async def list_lists(request: Request) -> Response:
                 operator = "contains" if emu.config.name_filter == "partial" else "eq"
             if operator not in _OPERATORS:
                 detail = f'Invalid filter operator: "{operator}". Allowed operators are: {", ".join(_OPERATORS)}'
-                return errors(422, [invalid_attribute(detail, f"/data/attributes/{key}")])
-            matchers.append((OPERATORS[operator], value.lower()))
+                return ac.errors(422, [ac.invalid_attribute(detail, f"/data/attributes/{key}")])
+            matchers.append((ac.OPERATORS[operator], value.lower()))
         elif key == "orders[name]":
             direction = value.upper()
             if direction not in ("ASC", "DESC"):
                 detail = f'Invalid order direction: "{value}". Allowed values are: "ASC", "DESC"'
-                return errors(422, [invalid_attribute(detail, "/data/attributes/orders[name]")])
+                return ac.errors(422, [ac.invalid_attribute(detail, "/data/attributes/orders[name]")])
     # Names compare case-insensitively, as in the MySQL collation behind the real API.
     lists = [lst for lst in visible_lists(request) if all(test(lst.name.lower(), x) for test, x in matchers)]
     if direction is not None:
         lists.sort(key=lambda x: x.name.lower(), reverse=direction == "DESC")
-    page = paginate(request, lists, misbehaves=True)
+    page = ac.paginate(request, lists, misbehaves=True)
     if isinstance(page, Response):
         return page
-    base = base_url(request)
-    return ok({"lists": [render.ac_list(lst, base) for lst in page.items], "meta": {"total": page.total}})
+    base = ac.base_url(request)
+    return ac.ok({"lists": [render.ac_list(lst, base) for lst in page.items], "meta": {"total": page.total}})
 
 
 @requires("pgListAdd")
 async def create_list(request: Request) -> Response:
-    emu = emulator(request)
-    data = wrapped(request, "list")
+    emu = ac.emulator(request)
+    data = ac.wrapped(request, "list")
     if data is None:
-        return bad_request()
+        return ac.bad_request()
     missing = [f for f in REQUIRED_LIST_FIELDS if not isinstance(data.get(f), str) or not data[f].strip()]
     if missing:
-        return errors(422, [field_error(f"The {f} field is required", "field_missing", f) for f in missing])
+        return ac.errors(422, [ac.field_error(f"The {f} field is required", "field_missing", f) for f in missing])
     if emu.config.duplicate_list_names == "error":
         clash = _duplicate(emu.account.lists.values(), data["name"], data["stringid"])
         if clash is not None:
             title = f"A list with this {clash} already exists"
-            return errors(422, [field_error(title, "duplicate", clash)])
+            return ac.errors(422, [ac.field_error(title, "duplicate", clash)])
     user = current_user(request)
     limit = list_limit_reached(emu.account, user)
     if limit is not None:
@@ -91,7 +76,7 @@ async def create_list(request: Request) -> Response:
     )
     if emu.config.non_admin_list_link == "own_group" and not has_right(emu.account, user, ADMIN_ONLY):
         emu.account.link_list_group(lst.id, user.group_id)
-    return ok({"list": render.list_created(lst, base_url(request))}, emu.config.list_create_status)
+    return ac.ok({"list": render.list_created(lst, ac.base_url(request))}, emu.config.list_create_status)
 
 
 def _duplicate(lists: Iterable[AcList], name: str, stringid: str) -> str | None:
@@ -103,42 +88,42 @@ def _duplicate(lists: Iterable[AcList], name: str, stringid: str) -> str | None:
     return None
 
 
-@by_id(LISTS)
+@ac.by_id(LISTS)
 async def get_list(request: Request, lst: AcList) -> Response:
-    return hidden_list(request, lst) or ok({"list": render.ac_list(lst, base_url(request))})
+    return hidden_list(request, lst) or ac.ok({"list": render.ac_list(lst, ac.base_url(request))})
 
 
 @requires("pgListDelete")
-@by_id(LISTS_TO_DELETE)
+@ac.by_id(LISTS_TO_DELETE)
 async def delete_list(request: Request, lst: AcList) -> Response:
     hidden = hidden_list(request, lst)
     if hidden is not None:
         return hidden
-    emulator(request).account.delete_list(lst.id)
-    return ok({})
+    ac.emulator(request).account.delete_list(lst.id)
+    return ac.ok({})
 
 
 # Which group a non-admin may link a list to is not documented: any group, given pgListEdit.
 @requires("pgListEdit", MESSAGE)
 async def create_list_group(request: Request) -> Response:
-    emu = emulator(request)
-    parsed = wrapped_ids(request, "listGroup", ("listid", "groupid"))
+    emu = ac.emulator(request)
+    parsed = ac.wrapped_ids(request, "listGroup", ("listid", "groupid"))
     if isinstance(parsed, Response):
         return parsed
     _, (list_id, group_id) = parsed
     if list_id not in emu.account.lists:
-        return no_result("List", list_id)
+        return ac.no_result("List", list_id)
     if group_id not in emu.account.groups:
-        return no_result("Group", group_id)
+        return ac.no_result("Group", group_id)
     link, created = emu.account.link_list_group(list_id, group_id)
     if not created and emu.config.duplicate_list_group == "error":
         title = "This list is already associated with this group"
-        return errors(422, [field_error(title, "duplicate", "listid")])
-    return ok({"listGroup": render.list_group(link, base_url(request))}, 201)
+        return ac.errors(422, [ac.field_error(title, "duplicate", "listid")])
+    return ac.ok({"listGroup": render.list_group(link, ac.base_url(request))}, 201)
 
 
 async def list_exclusions(request: Request) -> Response:
-    emu = emulator(request)
+    emu = ac.emulator(request)
     entries = [render.exclusion(i, email) for i, email in enumerate(emu.account.exclusions, start=1)]
     problems = []
     for key, value in request.query_params.multi_items():
@@ -147,19 +132,19 @@ async def list_exclusions(request: Request) -> Response:
         elif key == "orders[matchPhrase]":
             if value.upper() not in ("ASC", "DESC"):
                 detail = f'Invalid order direction: "{value}". Allowed values are: "ASC", "DESC"'
-                problems.append(invalid_attribute(detail, f"/data/attributes/{key}"))
+                problems.append(ac.invalid_attribute(detail, f"/data/attributes/{key}"))
             else:
                 entries.sort(key=lambda e: e["matchPhrase"].lower(), reverse=value.upper() == "DESC")
         elif key.startswith("filters[") and key not in ("filters[lists]",):
             detail = f'Invalid filter field: "{key[8:-1]}". Allowed fields are: matchPhrase, lists'
-            problems.append(invalid_attribute(detail, f"/data/attributes/{key}"))
+            problems.append(ac.invalid_attribute(detail, f"/data/attributes/{key}"))
     if problems:
-        return errors(422, problems)
-    page = paginate(request, entries)
+        return ac.errors(422, problems)
+    page = ac.paginate(request, entries)
     if isinstance(page, Response):
         return page
     # meta.total is a number on this endpoint, unlike the others.
-    return ok({"exclusions": page.items, "meta": {"total": int(page.total)}})
+    return ac.ok({"exclusions": page.items, "meta": {"total": int(page.total)}})
 
 
 ROUTES = [
