@@ -8,6 +8,8 @@
 (b)(c) re-sync with 1 % changed and unchanged: write requests ÷ ⌈changes/250⌉, requests in all
 (d) audience preparation for a re-sync with 1 % changed, ÷ DuckDB's own count(DISTINCT), and peak RSS
 (e) time from the start of a full sync to its first bulk request
+(f) an account's five overlapping lists (100,000 people) as one plan against one list at a time: bulk
+    imports, requests and wall time, first sync and re-sync, at time-scale 20
 Results: bench/results/*.json, bench/results/full_sync-*.png, and bench/results/summary.json.
 """
 
@@ -53,6 +55,8 @@ def main() -> int:
              "--out", str(RESULTS / "resync_prep.json")),
         step("(e) first bulk request", "first_request.py", "--rows", *big, "--repeat", "1",
              "--out", str(RESULTS / "first_request.json")),
+        step("(f) an account's lists as one plan", "account.py", "--people", "20000" if args.quick else "100000",
+             "--time-scale", "20", "--out", str(RESULTS / "account.json")),
     ]  # fmt: skip
     summary = {
         "steps": steps,
@@ -61,6 +65,7 @@ def main() -> int:
         "resync": load(RESULTS / "resync.json"),
         "resync_prep": load(RESULTS / "resync_prep.json"),
         "first_request": load(RESULTS / "first_request.json"),
+        "account": load(RESULTS / "account.json"),
     }
     for key in ("full_sync_1", "full_sync_20"):
         if summary[key]:
