@@ -39,13 +39,15 @@ def test_first_signal_cancels_the_run_and_answers_its_exit_code(signum: int) -> 
             cancelled.set()
             raise
 
+    # What the process had before: Python's default, or SIG_IGN when pytest runs as a shell's background job.
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     stopper = Stopper()
     signal_when(started.is_set, signum)
     with pytest.raises(Stop) as stopped, stopper:
         stopper.run(work)
     assert cancelled.is_set() and not stopped.value.forced
     assert stopped.value.exit_code == 128 + signum and stopped.value.signum == signum
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
+    assert {s: signal.getsignal(s) for s in before} == before  # handed back
 
 
 def test_second_sigint_forces_a_run_that_does_not_stop() -> None:
