@@ -156,6 +156,11 @@ def load_syncs(path: str | Path) -> SyncsFile:
         document = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"syncs file not found: {file}") from None
+    except yaml.MarkedYAMLError as exc:
+        # Where the YAML went wrong, as an editor shows it (1-based), with what the parser expected there.
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"cannot read the syncs file {file}: not YAML{where}: {exc.problem or exc.context}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read the syncs file {file}: {str(exc).splitlines()[0]}") from None
     parsed = parse_syncs(document, str(file))
