@@ -78,8 +78,10 @@ def _run_flow(params: dict[str, Any], *, as_json: bool, show: int = 0, account: 
 
 def _input_error(message: str, as_json: bool, *, label: str = "error", code: int = 2) -> int:
     """Bad usage, settings or audience: one line (and with --json the failed summary); exit 2."""
+    from ac_sync_engine.secrets import scrub
     from flows.summary import run_summary
 
+    message = scrub(message)  # a library's error may quote a URL with its password
     err.print(f"[red]{label}:[/] {escape(message)}", soft_wrap=True)
     if as_json:
         summary = {**run_summary("failed", None), "error": message}
@@ -318,7 +320,12 @@ def _account_run(syncs: Path, only: list[str] | None, given: dict[str, Any], pla
     ]
     if clash:
         option = "--" + clash[0].replace("_name", "").replace("_", "-")
-        _usage(f"{option} is a sync's own setting: put it in {syncs} (each sync has its own)", as_json)
+        where = {
+            "mapping": f"put the mapping in {syncs} as each sync's `fields:`",
+            "verbose_log": "each list has its own rejected-rows file: set their path with AC_SYNC_VERBOSE_LOG_PATH"
+            " ({list}, {when} and {run} are filled in)",
+        }.get(clash[0], f"put it in {syncs} (each sync has its own)")
+        _usage(f"{option} is a sync's own setting: {where}", as_json)
     try:
         spec = load_syncs(str(syncs))
         spec.selected(only)
@@ -329,8 +336,9 @@ def _account_run(syncs: Path, only: list[str] | None, given: dict[str, Any], pla
     params = {
         "syncs": str(syncs.resolve()),
         "only": only or None,
-        "state": given.get("state"),
-        "credentials_block": given.get("credentials_block"),
+        # The flag, else the syncs file's `account:` (the flow reads the file too; the checks before it must agree).
+        "state": given.get("state") or spec.account.state,
+        "credentials_block": given.get("credentials_block") or spec.account.credentials_block,
         "pause_timeout": given.get("pause_timeout"),
         "dry_run": bool(given.get("dry_run")) or planning,
         "full_resync": bool(given.get("full_resync")),

@@ -57,12 +57,17 @@ def configured_api() -> PrefectApi | None:
 def _reachable(api_url: str) -> None:
     """Refuse at once an API nothing answers at (a typo, a server not started); its answers are the run's."""
     try:
-        httpx.get(f"{api_url.rstrip('/')}/health", timeout=10)
+        answer = httpx.get(f"{api_url.rstrip('/')}/health", timeout=10)
     except httpx.TransportError as exc:
         raise ConfigError(
             f"nothing answers at PREFECT_API_URL {api_url} ({type(exc).__name__}): start that Prefect server, or"
             " unset PREFECT_API_URL to let the command start a local one"
         ) from None
+    if answer.status_code != 200:
+        raise ConfigError(
+            f"PREFECT_API_URL {api_url} answers {answer.status_code} where a Prefect API answers its health: is it"
+            " the API's URL (it ends in /api)?"
+        )
 
 
 def _home() -> Path:

@@ -16,7 +16,7 @@ from ac_sync_engine.errors import AudienceError, ConfigError
 BLOCK_NAME = re.compile(r"[a-z0-9-]+")
 
 
-def _settings() -> Any:
+def checked_settings() -> Any:
     from pydantic import ValidationError
 
     from ac_sync_engine.settings import SyncSettings
@@ -82,7 +82,7 @@ def check_audience(source: str, database_url: str | None) -> None:
 
 def check_run(params: dict[str, Any]) -> None:
     """Everything about `ac-sync run`/`plan` that needs no server; raises ConfigError or AudienceError."""
-    settings = _settings()
+    settings = checked_settings()
     check_names(params, settings)
     check_credentials(params, settings)
     database_url = settings.database_url.get_secret_value() if settings.database_url else None
@@ -91,5 +91,5 @@ def check_run(params: dict[str, Any]) -> None:
 
 def check_account(params: dict[str, Any]) -> None:
     """`run --syncs FILE` (the file itself checked already): the settings and the credentials."""
-    settings = _settings()
+    settings = checked_settings()
     check_credentials(params, settings)

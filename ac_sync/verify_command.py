@@ -12,8 +12,9 @@ from typing import Any
 
 from rich.console import Console
 
+from ac_sync.preflight import checked_settings
 from ac_sync_engine.errors import ConfigError, SyncInputError
-from ac_sync_engine.settings import SyncSettings, load_credentials
+from ac_sync_engine.settings import load_credentials
 from ac_sync_engine.upload.lock import ListLock
 from ac_sync_engine.upload.rebuild import rebuild_state
 from ac_sync_engine.upload.state import open_state
@@ -39,8 +40,8 @@ async def run_verify(
 ) -> int:
     """Verify (and with `repair_missing`, repair; with `rebuild`, first write the state anew from the list's
     members) one list; answers the exit code."""
-    settings = SyncSettings()
     try:
+        settings = checked_settings()
         credentials = await load_credentials(credentials_block, settings)
         limits = AccountLimits(time_scale=settings.time_scale)
         async with credentials.get_client(limits=limits, timeout_s=settings.request_timeout_s) as client:

@@ -53,7 +53,7 @@ class Target:
     result: dict[str, Any] = field(default_factory=dict)
     attempt: int = 0
 
-    def upload_spec(self, full_resync: bool) -> dict[str, Any]:
+    def upload_spec(self, full_resync: bool, settings: SyncSettings) -> dict[str, Any]:
         return {
             "key": self.key,
             "db_path": self.details["db_path"],
@@ -66,7 +66,7 @@ class Target:
             "create_fields": self.choices.create_fields,
             "clear_empty": self.sync.clear_empty,
             "tags": self.sync.tags,
-            "automations": self.sync.automations,
+            "automations": self.sync.automations or settings.automations,  # as a one-list run: AC_SYNC_AUTOMATIONS
             "max_removals": self.sync.max_removals,
             "approve_removals": self.choices.approve_removals,
             "full_resync": full_resync,
@@ -148,7 +148,7 @@ async def sync_account(
             done = await resolvable(
                 lambda: upload_account(
                     session.client,
-                    [t.upload_spec(full_resync) for t in batch],
+                    [t.upload_spec(full_resync, settings) for t in batch],
                     state_location,
                     batch_size or settings.batch_size,
                     dry_run,

@@ -12,7 +12,6 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from ac_sync_engine.audience.mapping import choices_from_document
-from ac_sync_engine.destination import ListGone, confirm_list
 from ac_sync_engine.progress import UPLOADING, Phase, publish
 from ac_sync_engine.upload import ListSync, SyncOptions
 from ac_sync_engine.upload.account import Target, import_savings, send_account
@@ -21,6 +20,7 @@ from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
 from resolutions.failures import ListGoneFailure, SyncFailure
 from tasks.caching import run_scoped
+from tasks.confirming import list_still_there
 from tasks.locking import run_lock
 from tasks.upload_contacts import planned
 
@@ -104,11 +104,8 @@ async def upload_account(
             names = {spec["key"]: spec["list_name"] for spec in targets}
             for target in ready:
                 try:
-                    await confirm_list(client, state_location, target.list_id, names[target.key])
-                except ListGone as gone:
-                    failure = ListGoneFailure(
-                        str(gone), step="upload-contacts", list_id=target.list_id, list_name=names[target.key]
-                    )
+                    await list_still_there(client, state_location, target.list_id, names[target.key])
+                except ListGoneFailure as failure:
                     out["failures"][target.key] = _failure(failure, target.key)
     log.info(
         "Shared imports: %d for %d lists (one list at a time: %d); %d values two lists disagreed on",

@@ -11,15 +11,15 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
-from ac_sync_engine.destination import ListGone, confirm_list
 from ac_sync_engine.progress import CONFIRMING, MAPPING, PREPARING, UPLOADING, Phase, Progress, publish
 from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
 from ac_sync_engine.upload.sync import Plan
 from ac_sync_engine.verify import verify_due
 from activecampaign.client import ACClient
 from resolutions.classify import typed_failures
-from resolutions.failures import AmbiguousField, ListGoneFailure, SyncFailure, TooManyRemovals, UnknownField
+from resolutions.failures import AmbiguousField, SyncFailure, TooManyRemovals, UnknownField
 from tasks.caching import run_scoped
+from tasks.confirming import list_still_there
 from tasks.locking import run_lock
 
 
@@ -182,15 +182,12 @@ async def upload_contacts(
             plan = await planned(sync, dry_run=dry_run, approve_removals=approve_removals, list_name=list_name)
             if dry_run:
                 if list_id is not None:
-                    await confirm_list(client, state_location, list_id, list_name or "")  # as the run will
+                    await list_still_there(client, state_location, list_id, list_name)  # as the run will
                 return {"plan": {**plan.as_dict(), "examples": plan_examples(sync.con)}}
             progress = _UiProgress(plan.total)
             await progress.start()
             sent = await sync.send(plan, progress.update)
-            try:
-                await confirm_list(client, state_location, list_id, list_name or "")
-            except ListGone as gone:
-                raise ListGoneFailure(str(gone), step="upload-contacts", list_id=list_id, list_name=list_name) from None
+            await list_still_there(client, state_location, list_id, list_name)
             verified = await verify_due(client, list_id, sync.state, verify_every) if sync.state else None
     finally:
         sync.close()

@@ -59,7 +59,7 @@ async def test_overlapping_lists_share_imports(
     assert admin.members("Customers") == set(customers)
     assert admin.members("VIP") == set(vip)
     assert admin.accepted_bulk() == math.ceil(1000 / 250)
-    assert summary["imports"] == {"bulk_import": 4, "one_by_one": 4 + 3 + 1, **summary["imports"]}
+    assert summary["imports"]["bulk_import"] == 4 and summary["imports"]["one_by_one"] == 4 + 3 + 1
     assert set(summary["syncs"]) == {"newsletter", "customers", "vip"}
     assert all(s["status"] == "completed" for s in summary["syncs"].values())
     assert admin.count("GET", "/api/3/groups") == 1
