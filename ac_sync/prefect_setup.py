@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,13 +18,13 @@ import yaml
 from rich.console import Console
 
 from ac_sync.help import Command, Group
+from ac_sync.preflight import BLOCK_NAME
 from ac_sync_engine.errors import ConfigError
 
 DEFAULT_POOL = "ac-sync"
 DEFAULT_WEBHOOK_BLOCK = "ac-sync-alerts"
 AUTOMATION_FILE = Path(__file__).resolve().parent.parent / "deploy" / "failure-alert.yaml"
 UI_URL_TOKEN = "${PREFECT_UI_URL}"
-BLOCK_NAME = re.compile(r"[a-z0-9-]+")
 
 err = Console(stderr=True)
 credentials_app = typer.Typer(
