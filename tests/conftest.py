@@ -16,6 +16,7 @@ import pytest
 
 from ac_sync_engine import progress
 from activecampaign.emulator import EmulatorConfig, EmulatorProcess, EmulatorServer
+from tests.postgres_server import Server, bin_dir, postgres_server
 from tests.syncing import PauseWatch
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -98,3 +99,13 @@ async def pauses() -> AsyncIterator[PauseWatch]:
     unsubscribe = progress.subscribe(watch)
     yield watch
     unsubscribe()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Server]:
+    """A PostgreSQL server on loopback for the session (skipped where Debian's postgresql is not installed)."""
+    binaries = bin_dir()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+    with postgres_server(binaries) as server:
+        yield server

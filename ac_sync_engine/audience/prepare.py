@@ -35,7 +35,7 @@ from .normalise import (
     staged_columns,
 )
 from .rejected import REJECTED_COLUMNS, fill_reasons
-from .source import OpenedSource, open_source, record_source
+from .source import STAGED_SOURCE, OpenedSource, open_source, record_source
 from .validate import CHECKED_COLUMNS, check_rows
 from .values import reason_sql
 
@@ -126,21 +126,31 @@ def audience_columns(mapping: ColumnMapping) -> list[str]:
     return [c for c in staged_columns(mapping) if c not in helpers]
 
 
-def prepare_head(source: str, limit: int, mapping: ColumnMapping | None = None) -> list[tuple[Any, ...]]:
-    """The audience rows among the first `limit` rows of a file source, in order, prepared in memory.
+def prepare_head(
+    source: str, limit: int, mapping: ColumnMapping | None = None, db_path: Path | str | None = None
+) -> list[tuple[Any, ...]]:
+    """The audience rows among the first `limit` rows of a source, in order, prepared apart from the audience.
 
     Whether a row is in the audience depends only on the rows before it (its email's first occurrence
     wins), so these are exactly the first rows of the full audience: a first sync can start sending
     them while the rest is prepared. Rows are (email, first_name, last_name, phone, tags, fields_hash,
-    source_row). The source must be one prepare_audience has already read without error.
+    source_row). The source must be one prepare_audience has already read without error; a query's rows
+    were staged in the audience database `db_path` (STAGED_SOURCE), which the head reads there, its own work
+    kept in a private in-memory database; a file is read where it lies.
     """
-    con = duckdb.connect()
+    staged = source == STAGED_SOURCE
+    if staged and db_path is None:
+        raise ValueError("a staged audience's head is read from its audience database: give db_path")
+    con = connect_db(db_path) if staged and db_path is not None else duckdb.connect()
+    stage = f"ac_sync_head_{uuid.uuid4().hex[:12]}"
     try:
-        con.execute(f"SET memory_limit = '{HEAD_MEMORY_LIMIT}'")
-        con.execute("SET preserve_insertion_order = true")
+        if not staged:
+            con.execute(f"SET memory_limit = '{HEAD_MEMORY_LIMIT}'")
+            con.execute("SET preserve_insertion_order = true")
+        con.execute(f"ATTACH ':memory:' AS {stage}")
         opened = open_source(con, os.fspath(source), None, "main")
         mapping = mapping or map_columns(opened.columns, None)
-        work, stage = "main.head", "main"
+        work = f"{stage}.head"
         _prepare(con, opened, mapping, work, stage, limit=limit)
         columns = [f"{_ORDER} AS source_row" if c == "source_row" else c for c in audience_columns(mapping)]
         rows = con.execute(f"""
@@ -151,6 +161,8 @@ def prepare_head(source: str, limit: int, mapping: ColumnMapping | None = None) 
     except duckdb.Error as exc:
         raise AudienceError(f"preparing the audience failed: {one_line(exc)}") from None
     finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DETACH {stage}")
         con.close()
     return rows
 

@@ -58,7 +58,7 @@ class EarlyFeed:
 
     def start(self) -> None:
         """Prepare the start of the head (blocking: run it in a thread)."""
-        self._head = prepare_head(self.source, min(FIRST_ROWS, HEAD_ROWS), self.rules.mapping)
+        self._head = prepare_head(self.source, min(FIRST_ROWS, HEAD_ROWS), self.rules.mapping, self.db_path)
 
     def provisional_counts(self) -> PlanCounts:
         """Until the plan is known: every contact get-details counted is an add (opt-outs are not known yet)."""
@@ -81,7 +81,7 @@ class EarlyFeed:
             if row.email not in self.opted_out:
                 yield row
         if first_rows < HEAD_ROWS:
-            for record in prepare_head(self.source, HEAD_ROWS, self.rules.mapping):
+            for record in prepare_head(self.source, HEAD_ROWS, self.rules.mapping, self.db_path):
                 row = head_row(record, self.rules)
                 if row.source_row is not None and row.source_row > first_rows and row.email not in self.opted_out:
                     yield row

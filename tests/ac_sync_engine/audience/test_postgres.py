@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,76 +11,18 @@ import pytest
 
 from ac_sync_engine.audience import AudienceError, connect_db, prepare_audience
 from ac_sync_engine.audience import postgres as pg_source
+from tests.postgres_server import Server, free_port
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install '.[dev]')")
 
 ROWS = 20_000
 
 
-@dataclass
-class Server:
-    url: str
-    log: Path
-
-    def log_since(self, offset: int) -> str:
-        return self.log.read_bytes()[offset:].decode(errors="replace")
-
-    def log_size(self) -> int:
-        return self.log.stat().st_size
-
-
-def _bin_dir() -> Path | None:
-    """Debian keeps server binaries per version, off PATH; fall back to PATH for other layouts."""
-
-    def version(path: str) -> int:
-        match = re.search(r"/postgresql/(\d+)/", path)
-        return int(match.group(1)) if match else 0
-
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version)
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb and shutil.which("pg_ctl") else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[Server]:
-    bin_dir = _bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
-    # PostgreSQL refuses to run as root; as root, run it as the postgres user in a dir it owns.
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    base = Path(tempfile.mkdtemp(prefix="ac-sync-pg-"))
-    data, sockets, log = base / "data", base / "sockets", base / "server.log"
-    sockets.mkdir()
-    if as_postgres:
-        for path in (base, sockets):
-            shutil.chown(path, "postgres", "postgres")
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_postgres, *args], check=True, capture_output=True, timeout=120)
-
-    port = _free_port()
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off"
-        # Every statement is logged, so a test can see how the rows were fetched.
-        " -c log_statement=all"
-    )
-    run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
-    try:
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        _create_people(url)
-        yield Server(url=url, log=log)
-    finally:
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+def pg_server(postgres: Server) -> Server:
+    """The session's PostgreSQL server, with the `people` table these tests read."""
+    _create_people(postgres.url)
+    return postgres
 
 
 def _person(i: int) -> tuple[Any, ...]:
@@ -259,7 +194,7 @@ def test_query_without_email_column(pg_server: Server, tmp_path: Path) -> None:
 
 
 def test_unreachable_server(tmp_path: Path) -> None:
-    url = f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
     with pytest.raises(AudienceError, match="^cannot connect to PostgreSQL: ") as err:
         prepare_audience("SELECT 1 AS email", tmp_path / "a.duckdb", database_url=url)
     assert "\n" not in str(err.value)
