@@ -5,14 +5,14 @@ Every request goes through the account's limiter; transient failures (429, 503 a
 authentication, payment and validation errors never are. The API key is only ever put into the request
 header: no exception, log line or statistic contains it.
 
-Every answer an operation reads is validated (`activecampaign.models`) before it is believed. A 2xx answer
+Every answer an operation reads is validated (`ac_sync.activecampaign.models`) before it is believed. A 2xx answer
 that does not fit (an HTML page, an empty body, JSON without the keys the operation needs, a filter the API
 did not apply) is counted as `unexpected_body` and retried like a transient failure, then raised as
 UnexpectedAnswerError; only answers to requests that create something are not retried, since the first
-may have created it. List endpoints are walked by `activecampaign.paging`.
+may have created it. List endpoints are walked by `ac_sync.activecampaign.paging`.
 
 The operations the sync has always used (`me`, `groups`, `lists_named`, `list_contacts`, ...) answer the
-API's own dicts, validated; the others answer the frozen models of `activecampaign.models`.
+API's own dicts, validated; the others answer the frozen models of `ac_sync.activecampaign.models`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import SecretStr
 
-from activecampaign.errors import (
+from ac_sync.activecampaign.errors import (
     ACError,
     ApiUrlError,
     AuthenticationError,
@@ -44,7 +44,7 @@ from activecampaign.errors import (
     UnexpectedAnswerError,
     ValidationError,
 )
-from activecampaign.models import (
+from ac_sync.activecampaign.models import (
     AnswerShapeError,
     BulkQueued,
     Contact,
@@ -74,9 +74,9 @@ from activecampaign.models import (
     page,
     validated,
 )
-from activecampaign.paging import PAGE_SIZE, Walk
-from activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind, limiter_for
-from activecampaign.urls import normalise_base_url
+from ac_sync.activecampaign.paging import PAGE_SIZE, Walk
+from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind, limiter_for
+from ac_sync.activecampaign.urls import normalise_base_url
 
 BULK_MAX_CONTACTS = 250
 BULK_MAX_BYTES = 400_000
@@ -527,7 +527,7 @@ class ACClient:
                 yield item
 
     async def paginate(self, path: str, key: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
-        """Every item of a list endpoint once, as sent; see `activecampaign.paging` for what it survives."""
+        """Every item of a list endpoint once, as sent; see `ac_sync.activecampaign.paging` for what it survives."""
         async for raw, _ in self._items(path, _page_of(key, Identified), params):
             yield raw
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from activecampaign.errors import UnexpectedAnswerError
+from ac_sync.activecampaign.errors import UnexpectedAnswerError
 
 PAGE_SIZE = 100  # the documented maximum; larger values are clamped or refused depending on the account
 # Only for an endpoint that gives no meta.total and never repeats itself: ten million items.

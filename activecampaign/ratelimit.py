@@ -13,7 +13,7 @@ limit after idling.
 A `Retry-After` answer pauses the whole account, so every coroutine waits, not only the one that was told.
 
 These windows are exact within one process. Several processes syncing into one account also need a
-`SharedBudget` (ac_sync_engine.shared_budget keeps one on the Prefect server): a slot per request, taken before the
+`SharedBudget` (ac_sync.engine.shared_budget keeps one on the Prefect server): a slot per request, taken before the
 local windows and given back one window after the answer. Any requests the server stamps within one window
 then all hold their slots at the moment the last of them is stamped, so there are at most `limit` of them,
 across every process. This package does not depend on Prefect: the budget is only this module's Protocol.

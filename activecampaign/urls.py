@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from activecampaign.errors import ApiUrlError
+from ac_sync.activecampaign.errors import ApiUrlError
 
 API_PREFIX = "/api/3"
 

@@ -31,7 +31,7 @@ import yaml
 from common import code_version, machine, reset_emulator, sync_against, write_report
 from rich.console import Console
 
-from activecampaign.emulator import EmulatorConfig, EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARES = {"all": 1.0, "customers": 0.8, "engaged": 0.4, "vip": 0.2, "founders": 0.05}
@@ -63,7 +63,7 @@ def counted(log: list[dict[str, Any]]) -> dict[str, int]:
 
 
 async def sync_file(syncs: Path, only: list[str] | None) -> int:
-    from ac_sync.runner import run_sync
+    from ac_sync.cli.runner import run_sync
 
     params: dict[str, Any] = {"syncs": str(syncs), "pause_timeout": 0}
     if only:

@@ -67,7 +67,7 @@ CUSTOM_SQL = """,
 
 def custom_fields() -> list[Any]:
     """The account fields the custom columns map to (by perstag)."""
-    from ac_sync_engine.audience.mapping import AccountField
+    from ac_sync.engine.audience.mapping import AccountField
 
     return [
         AccountField(1, "Company", "COMPANY"),
@@ -101,7 +101,7 @@ def child_store(csv_path: Path, db_path: Path) -> dict[str, float]:
 
 
 def child_prepare(csv_path: Path, db_path: Path, how: str = "prepare") -> dict[str, float]:
-    from ac_sync_engine.audience import count_audience, prepare_audience
+    from ac_sync.engine.audience import count_audience, prepare_audience
 
     start = time.perf_counter()
     if how == "count":

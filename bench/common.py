@@ -194,6 +194,6 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
 
 def sync_against(emu: Any, work: Path, time_scale: float) -> None:
     """Point this process's syncs (settings read from the environment) at the emulator `emu`, state in `work`."""
-    from ac_sync.demo import point_at_emulator
+    from ac_sync.cli.demo import point_at_emulator
 
     point_at_emulator(emu, time_scale, work / "state")

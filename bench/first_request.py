@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/first_request.py --rows 1000000 10000000 [--repeat 3] [--time-scale 1]
 
-Each run is a fresh child process that calls `ac_sync.runner.run_sync` exactly as `ac-sync run` does
+Each run is a fresh child process that calls `ac_sync.cli.runner.run_sync` exactly as `ac-sync run` does
 (temporary Prefect server included) on a generated CSV (the same generator as audience_prep.py: ~3 %
 invalid, ~2 % duplicates), into a new list, with an empty sync state: a first, full sync. The parent
 watches the emulator's request log and stops the child (its whole process group) once the first bulk
@@ -40,7 +40,7 @@ import httpx
 from audience_prep import child_baseline, generate
 from common import code_version, is_bulk, machine, reset_emulator, write_report
 
-from activecampaign.emulator import EmulatorConfig, EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
 GROUP = "Bench"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -61,8 +61,8 @@ def child(csv_path: Path, base_url: str, api_key: str, time_scale: float, workdi
 
     from rich.console import Console
 
-    import flows.sync_audience as module
-    from ac_sync.runner import run_sync
+    import ac_sync.flows.sync_audience as module
+    from ac_sync.cli.runner import run_sync
 
     def mark(name: str) -> None:
         with events.open("a") as fh:
@@ -79,7 +79,7 @@ def child(csv_path: Path, base_url: str, api_key: str, time_scale: float, workdi
 
 def expected_first_batch(csv_path: Path, work: Path, size: int) -> list[str]:
     """The first `size` emails the audience holds, in order: only a prefix of the file can decide them."""
-    from ac_sync_engine.audience import prepare_audience
+    from ac_sync.engine.audience import prepare_audience
 
     head = work / "head.csv"
     with duckdb.connect() as con:

@@ -40,9 +40,9 @@ from common import (
 )
 from rich.console import Console
 
-from ac_sync.sample import write_sample
-from activecampaign.client import BULK_MAX_CONTACTS
-from activecampaign.emulator import EmulatorConfig, EmulatorProcess
+from ac_sync.activecampaign.client import BULK_MAX_CONTACTS
+from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
+from ac_sync.cli.sample import write_sample
 
 GROUP = "Bench"
 LIST = "Bench audience"
@@ -62,7 +62,7 @@ def run_flow(contacts: int, time_scale: float) -> dict[str, Any]:
         sample = write_sample(work / "audience.csv", contacts, malformed_ratio=0.0, duplicate_ratio=0.0)
         sync_against(emu, work, time_scale)
         # Only now: Prefect reads some of its settings when first imported.
-        from ac_sync.runner import run_sync
+        from ac_sync.cli.runner import run_sync
 
         origin = reset_emulator(admin)
         admin.post("/groups", json={"title": GROUP}).raise_for_status()

@@ -23,7 +23,7 @@ import httpx
 from common import code_version, machine, reset_emulator, sync_against, write_report
 from rich.console import Console
 
-from activecampaign.emulator import EmulatorConfig, EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONTACT_WRITES = {"/api/3/import/bulk_import", "/api/3/contacts", "/api/3/contact/sync", "/api/3/contactLists"}
@@ -60,7 +60,7 @@ def run(contacts: int, changed_pct: float, time_scale: float) -> dict[str, Any]:
     ):
         work = Path(tmp)
         sync_against(emu, work, time_scale)
-        from ac_sync.runner import run_sync
+        from ac_sync.cli.runner import run_sync
 
         audience = work / "audience.csv"
         params = {"audience": str(audience), "list_name": "Resync", "group_name": "Admin", "pause_timeout": 0}

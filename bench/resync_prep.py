@@ -38,8 +38,8 @@ CHANGED_EVERY = 100  # one row in a hundred has changed since the last sync
 
 
 def mapping_for(csv_path: Path, custom: bool) -> Any:
-    from ac_sync_engine.audience.mapping import map_columns
-    from ac_sync_engine.audience.source import open_source
+    from ac_sync.engine.audience.mapping import map_columns
+    from ac_sync.engine.audience.source import open_source
 
     with duckdb.connect() as con:
         columns = open_source(con, str(csv_path), None, "main").columns
@@ -48,9 +48,9 @@ def mapping_for(csv_path: Path, custom: bool) -> Any:
 
 def make_state(csv_path: Path, state_root: Path, work: Path, custom: bool) -> dict[str, int]:
     """The state a previous sync of `csv_path` left, with every CHANGED_EVERY-th contact changed since."""
-    from ac_sync_engine.audience import prepare_audience
-    from ac_sync_engine.audience.normalise import value_column
-    from ac_sync_engine.upload.state import SyncState
+    from ac_sync.engine.audience import prepare_audience
+    from ac_sync.engine.audience.normalise import value_column
+    from ac_sync.engine.upload.state import SyncState
 
     db = work / "previous.duckdb"
     mapping = mapping_for(csv_path, custom)
@@ -81,10 +81,10 @@ def make_state(csv_path: Path, state_root: Path, work: Path, custom: bool) -> di
 
 
 def child_resync(csv_path: Path, db_path: Path, state_root: Path, mode: str, custom: bool) -> dict[str, Any]:
-    from ac_sync_engine.audience import prepare_audience
-    from ac_sync_engine.audience.rejected import complete_rejected
-    from ac_sync_engine.upload.planner import PlanRules, build_plan, load_unsubscribed
-    from ac_sync_engine.upload.state import SyncState
+    from ac_sync.engine.audience import prepare_audience
+    from ac_sync.engine.audience.rejected import complete_rejected
+    from ac_sync.engine.upload.planner import PlanRules, build_plan, load_unsubscribed
+    from ac_sync.engine.upload.state import SyncState
 
     mapping = mapping_for(csv_path, custom)
     cpu0 = os.times()

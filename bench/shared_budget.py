@@ -10,7 +10,7 @@ imports in any 60/F s, and how close the bulk imports together ran to the ceilin
 bound (the n-th and the (n+100)-th import are at best one window apart: ratio = window / mean of those
 gaps). Then the cost of a lease alone: acquire and release against the same server, nobody else waiting.
 
-tests/ac_sync_engine/test_shared_budget.py runs this same scenario (`run_scenario`, `analyse`).
+tests/engine/test_shared_budget.py runs this same scenario (`run_scenario`, `analyse`).
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from common import (  # noqa: E402
     spacing_stats,
 )
 
-from ac_sync.sample import write_sample  # noqa: E402
-from activecampaign.client import BULK_MAX_CONTACTS  # noqa: E402
-from activecampaign.emulator import EmulatorConfig, EmulatorProcess  # noqa: E402
+from ac_sync.activecampaign.client import BULK_MAX_CONTACTS  # noqa: E402
+from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess  # noqa: E402
+from ac_sync.cli.sample import write_sample  # noqa: E402
 
 GROUP = "Admin"
 START_LINE_RULE = {"method": "POST", "path": "import/bulk_import", "status": 503, "retry_after": 1.0}
@@ -54,12 +54,12 @@ START_LINE_RULE = {"method": "POST", "path": "import/bulk_import", "status": 503
 # time that grows with the account, holding every request meanwhile, so a late starter would stall the others.
 _AT_THE_START_LINE = """
 import pathlib, sys, time
-import ac_sync.cli, ac_sync.runner, flows.sync_audience
+import ac_sync.cli.app, ac_sync.cli.runner, ac_sync.flows.sync_audience
 pathlib.Path(sys.argv[1]).touch()
 while not pathlib.Path(sys.argv[2]).exists():
     time.sleep(0.005)
 sys.argv = ["ac-sync", *sys.argv[3:]]
-ac_sync.cli.main()
+ac_sync.cli.app.main()
 """
 RESULTS = Path(__file__).resolve().parent / "results"
 _STATS_LINE = re.compile(r"shared budget: (\{.*\})")
@@ -266,7 +266,7 @@ def _merge_budgets(budgets: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def lease_overhead(n: int = 200) -> dict[str, float]:
     """One lease at a time against the server PREFECT_API_URL names, nobody else waiting: the bare cost."""
-    from ac_sync_engine.shared_budget import PrefectSharedBudget
+    from ac_sync.engine.shared_budget import PrefectSharedBudget
 
     budget = PrefectSharedBudget(f"http://overhead-probe-{os.getpid()}.invalid")
     acquire, release = [], []

@@ -13,9 +13,9 @@ from typing import Any
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from ac_sync_engine.errors import SyncInputError, one_line
-from flows.records import list_tag
-from resolutions.failures import SyncFailure
+from ac_sync.engine.errors import SyncInputError, one_line
+from ac_sync.flows.records import list_tag
+from ac_sync.resolutions.failures import SyncFailure
 
 RUN_FAILED = "ac-sync.run.failed"
 REJECTED_SHARE = "ac-sync.rejected-share"

@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ac_sync_engine.settings import SyncSettings
-from activecampaign.client import ACClient
-from flows.session import Session
-from resolutions.failures import SyncFailure
-from resolutions.pause import Resolution, await_resolution
-from tasks.ensure_list import ensure_list
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.engine.settings import SyncSettings
+from ac_sync.flows.session import Session
+from ac_sync.resolutions.failures import SyncFailure
+from ac_sync.resolutions.pause import Resolution, await_resolution
+from ac_sync.tasks.ensure_list import ensure_list
 
 T = TypeVar("T")
 

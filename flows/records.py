@@ -17,9 +17,9 @@ from typing import Any
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from ac_sync_engine.audience import rejected_rows, write_rejected_csv
-from ac_sync_engine.audience.rejected import shown_row
-from ac_sync_engine.audience.source import recorded_source
+from ac_sync.engine.audience import rejected_rows, write_rejected_csv
+from ac_sync.engine.audience.rejected import shown_row
+from ac_sync.engine.audience.source import recorded_source
 
 SUMMARY_PREFIX = "sync-summary-"
 REJECTED_PREFIX = "rejected-rows-"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ac_sync_engine.settings import SyncSettings, load_credentials
-from ac_sync_engine.shared_budget import shared_limiter
-from activecampaign.client import ACClient
-from activecampaign.errors import ApiUrlError
-from activecampaign.ratelimit import AccountLimits
-from activecampaign.urls import normalise_base_url
-from resolutions.failures import ApiUrlInvalid
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.activecampaign.errors import ApiUrlError
+from ac_sync.activecampaign.ratelimit import AccountLimits
+from ac_sync.activecampaign.urls import normalise_base_url
+from ac_sync.engine.settings import SyncSettings, load_credentials
+from ac_sync.engine.shared_budget import shared_limiter
+from ac_sync.resolutions.failures import ApiUrlInvalid
 
 
 class Session:

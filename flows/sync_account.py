@@ -17,25 +17,25 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from ac_sync_engine.audience import count_rejected
-from ac_sync_engine.errors import AudienceError
-from ac_sync_engine.progress import READING, Phase, publish
-from ac_sync_engine.secrets import install_redaction
-from ac_sync_engine.settings import SyncSettings
-from ac_sync_engine.syncs import SyncSpec, load_syncs
-from ac_sync_engine.upload.stores import check_location
-from flows.alerts import alerting, completed
-from flows.continuing import Choices, StartOver, apply, find_or_make_list, resolvable
-from flows.records import publish_run, rejected_log_path, run_name, tag_run
-from flows.session import Session
-from flows.summary import COUNTS, run_summary
-from resolutions.failures import FAILURES, SyncFailure
-from resolutions.pause import await_resolution, begin_execution
-from resolutions.quiet_logs import quiet_expected_tracebacks
-from tasks.ensure_group import ensure_group
-from tasks.get_details import get_details
-from tasks.upload_account import upload_account
-from tasks.validate_credentials import validate_credentials
+from ac_sync.engine.audience import count_rejected
+from ac_sync.engine.errors import AudienceError
+from ac_sync.engine.progress import READING, Phase, publish
+from ac_sync.engine.secrets import install_redaction
+from ac_sync.engine.settings import SyncSettings
+from ac_sync.engine.syncs import SyncSpec, load_syncs
+from ac_sync.engine.upload.stores import check_location
+from ac_sync.flows.alerts import alerting, completed
+from ac_sync.flows.continuing import Choices, StartOver, apply, find_or_make_list, resolvable
+from ac_sync.flows.records import publish_run, rejected_log_path, run_name, tag_run
+from ac_sync.flows.session import Session
+from ac_sync.flows.summary import COUNTS, run_summary
+from ac_sync.resolutions.failures import FAILURES, SyncFailure
+from ac_sync.resolutions.pause import await_resolution, begin_execution
+from ac_sync.resolutions.quiet_logs import quiet_expected_tracebacks
+from ac_sync.tasks.ensure_group import ensure_group
+from ac_sync.tasks.get_details import get_details
+from ac_sync.tasks.upload_account import upload_account
+from ac_sync.tasks.validate_credentials import validate_credentials
 
 
 @dataclass

@@ -10,23 +10,23 @@ from typing import Any, Literal, TypeVar
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from ac_sync_engine.audience import count_rejected
-from ac_sync_engine.errors import ConfigError
-from ac_sync_engine.progress import CREDENTIALS, READING, Phase, publish
-from ac_sync_engine.secrets import install_redaction
-from ac_sync_engine.settings import SyncSettings
-from ac_sync_engine.upload.stores import check_location, check_output_file
-from flows.alerts import alerting, completed
-from flows.continuing import Choices, StartOver, find_or_make_list, resolvable
-from flows.records import publish_run, rejected_log_path, run_name, tag_run
-from flows.session import Session
-from flows.summary import run_summary
-from resolutions.pause import begin_execution
-from resolutions.quiet_logs import quiet_expected_tracebacks
-from tasks.ensure_group import ensure_group
-from tasks.get_details import get_details
-from tasks.upload_contacts import upload_contacts
-from tasks.validate_credentials import validate_credentials
+from ac_sync.engine.audience import count_rejected
+from ac_sync.engine.errors import ConfigError
+from ac_sync.engine.progress import CREDENTIALS, READING, Phase, publish
+from ac_sync.engine.secrets import install_redaction
+from ac_sync.engine.settings import SyncSettings
+from ac_sync.engine.upload.stores import check_location, check_output_file
+from ac_sync.flows.alerts import alerting, completed
+from ac_sync.flows.continuing import Choices, StartOver, find_or_make_list, resolvable
+from ac_sync.flows.records import publish_run, rejected_log_path, run_name, tag_run
+from ac_sync.flows.session import Session
+from ac_sync.flows.summary import run_summary
+from ac_sync.resolutions.pause import begin_execution
+from ac_sync.resolutions.quiet_logs import quiet_expected_tracebacks
+from ac_sync.tasks.ensure_group import ensure_group
+from ac_sync.tasks.get_details import get_details
+from ac_sync.tasks.upload_contacts import upload_contacts
+from ac_sync.tasks.validate_credentials import validate_credentials
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from activecampaign.client import ACClient
-from activecampaign.errors import (
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.activecampaign.errors import (
     ACError,
     ApiUrlError,
     AuthenticationError,
@@ -16,7 +16,7 @@ from activecampaign.errors import (
     RateLimitedError,
     TransportError,
 )
-from resolutions.failures import (
+from ac_sync.resolutions.failures import (
     ApiUrlInvalid,
     InvalidCredentials,
     ListPermissionDenied,

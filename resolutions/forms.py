@@ -17,7 +17,7 @@ from typing import Any, Literal
 from prefect.input import RunInput
 from pydantic import Field, create_model
 
-from resolutions.playbooks import PLAYBOOKS
+from ac_sync.resolutions.playbooks import PLAYBOOKS
 
 FieldTypes = Literal["text", "textarea", "date", "datetime", "dropdown", "radio", "listbox", "checkbox", "hidden"]
 

@@ -17,11 +17,11 @@ from prefect.input.run_input import keyset_from_paused_state
 from prefect.runtime import deployment, flow_run
 from prefect.states import Suspended
 
-from ac_sync_engine.progress import Paused, launch, publish
-from ac_sync_engine.settings import SyncSettings
-from resolutions.failures import SyncFailure
-from resolutions.forms import check, form_for
-from resolutions.playbooks import Where, render, suggested
+from ac_sync.engine.progress import Paused, launch, publish
+from ac_sync.engine.settings import SyncSettings
+from ac_sync.resolutions.failures import SyncFailure
+from ac_sync.resolutions.forms import check, form_for
+from ac_sync.resolutions.playbooks import Where, render, suggested
 
 EVENT_PREFIX = "ac-sync.failure"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from resolutions.failures import FAILURES, SyncFailure
+from ac_sync.resolutions.failures import FAILURES, SyncFailure
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from ac_sync_engine.errors import SyncInputError
-from resolutions.failures import SyncFailure
+from ac_sync.engine.errors import SyncInputError
+from ac_sync.resolutions.failures import SyncFailure
 
 EXPECTED: tuple[type[BaseException], ...] = (SyncFailure, SyncInputError)
 RUN_LOGGERS = ("prefect.task_runs", "prefect.flow_runs")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ac_sync_engine.destination import ListGone, confirm_list
-from activecampaign.client import ACClient
-from resolutions.failures import ListGoneFailure
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.engine.destination import ListGone, confirm_list
+from ac_sync.resolutions.failures import ListGoneFailure
 
 
 async def list_still_there(client: ACClient, state_location: str, list_id: int, list_name: str | None) -> None:

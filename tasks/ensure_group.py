@@ -7,11 +7,11 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from ac_sync_engine.progress import GROUP, Phase, publish
-from activecampaign.client import ACClient, as_int
-from resolutions.classify import typed_failures
-from resolutions.failures import InvalidGroupName
-from tasks.caching import run_scoped
+from ac_sync.activecampaign.client import ACClient, as_int
+from ac_sync.engine.progress import GROUP, Phase, publish
+from ac_sync.resolutions.classify import typed_failures
+from ac_sync.resolutions.failures import InvalidGroupName
+from ac_sync.tasks.caching import run_scoped
 
 GROUP_DESCRIPTION = "Created by ac-sync to see the lists it syncs"
 # What the users of a group made by create-group need to work with the list this tool fills: see and edit it,

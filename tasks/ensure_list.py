@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from ac_sync_engine.destination import StateMismatch, claim_list, slugify
-from ac_sync_engine.progress import LIST, Phase, publish
-from activecampaign.client import ACClient, as_int
-from resolutions.classify import typed_failures
-from resolutions.failures import AmbiguousListName, StateMismatchFailure
-from tasks.caching import run_scoped
-from tasks.locking import run_lock
+from ac_sync.activecampaign.client import ACClient, as_int
+from ac_sync.engine.destination import StateMismatch, claim_list, slugify
+from ac_sync.engine.progress import LIST, Phase, publish
+from ac_sync.resolutions.classify import typed_failures
+from ac_sync.resolutions.failures import AmbiguousListName, StateMismatchFailure
+from ac_sync.tasks.caching import run_scoped
+from ac_sync.tasks.locking import run_lock
 
 
 @task(

@@ -9,10 +9,10 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from ac_sync_engine.audience import count_audience, pending_counts
-from ac_sync_engine.audience.count import split_audience
-from ac_sync_engine.settings import SyncSettings
-from tasks.caching import run_scoped
+from ac_sync.engine.audience import count_audience, pending_counts
+from ac_sync.engine.audience.count import split_audience
+from ac_sync.engine.settings import SyncSettings
+from ac_sync.tasks.caching import run_scoped
 
 
 @task(

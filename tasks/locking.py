@@ -10,9 +10,9 @@ import os
 
 from prefect.runtime import flow_run
 
-from ac_sync_engine.settings import SyncSettings
-from ac_sync_engine.upload.lock import ListLock
-from ac_sync_engine.upload.state import SyncState
+from ac_sync.engine.settings import SyncSettings
+from ac_sync.engine.upload.lock import ListLock
+from ac_sync.engine.upload.state import SyncState
 
 
 def run_lock(state: SyncState) -> ListLock:

@@ -11,18 +11,18 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from ac_sync_engine.audience.mapping import choices_from_document
-from ac_sync_engine.progress import UPLOADING, Phase, publish
-from ac_sync_engine.upload import ListSync, SyncOptions
-from ac_sync_engine.upload.account import Target, import_savings, send_account
-from ac_sync_engine.upload.account_fields import discover_fields
-from activecampaign.client import ACClient
-from resolutions.classify import typed_failures
-from resolutions.failures import ListGoneFailure, SyncFailure
-from tasks.caching import run_scoped
-from tasks.confirming import list_still_there
-from tasks.locking import run_lock
-from tasks.upload_contacts import planned
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.engine.audience.mapping import choices_from_document
+from ac_sync.engine.progress import UPLOADING, Phase, publish
+from ac_sync.engine.upload import ListSync, SyncOptions
+from ac_sync.engine.upload.account import Target, import_savings, send_account
+from ac_sync.engine.upload.account_fields import discover_fields
+from ac_sync.resolutions.classify import typed_failures
+from ac_sync.resolutions.failures import ListGoneFailure, SyncFailure
+from ac_sync.tasks.caching import run_scoped
+from ac_sync.tasks.confirming import list_still_there
+from ac_sync.tasks.locking import run_lock
+from ac_sync.tasks.upload_contacts import planned
 
 
 def _options(spec: dict[str, Any], batch_size: int, confirm_timeout_s: float | None) -> SyncOptions:

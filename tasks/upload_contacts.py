@@ -10,17 +10,17 @@ from uuid import UUID
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from ac_sync_engine.audience.mapping import MappingProblem, choices_from_document
-from ac_sync_engine.progress import CONFIRMING, MAPPING, PREPARING, UPLOADING, Phase, Progress, publish
-from ac_sync_engine.upload import MIRROR, ListSync, SyncOptions
-from ac_sync_engine.upload.sync import Plan
-from ac_sync_engine.verify import verify_due
-from activecampaign.client import ACClient
-from resolutions.classify import typed_failures
-from resolutions.failures import AmbiguousField, SyncFailure, TooManyRemovals, UnknownField
-from tasks.caching import run_scoped
-from tasks.confirming import list_still_there
-from tasks.locking import run_lock
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.engine.audience.mapping import MappingProblem, choices_from_document
+from ac_sync.engine.progress import CONFIRMING, MAPPING, PREPARING, UPLOADING, Phase, Progress, publish
+from ac_sync.engine.upload import MIRROR, ListSync, SyncOptions
+from ac_sync.engine.upload.sync import Plan
+from ac_sync.engine.verify import verify_due
+from ac_sync.resolutions.classify import typed_failures
+from ac_sync.resolutions.failures import AmbiguousField, SyncFailure, TooManyRemovals, UnknownField
+from ac_sync.tasks.caching import run_scoped
+from ac_sync.tasks.confirming import list_still_there
+from ac_sync.tasks.locking import run_lock
 
 
 class _UiProgress:

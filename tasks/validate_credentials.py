@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from activecampaign.client import ACClient
-from resolutions.classify import typed_failures
-from tasks.caching import run_scoped
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.resolutions.classify import typed_failures
+from ac_sync.tasks.caching import run_scoped
 
 
 @task(name="validate-credentials", cache_key_fn=run_scoped("validate-credentials"), persist_result=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ac_sync_engine import progress
-from activecampaign.emulator import EmulatorConfig, EmulatorProcess, EmulatorServer
+from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess, EmulatorServer
+from ac_sync.engine import progress
 from tests.postgres_server import Server, bin_dir, postgres_server
 from tests.syncing import PauseWatch
 

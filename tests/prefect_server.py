@@ -33,7 +33,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from activecampaign.emulator import EmulatorConfig, EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
 REPO = Path(__file__).resolve().parents[1]
 POOL = "ac-sync"
@@ -148,7 +148,7 @@ class PrefectServer:
         self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 180
     ) -> subprocess.CompletedProcess[str]:
         """A command (`ac-sync ...` or `prefect ...`) from the repo's folder, as an operator would type it."""
-        module = {"ac-sync": "ac_sync.cli", "prefect": "prefect"}[args[0]]
+        module = {"ac-sync": "ac_sync.cli.app", "prefect": "prefect"}[args[0]]
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args[1:]],
             env=env or self.env(),

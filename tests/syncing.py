@@ -16,8 +16,8 @@ import httpx
 from prefect.client.orchestration import get_client
 from rich.console import Console
 
-from ac_sync.runner import run_sync
-from ac_sync_engine import progress
+from ac_sync.cli.runner import run_sync
+from ac_sync.engine import progress
 
 
 async def sync(**params: Any) -> tuple[int, dict[str, Any]]:

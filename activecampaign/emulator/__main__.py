@@ -1,4 +1,4 @@
-"""`python -m activecampaign.emulator [--port 8765] [--time-scale 10] [--name-filter exact] ...`
+"""`python -m ac_sync.activecampaign.emulator [--port 8765] [--time-scale 10] [--name-filter exact] ...`
 
 Every EmulatorConfig field is a flag; serves until interrupted.
 """
@@ -30,7 +30,7 @@ def config_from_arguments(args: argparse.Namespace) -> EmulatorConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m activecampaign.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ac_sync.activecampaign.emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     add_config_arguments(parser)

@@ -13,14 +13,14 @@ _READY = re.compile(r"emulator at (\S+)")
 
 
 class EmulatorProcess(Served):
-    """`python -m activecampaign.emulator` on a free loopback port; same surface as EmulatorServer."""
+    """`python -m ac_sync.activecampaign.emulator` on a free loopback port; same surface as EmulatorServer."""
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         super().__init__(config)
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> EmulatorProcess:
-        args = [sys.executable, "-m", "activecampaign.emulator", "--port", "0"]
+        args = [sys.executable, "-m", "ac_sync.activecampaign.emulator", "--port", "0"]
         for name, value in self.config.to_dict().items():
             flag = "--" + name.replace("_", "-")
             if isinstance(value, bool):

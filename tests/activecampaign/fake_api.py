@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from activecampaign.client import ACClient, RetryPolicy
-from activecampaign.ratelimit import AccountLimiter, AccountLimits
+from ac_sync.activecampaign.client import ACClient, RetryPolicy
+from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits
 
 KEY = "canary-key-3f9c1e7b"
 BASE = "https://acme.api-us1.com"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from activecampaign.client import encode_json
-from activecampaign.errors import (
+from ac_sync.activecampaign.client import encode_json
+from ac_sync.activecampaign.errors import (
     ApiUrlError,
     AuthenticationError,
     NotFoundError,

@@ -8,15 +8,15 @@ from typing import Any
 import httpx
 import pytest
 
-from activecampaign.client import BULK_MAX_BYTES, bulk_import_body, encode_json
-from activecampaign.emulator import EmulatorServer
-from activecampaign.errors import (
+from ac_sync.activecampaign.client import BULK_MAX_BYTES, bulk_import_body, encode_json
+from ac_sync.activecampaign.emulator import EmulatorServer
+from ac_sync.activecampaign.errors import (
     BatchNotFoundError,
     NotFoundError,
     UnexpectedAnswerError,
     ValidationError,
 )
-from activecampaign.models import ImportInfo
+from ac_sync.activecampaign.models import ImportInfo
 from tests.activecampaign.fake_api import RETRY, FakeAPI, example, reply
 from tests.activecampaign.test_client import make_client
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from activecampaign.client import ACClient, RetryPolicy
-from activecampaign.emulator import EmulatorServer
-from activecampaign.errors import (
+from ac_sync.activecampaign.client import ACClient, RetryPolicy
+from ac_sync.activecampaign.emulator import EmulatorServer
+from ac_sync.activecampaign.errors import (
     ApiUrlError,
     AuthenticationError,
     PaymentRequiredError,
@@ -22,8 +22,8 @@ from activecampaign.errors import (
     ServerError,
     ValidationError,
 )
-from activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind
-from activecampaign.urls import normalise_base_url
+from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind
+from ac_sync.activecampaign.urls import normalise_base_url
 
 CANARY = "canary-key-3f9c1e7b"
 FAST_RETRY = RetryPolicy(backoff_base_s=0.01, backoff_max_s=0.05, bulk_rate_backoff_s=0.05)

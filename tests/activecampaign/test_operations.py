@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from activecampaign.errors import NotFoundError, UnexpectedAnswerError
-from activecampaign.models import ContactList, Field, FieldOption, GroupLimit
+from ac_sync.activecampaign.errors import NotFoundError, UnexpectedAnswerError
+from ac_sync.activecampaign.models import ContactList, Field, FieldOption, GroupLimit
 from tests.activecampaign.fake_api import RETRY, FakeAPI, example, paged, reply
 
 CDT = timezone(timedelta(hours=-5))

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from activecampaign.emulator import EmulatorServer
-from activecampaign.errors import UnexpectedAnswerError
-from activecampaign.paging import Walk
+from ac_sync.activecampaign.emulator import EmulatorServer
+from ac_sync.activecampaign.errors import UnexpectedAnswerError
+from ac_sync.activecampaign.paging import Walk
 from tests.activecampaign.fake_api import RETRY, FakeAPI, paged, reply
 from tests.activecampaign.test_client import make_client
 

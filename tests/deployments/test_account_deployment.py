@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
 from tests.prefect_server import PrefectServer, deploy, running_workers, save_credentials, trigger, wait_state
 from tests.syncing import Admin
 
@@ -44,7 +44,7 @@ def test_two_account_files_on_two_workers_share_the_budget(
     save_credentials(prefect_server, emulator_proc.base_url, emulator_proc.api_key)
     with prefect_server.api() as client:
         dep = client.read_deployment_by_name(ACCOUNT)
-    assert dep.entrypoint == "flows/sync_account.py:sync_account" and "syncs" in dep.parameters
+    assert dep.entrypoint == "ac_sync.flows.sync_account:sync_account" and "syncs" in dep.parameters
     admin = Admin(emulator_proc.base_url)
     east = syncs_file(tmp_path / "east", "East", {"news": (0, 3000), "vip": (0, 400), "lapsed": (2500, 1000)})
     west = syncs_file(tmp_path / "west", "West", {"news": (1000, 2500), "customers": (1500, 1200)})

@@ -22,8 +22,8 @@ import pytest
 from prefect.client.schemas.objects import StateType
 from prefect.states import AwaitingRetry, Suspended
 
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.sample import write_sample
 from tests.prefect_server import (
     CREDENTIALS_BLOCK,
     DEPLOYMENT,

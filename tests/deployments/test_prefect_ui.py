@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from prefect.client.schemas.objects import StateType
 
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.sample import write_sample
 from tests.prefect_server import PrefectServer, deploy, flow_state, run_worker, save_credentials, trigger, wait_state
 from tests.syncing import Admin
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.sample import write_sample
 from tests.syncing import Admin, sync
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
 from tests.syncing import Admin, PauseWatch, ac_sync_cli, cli_env, kill_after_accepted, sync, wait_paused
 
 
@@ -40,7 +40,7 @@ async def test_overlapping_lists_share_imports(
 ) -> None:
     # Audiences "large" enough that a single list's first sync would start sending before it is prepared:
     # an account run prepares every list in full (it merges them by email).
-    monkeypatch.setattr("ac_sync_engine.upload.early.HEAD_ROWS", 200)
+    monkeypatch.setattr("ac_sync.engine.upload.early.HEAD_ROWS", 200)
     admin = Admin(sync_env.base_url)
     everyone, customers, vip = emails(1000), emails(600), emails(100)
     spec = syncs_file(

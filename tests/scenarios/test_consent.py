@@ -11,7 +11,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
 from tests.syncing import Admin, api_request, sync
 
 PEOPLE = [f"p{i}@example.com" for i in range(20)]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.sample import write_sample
 from tests.syncing import Admin, kill_after_accepted, sync
 
 

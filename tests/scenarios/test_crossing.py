@@ -20,7 +20,7 @@ import duckdb
 import pytest
 import yaml
 
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
 from tests.postgres_server import Server
 from tests.syncing import Admin, sync
 
@@ -115,8 +115,8 @@ def writes_since(admin: Admin, mark: int) -> dict[str, int]:
 
 @pytest.fixture
 def head(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr("ac_sync_engine.upload.early.HEAD_ROWS", HEAD)
-    monkeypatch.setattr("ac_sync_engine.upload.early.FIRST_ROWS", HEAD // 4)
+    monkeypatch.setattr("ac_sync.engine.upload.early.HEAD_ROWS", HEAD)
+    monkeypatch.setattr("ac_sync.engine.upload.early.FIRST_ROWS", HEAD // 4)
     return HEAD
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ac_sync.sample import write_sample
-from ac_sync.verify_command import run_verify
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.sample import write_sample
+from ac_sync.cli.verify_command import run_verify
 from tests.syncing import Admin, sync
 
 

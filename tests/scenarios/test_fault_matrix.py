@@ -15,8 +15,8 @@ from uuid import UUID
 import pytest
 from prefect.flow_runs import aresume_flow_run
 
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.sample import write_sample
 from tests.syncing import Admin, PauseWatch, create_list, sync, wait_paused
 
 RATE_BODY = {"success": 0, "message": "Rate limit exceeded.", "failureReasons": ["Up to 100 imports may be requested"]}

@@ -12,10 +12,10 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.logging.handlers import APILogHandler
 from rich.console import Console
 
-from ac_sync.history import list_history, print_history
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
-from flows.records import list_key
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.history import list_history, print_history
+from ac_sync.cli.sample import write_sample
+from ac_sync.flows.records import list_key
 from tests.syncing import sync
 
 

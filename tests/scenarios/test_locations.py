@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
 from tests.syncing import Admin, sync
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ac_sync.resolve import resolve
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.resolve import resolve
 from tests.syncing import Admin, PauseWatch, create_field, sync, wait_paused
 
 HEADER = ["Email", "First Name", "Last Name", "Phone Number", "Company", "Signup Date", "Plan", "Interests", "Notes"]

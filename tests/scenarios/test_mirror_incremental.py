@@ -11,7 +11,7 @@ from uuid import UUID
 
 from prefect.flow_runs import aresume_flow_run
 
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
 from tests.syncing import Admin, PauseWatch, sync, wait_paused
 
 CONTACT_WRITES = ("/api/3/import/bulk_import", "/api/3/contacts", "/api/3/contact/sync", "/api/3/contactLists")

@@ -27,9 +27,9 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 from rich.console import Console
 
-from ac_sync.runner import run_sync
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.runner import run_sync
+from ac_sync.cli.sample import write_sample
 from tests.syncing import Admin
 
 

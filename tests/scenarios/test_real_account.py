@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from ac_sync.resolve import resolve
-from ac_sync.sample import write_sample
-from ac_sync.verify_command import run_verify
-from ac_sync_engine.upload.state import SUBSCRIBED, SyncState, open_state
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.resolve import resolve
+from ac_sync.cli.sample import write_sample
+from ac_sync.cli.verify_command import run_verify
+from ac_sync.engine.upload.state import SUBSCRIBED, SyncState, open_state
 from tests.syncing import Admin, PauseWatch, api_request, create_list, sync, wait_paused
 
 

@@ -19,11 +19,11 @@ from prefect.flow_engine import run_flow_async
 from prefect.flow_runs import aresume_flow_run
 from prefect.states import AwaitingRetry
 
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
-from flows.sync_audience import sync_audience
-from resolutions.forms import form_for
-from resolutions.pause import artifact_key
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.sample import write_sample
+from ac_sync.flows.sync_audience import sync_audience
+from ac_sync.resolutions.forms import form_for
+from ac_sync.resolutions.pause import artifact_key
 from tests.syncing import (
     Admin,
     PauseWatch,

@@ -16,8 +16,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter
 from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, PREFECT_API_URL, PREFECT_HOME
 
-from ac_sync.sample import write_sample
-from activecampaign.emulator import EmulatorProcess
+from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.cli.sample import write_sample
 from tests.syncing import Admin, wait_paused
 
 CANARY = "canary-7f3e9b2d-secret-key"
@@ -139,7 +139,7 @@ def children(pid: int) -> list[int]:
 
 def test_prefects_temporary_server_has_no_key_in_its_environment(sync_env: EmulatorProcess, tmp_path: Path) -> None:
     """No PREFECT_API_URL: `ac-sync run` starts Prefect's temporary server as a child, which must not inherit
-    AC_SYNC_API_KEY (see ac_sync_engine.secrets.kept_from_children)."""
+    AC_SYNC_API_KEY (see ac_sync.engine.secrets.kept_from_children)."""
     admin = Admin(sync_env.base_url)
     admin.post("/config", {"api_key": CANARY})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}

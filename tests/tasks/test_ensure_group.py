@@ -9,10 +9,10 @@ import pytest
 from prefect.logging import disable_run_logger
 from pydantic import SecretStr
 
-from activecampaign.client import ACClient
-from activecampaign.ratelimit import AccountLimiter, AccountLimits
-from resolutions.failures import InvalidCredentials, InvalidGroupName
-from tasks.ensure_group import ensure_group
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits
+from ac_sync.resolutions.failures import InvalidCredentials, InvalidGroupName
+from ac_sync.tasks.ensure_group import ensure_group
 
 
 def groups_api(titles: list[str], seen: list[httpx.Request]) -> httpx.MockTransport:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from activecampaign.emulator import EmulatorConfig
+from ac_sync.activecampaign.emulator import EmulatorConfig
 
 from .helpers import configure, contact_view, finish, imported, make_list, submit
 

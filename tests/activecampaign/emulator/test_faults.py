@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from activecampaign.emulator import EmulatorConfig
+from ac_sync.activecampaign.emulator import EmulatorConfig
 
 from .helpers import finish
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from activecampaign.emulator import EmulatorConfig
+from ac_sync.activecampaign.emulator import EmulatorConfig
 
 from .helpers import configure, contact_view, imported, make_field, make_list
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from activecampaign.emulator import EmulatorConfig
+from ac_sync.activecampaign.emulator import EmulatorConfig
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 EXAMPLES = json.loads((FIXTURES / "api-examples.json").read_text())["operations"]

@@ -10,12 +10,12 @@ from dataclasses import fields
 import httpx
 import pytest
 
-from activecampaign.emulator import ConfigError, Emulator, EmulatorConfig, EmulatorServer
-from activecampaign.emulator.__main__ import add_config_arguments, config_from_arguments
-from activecampaign.emulator.config import CHOICES
-from activecampaign.emulator.emails import is_valid_email
-from activecampaign.emulator.faults import FaultRule, RequestInfo
-from activecampaign.emulator.limits import SlidingWindow, format_retry_after
+from ac_sync.activecampaign.emulator import ConfigError, Emulator, EmulatorConfig, EmulatorServer
+from ac_sync.activecampaign.emulator.__main__ import add_config_arguments, config_from_arguments
+from ac_sync.activecampaign.emulator.config import CHOICES
+from ac_sync.activecampaign.emulator.emails import is_valid_email
+from ac_sync.activecampaign.emulator.faults import FaultRule, RequestInfo
+from ac_sync.activecampaign.emulator.limits import SlidingWindow, format_retry_after
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_command_line_serves_with_options() -> None:
     command = [
         sys.executable,
         "-m",
-        "activecampaign.emulator",
+        "ac_sync.activecampaign.emulator",
         "--port",
         "0",
         "--api-key",

@@ -1,0 +1,146 @@
+"""Reading the prepared audience back: batches, custom queries, rejected rows as CSV and for the UI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from ac_sync.engine.audience import (
+    AudienceError,
+    connect_db,
+    iter_batches,
+    iter_rows,
+    prepare_audience,
+    rejected_rows,
+    write_rejected_csv,
+)
+
+
+@pytest.fixture
+def prepared(tmp_path: Path) -> Path:
+    """600 valid contacts (rows 1..600), then 3 rejects: two invalid and a duplicate."""
+    path = tmp_path / "people.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["email", "first_name", "tags"])
+        writer.writerows([f"user{i}@example.com", f"User {i}", "a;b"] for i in range(1, 601))
+        writer.writerow(['odd, "quoted"\nemail', "Comma", ""])
+        writer.writerow(["", "Blank", ""])
+        writer.writerow(["USER7@example.com", "Dup", ""])
+    db = tmp_path / "audience.duckdb"
+    prepare_audience(str(path), db)
+    return db
+
+
+def test_iter_batches_default_query(prepared: Path) -> None:
+    batches = list(iter_batches(prepared))
+    assert [len(b) for b in batches] == [250, 250, 100]
+    first = batches[0][0]
+    assert set(first) == {"email", "first_name", "last_name", "phone", "tags", "fields_hash", "source_row"}
+    assert first["email"] == "user1@example.com" and first["tags"] == ["a", "b"]
+    rows = [r["source_row"] for b in batches for r in b]
+    assert rows == list(range(1, 601))
+
+
+def test_iter_batches_custom_query_with_params(prepared: Path) -> None:
+    query = "SELECT email, source_row FROM audience WHERE source_row <= ? ORDER BY source_row"
+    batches = list(iter_batches(prepared, query, [5], size=2))
+    assert [[r["source_row"] for r in b] for b in batches] == [[1, 2], [3, 4], [5]]
+
+
+def test_iter_rows_on_a_callers_connection_joining_its_own_table(prepared: Path) -> None:
+    with connect_db(prepared) as con:
+        con.execute("CREATE TABLE sent AS SELECT 'user2@example.com' AS email")
+        sql = "SELECT a.email FROM audience a ANTI JOIN sent USING (email) WHERE a.source_row <= $n ORDER BY 1"
+        rows = list(iter_rows(con, sql, {"n": 3}, chunk=1))
+        # The caller's connection is still usable afterwards.
+        assert con.execute("SELECT count(*) FROM sent").fetchone() == (1,)
+    assert rows == [{"email": "user1@example.com"}, {"email": "user3@example.com"}]
+
+
+def test_prepare_keeps_other_tables(prepared: Path, tmp_path: Path) -> None:
+    with connect_db(prepared) as con:
+        con.execute("CREATE TABLE sync_state AS SELECT 42 AS last_run")
+    other = tmp_path / "other.csv"
+    other.write_text("email\nnew@example.com\n")
+    summary = prepare_audience(str(other), prepared)
+    assert summary.valid == 1
+    with connect_db(prepared) as con:
+        assert con.execute("SELECT * FROM sync_state").fetchall() == [(42,)]
+        assert con.execute("SELECT email FROM audience").fetchall() == [("new@example.com",)]
+        assert con.execute("SELECT count(*) FROM rejected").fetchone() == (0,)
+
+
+def test_rejected_rows(prepared: Path) -> None:
+    assert rejected_rows(prepared, limit=10) == [
+        {
+            "source_row": 601,
+            "email": 'odd, "quoted"\nemail',
+            "column_name": None,
+            "value": None,
+            "reason": "An email address must have an @-sign.",
+        },
+        {"source_row": 602, "email": None, "column_name": None, "value": None, "reason": "missing email"},
+        {
+            "source_row": 603,
+            "email": "USER7@example.com",
+            "column_name": None,
+            "value": None,
+            "reason": "duplicate of row 7",
+        },
+    ]
+    assert [r["source_row"] for r in rejected_rows(prepared, limit=2)] == [601, 602]
+
+
+def test_write_rejected_csv_round_trips(prepared: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "rejected.csv"
+    assert write_rejected_csv(prepared, out) == 3
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    # The spreadsheet's row numbers (the header is row 1), and each row's original values after the reason.
+    assert rows[0] == ["row", "email", "column", "value", "reason", "original email", "first_name", "tags"]
+    assert rows[1] == ["602", 'odd, "quoted"\nemail', "", "", rows[1][4], 'odd, "quoted"\nemail', "Comma", ""]
+    assert rows[2] == ["603", "", "", "", "missing email", "", "Blank", ""]
+    assert rows[3] == ["604", "USER7@example.com", "", "", "duplicate of row 8", "USER7@example.com", "Dup", ""]
+
+
+def test_the_log_keeps_what_it_can_when_the_source_went_away(prepared: Path, tmp_path: Path) -> None:
+    (tmp_path / "people.csv").unlink()
+    out = tmp_path / "rejected.csv"
+    assert write_rejected_csv(prepared, out) == 3
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["row", "email", "column", "value", "reason"] and rows[2] == ["603", "", "", "", "missing email"]
+
+
+def test_write_rejected_csv_empty(tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text("email\nok@example.com\n")
+    db = tmp_path / "db.duckdb"
+    prepare_audience(str(path), db)
+    out = tmp_path / "rejected.csv"
+    assert write_rejected_csv(db, out) == 0
+    assert out.read_bytes() == b"row,email,column,value,reason,original email\r\n"
+
+
+def test_prepare_while_the_caller_holds_a_connection(prepared: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("email\nnew@example.com\n")
+    with connect_db(prepared) as con:
+        # Twice: the staging database of the first run must not linger in the shared instance.
+        prepare_audience(str(other), prepared)
+        prepare_audience(str(other), prepared)
+        assert con.execute("SELECT email FROM audience").fetchall() == [("new@example.com",)]
+        assert [r[0] for r in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()] == [
+            "audience",
+            "system",
+            "temp",
+        ]
+
+
+def test_reading_a_missing_database(tmp_path: Path) -> None:
+    with pytest.raises(AudienceError, match="no prepared audience at"):
+        list(iter_batches(tmp_path / "nope.duckdb"))
+    assert not (tmp_path / "nope.duckdb").exists()
