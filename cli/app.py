@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from ac_sync.cli.display import console_for
 from ac_sync.cli.help import Command, Group
 from ac_sync.cli.prefect_setup import register as register_prefect_commands
 from ac_sync.engine.errors import ConfigError, SyncInputError
@@ -25,7 +25,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")  # the client side of the same: no no
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Sync an audience into an ActiveCampaign list.", cls=Group
 )
-err = Console(stderr=True)
+err = console_for(stderr=True)
 
 
 @app.command(cls=Command)
@@ -389,10 +389,10 @@ def playbooks(
     """List the typed failures, or print one's playbook."""
     from rich.markdown import Markdown
 
-    from ac_sync.resolutions.failures import FAILURES
+    from ac_sync.resolutions.failures import example
     from ac_sync.resolutions.playbooks import PLAYBOOKS, render
 
-    out = Console()
+    out = console_for()
     if code is None:
         for name, book in PLAYBOOKS.items():
             actions = ", ".join(a.name for a in book.actions)
@@ -402,8 +402,8 @@ def playbooks(
     if key not in PLAYBOOKS:
         err.print(f"[red]error:[/] no playbook {code!r}; known: {', '.join(PLAYBOOKS)}")
         raise typer.Exit(2)
-    example = FAILURES[key]("(the failure's own message)", step="(the step that failed)")
-    out.print(Markdown(render(example, "FLOW_RUN_ID", paused=True)))
+    shown = example(key, "(the failure's own message)", step="(the step that failed)")
+    out.print(Markdown(render(shown, "FLOW_RUN_ID", paused=True)))
 
 
 @app.command(cls=Command)
@@ -485,20 +485,24 @@ def verify(
 def history(
     list_name: Annotated[str, typer.Option("--list", help="The list's exact name")],
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first")] = 20,
+    plans: Annotated[
+        bool, typer.Option("--plans", help="Also list the plans (dry runs), as kind 'plan' with no counts")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line on stdout instead of the table")] = False,
 ) -> None:
-    """A list's past runs from the Prefect API: when, status, added, updated, removed, rejected, duration."""
+    """A list's past runs from the Prefect API: when, status, added, updated, removed, rejected, duration. A
+    stopped run shows what it had confirmed; plans (which add nothing) are left out unless --plans."""
     from ac_sync.cli.history import list_history, print_history
     from ac_sync.cli.prefect_api import prefect_api
 
     try:
         # The runs' API: PREFECT_API_URL, else the local server (on PREFECT_HOME's database) runs here use.
         with prefect_api(lambda text: err.print(text), reuse=True):
-            rows = asyncio.run(list_history(list_name, limit))
+            rows = asyncio.run(list_history(list_name, limit, plans=plans))
     except ConfigError as exc:
         _usage(str(exc))
     # Piped into a file or a script, Rich's 80 columns would wrap the table: give it room.
-    print_history(list_name, rows, Console() if sys.stdout.isatty() else Console(width=140), as_json)
+    print_history(list_name, rows, console_for(), as_json)
 
 
 register_prefect_commands(app)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
@@ -43,6 +45,7 @@ class RunDisplay:
         self.paused: notices.Paused | None = None  # while it waits
         self.flow_run_id: str | None = None
         self.stopping: str | None = None
+        self.stopped_summary: dict[str, Any] | None = None  # what a stopped run says it had done
         self._samples: deque[tuple[float, int]] = deque()
         self._live: Live | None = None
         self._spinner = Spinner("dots", style="cyan")
@@ -69,6 +72,8 @@ class RunDisplay:
         elif isinstance(notice, notices.Paused):
             self.flow_run_id = notice.flow_run_id
             self.paused = notice if notice.waiting else None
+        elif isinstance(notice, notices.Stopped):
+            self.stopped_summary = notice.summary
 
     def stop_requested(self, text: str) -> None:
         self.stopping = text
@@ -207,6 +212,23 @@ def _logs_through(console: Console, muted: Callable[[], bool]) -> Iterator[None]
     finally:
         for handler, old_console in before:
             handler.console = old_console  # type: ignore[attr-defined]
+
+
+def console_for(*, stderr: bool = False) -> Console:
+    """A console for the command's output: on a terminal, as wide as it is; into a pipe or a file, lines are not
+    wrapped mid-phrase at Rich's 80 columns (a print is one line; markdown is laid out 120 wide)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, soft_wrap=True, width=120)
+
+
+def plural(n: int | None, word: str, many: str | None = None) -> str:
+    """`1 row`, `2 rows`, `1 batch`, `3 batches` (`many` where adding s is wrong)."""
+    count = int(n or 0)
+    if count == 1:
+        return f"1 {word}"
+    return f"{count:,} {many or (word + 'es' if word.endswith(('s', 'sh', 'ch', 'x')) else word + 's')}"
 
 
 def print_markdown(console: Console, markdown: str) -> None:

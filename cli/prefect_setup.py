@@ -15,8 +15,8 @@ from uuid import UUID
 
 import typer
 import yaml
-from rich.console import Console
 
+from ac_sync.cli.display import console_for
 from ac_sync.cli.help import Command, Group
 from ac_sync.cli.preflight import BLOCK_NAME
 from ac_sync.engine.errors import ConfigError
@@ -26,7 +26,7 @@ DEFAULT_WEBHOOK_BLOCK = "ac-sync-alerts"
 AUTOMATION_FILE = Path(__file__).resolve().parent.parent / "deploy" / "failure-alert.yaml"
 UI_URL_TOKEN = "${PREFECT_UI_URL}"
 
-err = Console(stderr=True)
+err = console_for(stderr=True)
 credentials_app = typer.Typer(
     no_args_is_help=True, help="ActiveCampaign credentials saved as Prefect blocks.", cls=Group
 )

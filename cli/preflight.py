@@ -30,16 +30,16 @@ def checked_settings() -> Any:
 
 def check_names(params: dict[str, Any], settings: Any) -> None:
     """The group and the list are named (flags, settings, or a campaign template that gives a name)."""
-    group = params.get("group_name") or settings.group_name
-    if not group:
-        raise ConfigError("name the group (--group, or AC_SYNC_GROUP_NAME)")
-    template = params.get("list_template")
-    if template:
-        from ac_sync.flows.sync_audience import list_name_for
+    from ac_sync.engine.syncs import one_list_sync
 
-        list_name_for(params.get("list_name"), params.get("campaign"), template, group)
-    elif not (params.get("list_name") or settings.list_name):
-        raise ConfigError("name the list (--list, --campaign with --list-template, or AC_SYNC_LIST_NAME)")
+    one_list_sync(
+        audience=params.get("audience") or "",
+        list_name=params.get("list_name"),
+        group_name=params.get("group_name"),
+        campaign=params.get("campaign"),
+        list_template=params.get("list_template"),
+        settings=settings,
+    )
 
 
 def check_credentials(params: dict[str, Any], settings: Any) -> None:

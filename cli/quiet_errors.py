@@ -24,9 +24,9 @@ def _console_handlers() -> list[logging.Handler]:
 
 
 @contextlib.contextmanager
-def quiet_expected(expected: tuple[type[BaseException], ...]) -> Iterator[None]:
+def quiet_expected() -> Iterator[None]:
     handlers = _console_handlers()
-    filt = DropExpectedTracebacks(expected)
+    filt = DropExpectedTracebacks()
     for handler in handlers:
         handler.addFilter(filt)
     try:

@@ -13,17 +13,25 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ac_sync.cli.display import RunDisplay, print_markdown
+from ac_sync.cli.display import RunDisplay, plural, print_markdown
 from ac_sync.cli.quiet_errors import quiet_expected
 from ac_sync.cli.stopping import Stop, Stopper
 from ac_sync.engine import progress as progress_events
 from ac_sync.engine.errors import SyncInputError
 from ac_sync.engine.secrets import install_redaction, kept_from_children, scrub
-from ac_sync.flows.summary import run_summary
-from ac_sync.resolutions.failures import SyncFailure
-from ac_sync.resolutions.playbooks import Where, render
+from ac_sync.flows.records import list_shown
+from ac_sync.flows.summary import RunFailed, empty_summary
 
 EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_TYPED = 0, 1, 2, 3
+PLANNED_REQUESTS = (
+    ("bulk_import", "bulk import"),
+    ("contactLists", "contact-list write"),
+    ("contact_sync", "contact write"),
+    ("contactTags", "contact-tag request"),
+    ("fieldRels", "field relation"),
+    ("lists", "list creation"),
+    ("listGroups", "group link"),
+)
 EXAMPLE_KINDS = (("adds", "would be added"), ("updates", "would be changed"), ("removals", "would be removed"))
 
 
@@ -35,32 +43,39 @@ def print_summary(summary: dict[str, Any], console: Console, *, show: int = 0) -
     """The run's summary: one word per concept, and who refused what said with it."""
     req = summary.get("requests") or {}
     plan = summary.get("plan") or {}
+    group_id = f" (id {summary['group_id']})" if summary.get("group_id") is not None else ""
     console.print(
-        f"[bold]{summary['status']}[/]: list {escape(repr(summary.get('list_name')))} (id {summary.get('list_id')}), "
-        f"group {escape(repr(summary.get('group_name')))} (id {summary.get('group_id')})",
+        f"[bold]{summary['status']}[/]: list {escape(repr(summary.get('list_name')))} ({list_shown(summary)}), "
+        f"group {escape(repr(summary.get('group_name')))}{group_id}",
         soft_wrap=True,
     )
     console.print(
-        f"  audience: {_n(summary['audience_rows'])} rows, {_n(summary['valid'])} valid, "
-        f"{_n(summary['invalid'])} invalid emails, {_n(summary['duplicates'])} duplicates"
+        f"  audience: {plural(summary['audience_rows'], 'row')}, {_n(summary['valid'])} valid, "
+        f"{plural(summary['invalid'], 'invalid email')}, {plural(summary['duplicates'], 'duplicate')}",
+        soft_wrap=True,
     )
     if summary["status"] != "planned":
         sent = (
-            f"  sent: {_n(summary['subscribed'])} subscribed, {_n(summary['unsubscribed'])} unsubscribed"
-            + (f", {_n(summary['resubscribed'])} re-subscribed" if summary.get("resubscribed") else "")
-            + f"; {_n(plan.get('unchanged'))} unchanged (not sent again)"
+            f"  sent: {_n(summary['added'])} added, {_n(summary['updated'])} updated, {_n(summary['removed'])} removed"
         )
+        if summary.get("resubscribed"):
+            sent += f", {_n(summary['resubscribed'])} re-subscribed"
+        if summary.get("confirmed_earlier"):
+            sent += f" ({_n(summary['confirmed_earlier'])} of them from batches an earlier run queued, confirmed now)"
+        sent += f"; {_n(summary['unchanged'])} unchanged (not sent again)"
         if summary.get("opted_out"):
             sent += f"; {_n(summary['opted_out'])} opted out of the list themselves (skipped, never re-subscribed)"
-        console.print(sent)
+        console.print(sent, soft_wrap=True)
         if summary.get("unconfirmed"):
             console.print(
-                f"  [yellow]still queued at ActiveCampaign:[/] {_n(summary['unconfirmed'])} contacts"
-                " (the next run confirms them, or sends them again)"
+                f"  [yellow]still queued at ActiveCampaign:[/] {plural(summary['unconfirmed'], 'contact')}"
+                " (the next run confirms them, or sends them again)",
+                soft_wrap=True,
             )
     _print_not_synced(summary, console)
     console.print(
-        f"  requests: {_n(req.get('total'))} ({_n(req.get('bulk_import'))} bulk imports, {_n(req.get('429'))} × 429)"
+        f"  requests: {_n(req.get('total'))} ({plural(req.get('bulk_import'), 'bulk import')},"
+        f" {_n(req.get('429'))} × 429)"
     )
     if summary.get("mapping"):
         console.print(
@@ -107,8 +122,8 @@ def _print_not_synced(summary: dict[str, Any], console: Console) -> None:
         refused = max(rejected - int(summary["invalid"] or 0) - int(summary["duplicates"] or 0), 0)
         where = f" — see {summary['verbose_log']}" if summary.get("verbose_log") else ""
         console.print(
-            f"  not synced: {_n(rejected)} rows ({_n(summary['invalid'])} invalid emails, "
-            f"{_n(summary['duplicates'])} duplicates, {_n(refused)} refused by ActiveCampaign){escape(where)}",
+            f"  not synced: {plural(rejected, 'row')} ({plural(summary['invalid'], 'invalid email')}, "
+            f"{plural(summary['duplicates'], 'duplicate')}, {_n(refused)} refused by ActiveCampaign){escape(where)}",
             soft_wrap=True,
         )
     if summary.get("rejected_values"):
@@ -127,15 +142,15 @@ def _print_plan(summary: dict[str, Any], plan: dict[str, Any], console: Console,
         f"{_n(plan.get('removals'))} removals (limit {plan.get('max_removals')}), "
         f"{_n(plan.get('resubscribes'))} re-subscribes, {_n(plan.get('opted_out'))} opted-out skips, "
         f"{_n(plan.get('unchanged'))} unchanged, {_n(plan.get('clears'))} with values to clear, "
-        f"{_n(plan.get('untags'))} with tags to take off"
+        f"{_n(plan.get('untags'))} with tags to take off",
+        soft_wrap=True,
     )
     console.print(
-        f"  the run will make {_n(will.get('bulk_import'))} bulk imports, "
-        f"{_n(will.get('contactLists'))} contact-list writes, {_n(will.get('contact_sync'))} contact writes, "
-        f"{_n(will.get('contactTags'))} contact-tag requests, {_n(will.get('fieldRels'))} field relations, "
-        f"{_n(will.get('lists'))} list creations, {_n(will.get('listGroups'))} group links, "
-        f"{_n(will.get('reads'))} reads plus status polls: "
-        f"about {plan.get('seconds_at_limits', 0)} s at ActiveCampaign's limits"
+        "  the run will make "
+        + ", ".join(plural(will.get(key), word) for key, word in PLANNED_REQUESTS)
+        + f", {plural(will.get('reads'), 'read')} plus status polls: "
+        f"about {plan.get('seconds_at_limits', 0)} s at ActiveCampaign's limits",
+        soft_wrap=True,
     )
     if show:
         examples = plan.get("examples") or {}
@@ -184,43 +199,36 @@ async def run_sync(
         # Secrets out of os.environ while the run lasts: a local Prefect server is a child started with it.
         with (
             shown.shown() if own else contextlib.nullcontext(),
-            quiet_expected((SyncInputError, SyncFailure)),
+            quiet_expected(),
             kept_from_children(),
         ):
             state = await (sync_account if account else sync_audience)(**params, return_state=True)
     finally:
         unsubscribe()
     run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
-    if state.is_completed():
-        summary = await state.result()
-        code = EXIT_OK if summary["status"] in ("completed", "planned") else EXIT_TYPED
+    exc = None if state.is_completed() else await state.result(raise_on_failure=False)
+    if exc is None or isinstance(exc, RunFailed):
+        summary = await state.result() if exc is None else exc.summary
+        code = EXIT_OK if exc is None else _exit_code(exc, account=account)
         if not quiet:
-            for name, one in (summary.get("syncs") or {"": summary}).items():
-                if name:
-                    console.print(f"[bold]sync {name}[/]")
-                for part in (one.get("sub_audiences") or {None: one}).values():
-                    print_summary(part, console, show=show)
-            if summary.get("imports"):
-                imports = summary["imports"]
+            print_run(summary, console, show)
+        for failure in exc.failures if exc is not None else []:
+            which = f"sync {failure.sync}: " if account and failure.sync else ""
+            if failure.kind == "input":
+                console.print(f"[red]error:[/] {which}{escape(failure.message)}", soft_wrap=True)
+            else:
                 console.print(
-                    f"account: {imports.get('bulk_import', 0)} shared bulk imports (one list at a time:"
-                    f" {imports.get('one_by_one', 0)}), {summary['requests'].get('total', 0)} requests"
+                    f"[red]{failure.code}[/] {which}in step {failure.step}: {escape(failure.message)}", soft_wrap=True
                 )
+            if not account and failure.kind != "typed":
+                summary["error"] = scrub(failure.message)  # one line (typed failures have their own entry)
     else:
-        exc = await state.result(raise_on_failure=False)
-        summary = run_summary("failed", run_id)
+        summary = empty_summary("failed", run_id)
         message = scrub(str(exc))
-        if not isinstance(exc, SyncFailure):
-            summary["error"] = message  # one line (typed failures have their own entry)
+        summary["error"] = message
         if isinstance(exc, SyncInputError):
             code = EXIT_USAGE
             console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
-        elif isinstance(exc, SyncFailure):
-            code = EXIT_TYPED
-            # The run has ended: the advice is the command that started it (an in-process run has no Retry).
-            where = Where(command=progress_events.launch().command)
-            summary["failure"] = {**exc.as_dict(), "playbook": render(exc, run_id, where=where)}
-            console.print(f"[red]{exc.code}[/] in step {exc.step}: {escape(exc.message)}", soft_wrap=True)
         else:
             code = EXIT_OTHER
             console.print(f"[red]failed:[/] {type(exc).__name__}: {escape(message)}", soft_wrap=True)
@@ -228,6 +236,30 @@ async def run_sync(
         sys.stdout.write(json.dumps(summary, default=str) + "\n")
         sys.stdout.flush()
     return code, summary
+
+
+def _exit_code(failed: RunFailed, *, account: bool) -> int:
+    """3 for an account run in which a sync failed; a one-list run's failure keeps its kind's code (2 for the
+    user's input, 3 for a typed failure, 1 for anything else)."""
+    if account:
+        return EXIT_TYPED
+    kind = failed.failures[0].kind
+    return {"input": EXIT_USAGE, "typed": EXIT_TYPED}.get(kind, EXIT_OTHER)
+
+
+def print_run(summary: dict[str, Any], console: Console, show: int = 0) -> None:
+    """A run's summary as the terminal shows it: each list's (each sync's, in an account run), then the account's."""
+    for name, one in (summary.get("syncs") or {"": summary}).items():
+        if name:
+            console.print(f"[bold]sync {escape(name)}[/]")
+        for part in (one.get("sub_audiences") or {None: one}).values():
+            print_summary(part, console, show=show)
+    if summary.get("imports"):
+        imports = summary["imports"]
+        console.print(
+            f"account: {plural(imports.get('bulk_import', 0), 'shared bulk import')} (one list at a time:"
+            f" {_n(imports.get('one_by_one', 0))}), {plural(summary['requests'].get('total', 0), 'request')}"
+        )
 
 
 # --- a command on the terminal: display, signals, the Prefect API -----------------------------------------
@@ -307,7 +339,7 @@ class Terminal:
             highlight=False,
         )
         if self.as_json:
-            summary = run_summary("failed", shown.flow_run_id)
+            summary = shown.stopped_summary or empty_summary("failed", shown.flow_run_id)
             summary.update(error=self._why(stop), stopped=stop.name)
             sys.stdout.write(json.dumps(summary, default=str) + "\n")
         sys.stdout.flush()

@@ -12,16 +12,17 @@ from typing import Any
 
 from rich.console import Console
 
-from ac_sync.activecampaign.client import as_int
 from ac_sync.activecampaign.errors import ACError
 from ac_sync.activecampaign.ratelimit import AccountLimits
+from ac_sync.cli.display import RunDisplay
 from ac_sync.cli.preflight import checked_settings
 from ac_sync.engine.errors import ConfigError, SyncInputError
+from ac_sync.engine.progress import VERIFYING, Phase
 from ac_sync.engine.settings import load_credentials
 from ac_sync.engine.upload.lock import ListLock
 from ac_sync.engine.upload.rebuild import rebuild_state
 from ac_sync.engine.upload.state import open_state
-from ac_sync.engine.verify import repair, verify_cost, verify_list
+from ac_sync.engine.verify import ReadProgress, VerifyReport, repair, verify_cost, verify_list
 
 EXIT_MATCHES, EXIT_DIFFERS, EXIT_USAGE = 0, 1, 2
 
@@ -40,35 +41,18 @@ async def run_verify(
 ) -> int:
     """Verify (and with `repair_missing`, repair; with `rebuild`, first write the state anew from the list's
     members) one list; answers the exit code."""
+    display = RunDisplay(console)
+    every = 100 if display.live_capable else 5_000  # into a file or a pipe: a line now and then, not per page
+
+    async def reading(read: int, expected: int) -> None:
+        if read % every == 0 or read == expected:
+            display.on_notice(Phase(VERIFYING, f"{read:,} members read (the sync state expects {expected:,})"))
+
     try:
-        settings = checked_settings()
-        credentials = await load_credentials(credentials_block, settings)
-        limits = AccountLimits(time_scale=settings.time_scale)
-        async with credentials.get_client(limits=limits, timeout_s=settings.request_timeout_s) as client:
-            groups = [g for g in await client.groups() if g.get("title") == group_name]
-            if not groups:
-                raise ConfigError(f"no user group is titled {group_name!r}")
-            found = await client.lists_named(list_name)
-            if len(found) != 1:
-                raise ConfigError(f"{len(found)} lists are named {list_name!r}: verify needs exactly one")
-            list_id = as_int(found[0]["id"])
-            sync_state = open_state(state or settings.state, client.base_url, list_id)
-            sync_state.list_name, sync_state.group_name = list_name, group_name
-            if rebuild:
-                owner = f"ac-sync verify (pid {os.getpid()})"
-                async with ListLock(sync_state, wait_s=settings.lock_wait_s, owner=owner):
-                    written = await rebuild_state(client, list_id, sync_state)
-                console.print(
-                    f"Rebuilt the sync state of list {list_name!r} from its {written} members (active ones as sent"
-                    " with unknown values, unsubscribed ones as opted out); the next run compares each one once"
-                )
-            report = await verify_list(client, list_id, sync_state, sample=sample)
-            if repair_missing and report.missing:
-                await client.link_list_to_group(list_id, as_int(groups[0]["id"]))
-                repaired = await repair(client, list_id, sync_state, report)
-                again = await verify_list(client, list_id, sync_state, sample=sample)
-                again.repaired = repaired
-                report = again
+        with display.shown():
+            report = await _verify(
+                list_name, group_name, state, repair_missing, sample, credentials_block, rebuild, reading, console
+            )
     except SyncInputError as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         return EXIT_USAGE
@@ -81,6 +65,48 @@ async def run_verify(
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
     return EXIT_MATCHES if report.matches else EXIT_DIFFERS
+
+
+async def _verify(
+    list_name: str,
+    group_name: str,
+    state: str | None,
+    repair_missing: bool,
+    sample: int | None,
+    credentials_block: str | None,
+    rebuild: bool,
+    reading: ReadProgress,
+    console: Console,
+) -> VerifyReport:
+    settings = checked_settings()
+    credentials = await load_credentials(credentials_block, settings)
+    limits = AccountLimits(time_scale=settings.time_scale)
+    async with credentials.get_client(limits=limits, timeout_s=settings.request_timeout_s) as client:
+        groups = [g for g in await client.groups() if g.title == group_name]
+        if not groups:
+            raise ConfigError(f"no user group is titled {group_name!r}")
+        found = await client.lists_named(list_name)
+        if len(found) != 1:
+            raise ConfigError(f"{len(found)} lists are named {list_name!r}: verify needs exactly one")
+        list_id = found[0].id
+        sync_state = open_state(state or settings.state, client.base_url, list_id)
+        sync_state.list_name, sync_state.group_name = list_name, group_name
+        if rebuild:
+            owner = f"ac-sync verify (pid {os.getpid()})"
+            async with ListLock(sync_state, wait_s=settings.lock_wait_s, owner=owner):
+                written = await rebuild_state(client, list_id, sync_state)
+            console.print(
+                f"Rebuilt the sync state of list {list_name!r} from its {written} members (active ones as sent"
+                " with unknown values, unsubscribed ones as opted out); the next run compares each one once"
+            )
+        report = await verify_list(client, list_id, sync_state, sample=sample, progress=reading)
+        if repair_missing and report.missing:
+            await client.link_list_to_group(list_id, groups[0].id)
+            repaired = await repair(client, list_id, sync_state, report)
+            again = await verify_list(client, list_id, sync_state, sample=sample, progress=reading)
+            again.repaired = repaired
+            report = again
+    return report
 
 
 def print_report(summary: dict[str, Any], console: Console) -> None:

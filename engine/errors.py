@@ -1,21 +1,41 @@
-"""The engine's exceptions: one tree, each message meant for the person running the sync (one line, but for SQL).
+"""The engine's exceptions, one tree, and the record a run keeps of any failure of a sync.
 
-    SyncInputError          something the user gave is wrong; the command line exits 2 without a traceback
+    SyncInputError          something the user gave is wrong (terminal); the command line exits 2, no traceback
     ├── ConfigError         settings, flags or the credentials source
     ├── AudienceError       the audience source or its data
     └── StateError          the sync state: a damaged file, or a location it cannot be kept in
+    SyncFailure             something an operator can fix while the run waits; a stable `code`, and the context
+    │                       its playbook shows (resolutions/ keeps the playbooks, forms and actions)
+    ├── InvalidGroupName    no user group has exactly the title                    (ensure-group)
+    ├── AmbiguousListName   several lists share the list's name                   (ensure-list)
+    ├── ListPermissionDenied the key's user may not create or link the list       (ensure-list)
+    ├── StateMismatch       the state at the list's id was written for another list (ensure-list)
+    ├── AmbiguousField      two custom fields match one column                     (mapping)
+    ├── UnknownField        a column is mapped to a field that does not exist      (mapping)
+    ├── TooManyRemovals     a mirror sync would remove more than allowed           (upload-contacts)
+    └── ListGone            the list was deleted or replaced while the run wrote into it (upload-contacts)
 
-The ActiveCampaign boundary has its own tree (`ac_sync.activecampaign.errors`); the failures an operator fixes while a
-run waits are `ac_sync.resolutions.failures.SyncFailure`.
+Each is raised by the engine code that finds it out. The ActiveCampaign boundary has its own tree
+(`ac_sync.activecampaign.errors`): some of its errors carry a code too (INVALID_CREDENTIALS, MISSING_PERMISSION,
+PAYMENT_REQUIRED, RATE_LIMIT_EXHAUSTED, API_URL_INVALID), since the client is what finds those out.
+
+A run keeps a `FailureRecord` of whatever stopped one of its syncs: typed or not, with a code (the failure's
+own, or one that names its kind), the step, and the context; it is what summaries, playbooks and resolutions
+read, and it pickles and serialises where an exception would not.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SyncInputError(Exception):
     """Bad usage, configuration or input; the message is one line meant for the user."""
+
+    quiet_traceback: ClassVar[bool] = True
 
 
 class ConfigError(SyncInputError):
@@ -32,6 +52,130 @@ class AudienceError(SyncInputError):
 
 class StateError(SyncInputError):
     """The sync state cannot be read or written; the message names the file and how to rebuild the state."""
+
+
+class SyncFailure(Exception):
+    """A failure an operator can fix while the run waits. `context`: what its playbook shows (names, ids,
+    counts; never the API key, never an audience's email)."""
+
+    code: ClassVar[str] = "SYNC_FAILURE"
+    title: ClassVar[str] = "The sync failed"
+    quiet_traceback: ClassVar[bool] = True
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = {k: v for k, v in context.items() if v is not None}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The keyword-only context would be lost by Exception's own pickling (a result Prefect persists).
+        return (_rebuilt, (type(self), self.message, self.context))
+
+
+def _rebuilt(cls: type[SyncFailure], message: str, context: dict[str, Any]) -> SyncFailure:
+    return cls(message, **context)
+
+
+class InvalidGroupName(SyncFailure):
+    code, title = "INVALID_GROUP_NAME", "No user group has that name"
+
+
+class AmbiguousListName(SyncFailure):
+    code, title = "AMBIGUOUS_LIST_NAME", "Several lists share the list name"
+
+
+class ListPermissionDenied(SyncFailure):
+    code, title = "LIST_PERMISSION_DENIED", "The key's user may not create or link the list"
+
+
+class StateMismatch(SyncFailure):
+    code, title = "STATE_MISMATCH", "The sync state was written for another list"
+
+
+class ListGone(SyncFailure):
+    code, title = "LIST_GONE", "The list was deleted or replaced while the sync ran"
+
+
+class AmbiguousField(SyncFailure):
+    code, title = "AMBIGUOUS_FIELD", "Several custom fields match one column"
+
+
+class UnknownField(SyncFailure):
+    code, title = "UNKNOWN_FIELD", "A column is mapped to a custom field that does not exist"
+
+
+class TooManyRemovals(SyncFailure):
+    code, title = "TOO_MANY_REMOVALS", "The sync would remove more contacts than allowed"
+
+
+SYNC_FAILURES: dict[str, type[SyncFailure]] = {cls.code: cls for cls in SyncFailure.__subclasses__()}
+
+# Failures that are no operator's form to fill: the code that names each kind, and its title.
+KINDS: dict[str, tuple[str, str]] = {
+    "ConfigError": ("CONFIG_INVALID", "A setting, flag or credentials source is wrong"),
+    "AudienceError": ("AUDIENCE_INVALID", "The audience cannot be read"),
+    "StateError": ("STATE_DAMAGED", "The sync state cannot be read or written"),
+    "ServerError": ("API_UNAVAILABLE", "ActiveCampaign kept failing (5xx) past the retry budget"),
+    "TransportError": ("API_UNAVAILABLE", "ActiveCampaign could not be reached past the retry budget"),
+    "UnexpectedAnswerError": ("UNEXPECTED_ANSWER", "ActiveCampaign answered something the sync cannot read"),
+    "ValidationError": ("API_REFUSED", "ActiveCampaign refused a request"),
+    "NotFoundError": ("API_REFUSED", "ActiveCampaign did not find something the sync needs"),
+    "ListBusy": ("LIST_BUSY", "Another run holds the list"),
+}
+INTERNAL = ("INTERNAL_ERROR", "The sync stopped on an unexpected error")
+
+
+class FailureRecord(BaseModel):
+    """What a run keeps of the failure that stopped one of its syncs (or the whole run)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    title: str
+    message: str
+    step: str
+    # typed: an operator's resolution continues the run; input: the user's input is wrong (exit 2 alone);
+    # transient: the same step may succeed later; error: anything else
+    kind: Literal["typed", "input", "transient", "error"]
+    sync: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def resolvable(self) -> bool:
+        return self.kind == "typed"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "title": self.title,
+            "step": self.step,
+            "message": self.message,
+            **({"sync": self.sync} if self.sync else {}),
+            **self.context,
+        }
+
+
+def record_of(exc: BaseException, *, step: str, sync: str | None = None, **context: Any) -> FailureRecord:
+    """The record of `exc`, raised in `step` (of the sync `sync`): its own code where it has one, else its kind's."""
+    code = getattr(exc, "code", None)
+    own = {k: v for k, v in (getattr(exc, "context", None) or {}).items() if v is not None}
+    given = {k: v for k, v in context.items() if v is not None}
+    message = str(getattr(exc, "message", None) or exc) if not isinstance(exc, SyncInputError) else str(exc)
+    if isinstance(code, str) and code:
+        title = str(getattr(exc, "title", None) or code.replace("_", " ").capitalize())
+        return FailureRecord(
+            code=code, title=title, message=message, step=step, kind="typed", sync=sync, context={**given, **own}
+        )
+    kind_code, title = next((KINDS[cls.__name__] for cls in type(exc).__mro__ if cls.__name__ in KINDS), INTERNAL)
+    if isinstance(exc, SyncInputError):
+        kind: Literal["typed", "input", "transient", "error"] = "input"
+    elif getattr(exc, "transient", False):
+        kind = "transient"
+    else:
+        kind = "error"
+        if kind_code == INTERNAL[0]:
+            message = f"{type(exc).__name__}: {one_line(exc)}"
+    return FailureRecord(code=kind_code, title=title, message=message, step=step, kind=kind, sync=sync, context=given)
 
 
 def one_line(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 READING = "reading the audience"
 CREDENTIALS = "checking credentials"
@@ -24,7 +25,8 @@ CONFIRMING = "confirming"
 MAPPING = "mapping columns"
 PREPARING = "preparing"
 UPLOADING = "uploading"
-PHASES = (READING, CREDENTIALS, GROUP, LIST, CONFIRMING, MAPPING, PREPARING, UPLOADING)
+VERIFYING = "verifying the list"
+PHASES = (READING, CREDENTIALS, GROUP, LIST, CONFIRMING, MAPPING, PREPARING, UPLOADING, VERIFYING)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class Progress:
     done: int  # contacts confirmed (subscribed or unsubscribed) plus contacts rejected
     total: int  # contacts to write in this run
     batches_confirmed: int
+    list_key: str = ""  # the sync (or sub-audience) it is about, in a run of several lists
+    added: int = 0  # of the done: new to the list, values updated, unsubscribed, from earlier runs' batches
+    updated: int = 0
+    removed: int = 0
+    confirmed_earlier: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,14 @@ class Paused:
     title: str = ""  # the failure's title, e.g. "No user group has that name"
 
 
-Notice = Phase | Progress | Paused
+@dataclass(frozen=True)
+class Stopped:
+    """A signal stopped the run; `summary` says what it had done (what the API had confirmed stands)."""
+
+    summary: dict[str, Any]
+
+
+Notice = Phase | Progress | Paused | Stopped
 Listener = Callable[[Notice], None]
 _listeners: list[Listener] = []
 

@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ac_sync.engine.errors import ConfigError
+from ac_sync.engine.settings import SyncSettings
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 TEMPLATE_KEYS = ("campaign_name", "sub_audience", "group_name")
@@ -192,3 +193,110 @@ def _reason(error: dict[str, Any]) -> str:
         return f"not {kind} key (keys: {', '.join(model.model_fields)})"
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
+
+
+class RunOptions(BaseModel):
+    """How a run treats all of its syncs: declared once, built once from the flow's parameters and the settings,
+    and handed to each step as one parameter (its cache key hashes it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: str  # where the sync state lives: a path or an fsspec URL
+    dry_run: bool = False
+    full_resync: bool = False
+    batch_size: int = Field(250, ge=1, le=250)
+    pause_timeout: int = Field(3600, ge=0)  # 0: a typed failure stops the run at once
+    confirm_timeout_s: float | None = None  # real seconds a queued batch is waited for
+    verify_every: int = Field(0, ge=0)  # every Nth run also compares the whole list with its state
+    automations: Literal["skip", "run", "new-only"] = "skip"  # for syncs that do not say
+    rejected_log: str | None = None  # the rejected-rows file of each list: {list}, {run}, {when} filled in
+    sender_url: str = "https://www.example.com"  # what a list this run creates is given
+    sender_reminder: str = "You are receiving this because you signed up with us."
+    lock_wait_s: float = 60.0
+    alert_rejected_share: float | None = None
+
+    @classmethod
+    def of(cls, settings: SyncSettings, **given: Any) -> RunOptions:
+        """The options of a run: what its parameters give (None: not given), else the settings'."""
+        given = {k: v for k, v in given.items() if v is not None}
+        dry_run = bool(given.get("dry_run"))
+        template = given.pop("verbose_log", None) or (settings.verbose_log_path if settings.verbose_log else None)
+        return cls(
+            state=given.pop("state", None) or settings.state,
+            batch_size=given.pop("batch_size", None) or settings.batch_size,
+            pause_timeout=0 if dry_run else given.pop("pause_timeout", settings.pause_timeout),
+            confirm_timeout_s=settings.confirm_timeout_s,
+            automations=settings.automations,
+            rejected_log=template,
+            sender_url=settings.list_sender_url,
+            sender_reminder=settings.list_sender_reminder,
+            lock_wait_s=settings.lock_wait_s,
+            alert_rejected_share=settings.alert_rejected_share,
+            **{k: v for k, v in given.items() if k in ("dry_run", "full_resync", "verify_every")},
+        )
+
+
+class Decisions(BaseModel):
+    """What the operator decided for one sync while its run waited (resolutions); the sync's file stays as written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group_name: str | None = None  # use-group: this title instead of the sync's
+    create_group: bool = False
+    list_id: int | None = None  # use-list: this list instead of finding it by name
+    start_fresh: bool = False  # the old state set aside (STATE_MISMATCH)
+    approve_removals: bool = False
+    fields: dict[str, Any] = Field(default_factory=dict)  # column -> field (or "-"), over the sync's own `fields`
+    create_fields: dict[str, str] = Field(default_factory=dict)  # column -> the type of a field to create
+    list_attempt: int = 0  # times the list went away under the run (LIST_GONE), each a new find-or-create
+
+    def group(self, sync: SyncSpec) -> str:
+        return self.group_name or sync.group
+
+    def field_choices(self, sync: SyncSpec) -> dict[str, Any]:
+        return {**(sync.fields or {}), **self.fields}
+
+
+def sync_name_for(list_name: str) -> str:
+    """A sync's name (letters, digits, '.', '-', '_') for the one list a one-list run syncs."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", list_name).strip("-._")[:64] or "list"
+
+
+def one_list_sync(
+    *,
+    audience: str,
+    list_name: str | None,
+    group_name: str | None,
+    campaign: str | None = None,
+    list_template: str | None = None,
+    settings: SyncSettings | None = None,
+    **options: Any,
+) -> SyncSpec:
+    """The sync of a one-list run (`ac-sync run --audience ...`, the `sync-audience` flow): the list named, or the
+    campaign's list its template names; the group and the list from the settings when not given."""
+    settings = settings or SyncSettings()
+    group = group_name or settings.group_name
+    if not group:
+        raise ConfigError("name the group (--group, or AC_SYNC_GROUP_NAME)")
+    name = list_name or settings.list_name
+    if list_template:
+        if not campaign:
+            raise ConfigError("--list-template needs --campaign NAME")
+        try:
+            name = list_template.format(campaign_name=campaign, group_name=group)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"--list-template {list_template!r} is not valid: use only {{campaign_name}} and {{group_name}} ({exc})"
+            ) from None
+        if not name.strip():
+            raise ConfigError("--list-template gives an empty list name")
+        name = name.strip()
+    if not name:
+        raise ConfigError("name the list (--list, --campaign with --list-template, or AC_SYNC_LIST_NAME)")
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        return SyncSpec(name=sync_name_for(name), audience=audience, list=name, group=group, campaign=campaign, **given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the sync"
+        raise ConfigError(f"--{where.replace('_', '-')}: {_reason(first)}") from None

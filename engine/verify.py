@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
 from ac_sync.activecampaign.client import ACClient
+from ac_sync.engine.results import VerifySummary
 from ac_sync.engine.upload.ledger import StateLedger
 from ac_sync.engine.upload.rows import STANDARD_VALUES, Row, held_values, make_batches
 from ac_sync.engine.upload.state import SUBSCRIBED, SyncState
@@ -44,6 +46,20 @@ class VerifyReport:
     @property
     def matches(self) -> bool:
         return not self.missing
+
+    def summary(self) -> VerifySummary:
+        return VerifySummary(
+            status="completed" if self.matches else "mismatch",
+            list_id=self.list_id,
+            members=self.members,
+            expected=self.expected,
+            missing=len(self.missing),
+            extra=len(self.extra),
+            opted_out=len(self.opted_out),
+            bounced=len(self.bounced),
+            repaired=self.repaired,
+            sampled=self.sampled,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,21 +94,43 @@ def _expected(state: SyncState) -> dict[str, tuple[str | None, str | None]]:
     return {email: (digest, sent) for email, digest, sent in rows}
 
 
-async def _emails(client: ACClient, list_id: int, status: int) -> set[str]:
-    return {str(c["email"]).lower() async for c in client.list_contacts(list_id, status=status)}
+# (contacts read so far, the contacts the state expects): a long verify is never silent
+ReadProgress = Callable[[int, int], Awaitable[None]]
+
+
+async def _emails(
+    client: ACClient, list_id: int, status: int, progress: ReadProgress | None, read: list[int], expected: int
+) -> set[str]:
+    out: set[str] = set()
+    async for contact in client.list_contacts(list_id, status=status):
+        out.add(contact.email.lower())
+        read[0] += 1
+        if progress is not None and read[0] % PAGE == 0:
+            await progress(read[0], expected)
+    return out
 
 
 async def verify_list(
-    client: ACClient, list_id: int, state: SyncState, *, sample: int | None = None, seed: int | None = None
+    client: ACClient,
+    list_id: int,
+    state: SyncState,
+    *,
+    sample: int | None = None,
+    seed: int | None = None,
+    progress: ReadProgress | None = None,
 ) -> VerifyReport:
-    """Compare the list with the state; with `sample`, only that many random contacts, two requests each."""
+    """Compare the list with the state; with `sample`, only that many random contacts, two requests each.
+    `progress` hears how many members were read, page by page."""
     expected = await asyncio.to_thread(_expected, state)
     report = VerifyReport(list_id, expected=len(expected))
     if sample is not None:
         return await _verify_sample(client, list_id, expected, report, sample, seed)
-    active = await _emails(client, list_id, ACTIVE)
-    unsubscribed = await _emails(client, list_id, UNSUBSCRIBED)
-    bounced = await _emails(client, list_id, BOUNCED)
+    read = [0]
+    active = await _emails(client, list_id, ACTIVE, progress, read, len(expected))
+    unsubscribed = await _emails(client, list_id, UNSUBSCRIBED, progress, read, len(expected))
+    bounced = await _emails(client, list_id, BOUNCED, progress, read, len(expected))
+    if progress is not None:
+        await progress(read[0], len(expected))
     report.members = len(active)
     report.opted_out = sorted(set(expected) & unsubscribed)
     report.missing = sorted(set(expected) - active - unsubscribed)
@@ -104,7 +142,9 @@ async def verify_list(
 VERIFY_COUNTER = "runs_since_verify"
 
 
-async def verify_due(client: ACClient, list_id: int, state: SyncState, every: int) -> VerifyReport | None:
+async def verify_due(
+    client: ACClient, list_id: int, state: SyncState, every: int, progress: ReadProgress | None = None
+) -> VerifyReport | None:
     """Count this run in the list's record; on every `every`-th run, verify the list in full (a deployment's
     guard against drift: contacts deleted, bounced or removed behind the tool's back). Hold the list's lock."""
     if every <= 0:
@@ -114,7 +154,7 @@ async def verify_due(client: ACClient, list_id: int, state: SyncState, every: in
     if runs < every:
         state.write_meta({**meta, VERIFY_COUNTER: runs})
         return None
-    report = await verify_list(client, list_id, state)
+    report = await verify_list(client, list_id, state, progress=progress)
     state.write_meta({**state.read_meta(), VERIFY_COUNTER: 0})
     return report
 
@@ -134,7 +174,7 @@ async def _verify_sample(
         if contact is None:
             report.missing.append(email)
             continue
-        statuses = {m.list_id: m.status for m in await client.contact_lists(int(contact["id"]))}
+        statuses = {m.list_id: m.status for m in await client.contact_lists(contact.id)}
         status = statuses.get(list_id)
         if status == UNSUBSCRIBED:
             report.opted_out.append(email)

@@ -14,8 +14,8 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from ac_sync.engine.errors import SyncInputError, one_line
-from ac_sync.flows.records import list_tag
-from ac_sync.resolutions.failures import SyncFailure
+from ac_sync.flows.records import PLAN_TAG, SUMMARY_PREFIX, list_key, list_tag, summary_table
+from ac_sync.flows.summary import RunFailed
 
 RUN_FAILED = "ac-sync.run.failed"
 REJECTED_SHARE = "ac-sync.rejected-share"
@@ -35,16 +35,21 @@ def _emit(event: str, payload: dict[str, Any]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def alerting(what: str | None) -> AsyncIterator[None]:
-    """Announce a run's failure of any cause but a typed one (whose playbook announced it already); `what`:
-    the list (or the syncs file) the alert names."""
+async def alerting(what: list[str]) -> AsyncIterator[None]:
+    """Announce a run's failure of any cause but a typed one (whose playbook announced it already); `what`: the
+    lists (or the syncs file) the alert names. A run whose syncs failed announces the untyped failures only."""
     try:
         yield
-    except SyncFailure:
+    except RunFailed as failed:
+        untyped = [f for f in failed.failures if f.kind != "typed"]
+        if untyped:
+            lists = sorted({str(f.context.get("list_name") or f.sync) for f in untyped})
+            reason = "; ".join(f"{f'sync {f.sync}: ' if f.sync else ''}{f.message}" for f in untyped)
+            _emit(RUN_FAILED, {"message": reason, "error": untyped[0].code, "lists": lists})
         raise
     except Exception as exc:
         reason = str(exc) if isinstance(exc, SyncInputError) else f"{type(exc).__name__}: {one_line(exc)}"
-        _emit(RUN_FAILED, {"message": reason, "error": type(exc).__name__, "lists": [what] if what else []})
+        _emit(RUN_FAILED, {"message": reason, "error": type(exc).__name__, "lists": what})
         raise
 
 
@@ -81,10 +86,18 @@ async def completed(summary: dict[str, Any], rejected_share: float | None) -> No
 
 
 async def _previous_run_failed(list_name: str) -> bool:
+    """Whether the list's last run before this one failed or crashed. A run of several lists failed for this
+    one only if its summary of this list says so (or it left none, stopped by the failure before it)."""
     if not flow_run.id:
         return False
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterTags,
+    )
     from prefect.client.schemas.sorting import FlowRunSort
 
     with contextlib.suppress(Exception):  # a notice, never the reason a sync fails
@@ -94,6 +107,24 @@ async def _previous_run_failed(list_name: str) -> bool:
                 sort=FlowRunSort.EXPECTED_START_TIME_DESC,
                 limit=10,
             )
-        earlier = [r for r in runs if str(r.id) != str(flow_run.id) and r.state and r.state.is_final()]
-        return bool(earlier) and earlier[0].state is not None and earlier[0].state.type.value in ("FAILED", "CRASHED")
+            earlier = [
+                r
+                for r in runs
+                if str(r.id) != str(flow_run.id) and r.state and r.state.is_final() and PLAN_TAG not in (r.tags or [])
+            ]
+            if not earlier or earlier[0].state is None:
+                return False
+            last = earlier[0]
+            if last.state.type.value == "CRASHED":
+                return True
+            if last.state.type.value != "FAILED":
+                return False
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=[SUMMARY_PREFIX + list_key(list_name)]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[last.id]),
+                )
+            )
+            statuses = [summary_table(a.data).get("status") for a in found]
+            return not statuses or statuses[-1] == "failed"
     return False

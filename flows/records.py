@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,12 +19,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from ac_sync.engine.audience import rejected_rows, write_rejected_csv
-from ac_sync.engine.audience.rejected import shown_row
-from ac_sync.engine.audience.source import recorded_source
 
 SUMMARY_PREFIX = "sync-summary-"
 REJECTED_PREFIX = "rejected-rows-"
 TAG_PREFIX = "list:"
+PLAN_TAG = "ac-sync:plan"  # a dry run: history shows it apart, or not at all
 UI_ROWS = 1000  # rejected rows shown in the UI's table (the file has them all)
 # One word per concept, in the order the summary table and `ac-sync history` show them.
 SUMMARY_ROWS = (
@@ -35,9 +35,11 @@ SUMMARY_ROWS = (
     ("updated", "updated"),
     ("removed", "removed"),
     ("re-subscribed", "resubscribed"),
+    ("confirmed from earlier batches", "confirmed_earlier"),
     ("unchanged", "unchanged"),
     ("opted out", "opted_out"),
     ("rejected", "rejected"),
+    ("still queued", "unconfirmed"),
 )
 
 
@@ -45,6 +47,13 @@ def list_key(list_name: str) -> str:
     """An artifact-key form of a list name (lowercase letters, digits, dashes), distinct for distinct names."""
     slug = re.sub(r"[^a-z0-9]+", "-", list_name.lower()).strip("-")[:40] or "list"
     return f"{slug}-{hashlib.sha256(list_name.encode()).hexdigest()[:4]}"
+
+
+def list_shown(summary: dict[str, Any]) -> str:
+    """How a summary's list is named beside its name: its id, or that a plan's list is still to be created."""
+    if summary.get("list_id") is not None:
+        return f"id {summary['list_id']}"
+    return "to be created" if summary.get("status") == "planned" else "not found"
 
 
 def list_tag(list_name: str) -> str:
@@ -62,8 +71,8 @@ def run_name() -> str:
     return f"{what} · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-async def tag_run(list_names: list[str]) -> None:
-    """Add each list's tag to this flow run (a deployment's own tags stay)."""
+async def tag_run(list_names: list[str], *, plan: bool = False) -> None:
+    """Add each list's tag to this flow run, and PLAN_TAG to a dry run's (a deployment's own tags stay)."""
     if not flow_run.id or not list_names:
         return
     from prefect.client.orchestration import get_client
@@ -71,7 +80,7 @@ async def tag_run(list_names: list[str]) -> None:
     with contextlib.suppress(Exception):  # a history aid: never the reason a sync fails
         async with get_client() as client:
             run = await client.read_flow_run(flow_run.id)
-            tags = sorted({*(run.tags or []), *(list_tag(name) for name in list_names)})
+            tags = sorted({*(run.tags or []), *(list_tag(name) for name in list_names), *([PLAN_TAG] if plan else [])})
             await client.update_flow_run(flow_run.id, tags=tags)
 
 
@@ -84,18 +93,16 @@ def rejected_log_path(template: str, list_name: str, run_id: str) -> str:
     return str(Path(filled).absolute())  # the summary names a file one can open from anywhere
 
 
+def summary_table(data: Any) -> dict[str, Any]:
+    """A summary artifact's table read back: label -> count (its data comes as the rows or as their JSON)."""
+    rows = data if isinstance(data, list) else json.loads(str(data or "[]"))
+    return {row.get(""): row.get("count") for row in rows if isinstance(row, dict)}
+
+
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    plan = summary.get("plan") or {}
-    known = {
-        **summary,
-        "added": plan.get("adds", 0),
-        "updated": plan.get("updates", 0),
-        "removed": summary.get("unsubscribed", 0),
-        "unchanged": plan.get("unchanged", 0),
-        "opted_out": summary.get("opted_out", plan.get("opted_out", 0)),
-    }
-    rows = [{"": "status", "count": summary["status"]}]
-    rows += [{"": label, "count": known.get(key) or 0} for label, key in SUMMARY_ROWS]
+    """The summary's table: the same counts, by the same words, as the terminal, `--json` and `history` show."""
+    rows = [{"": "status", "count": summary["status"]}, {"": "kind", "count": summary.get("kind", "run")}]
+    rows += [{"": label, "count": summary.get(key) or 0} for label, key in SUMMARY_ROWS]
     rows.append({"": "requests", "count": (summary.get("requests") or {}).get("total", 0)})
     return rows
 
@@ -109,9 +116,7 @@ async def publish_run(summary: dict[str, Any], db_path: str | None, log_path: st
         written = write_rejected_csv(Path(db_path), Path(log_path))
         summary["verbose_log"] = log_path
         if written:
-            source = recorded_source(db_path)
-            first_rows = rejected_rows(Path(db_path), UI_ROWS)
-            shown = [{"row": shown_row(source, row.pop("source_row")), **row} for row in first_rows]
+            shown = rejected_rows(Path(db_path), UI_ROWS)
             first = f"the first {UI_ROWS} of {written}" if written > UI_ROWS else f"all {written}"
             await create_table_artifact(
                 shown,
@@ -122,6 +127,6 @@ async def publish_run(summary: dict[str, Any], db_path: str | None, log_path: st
     await create_table_artifact(
         summary_rows(summary),
         key=SUMMARY_PREFIX + list_key(name),
-        description=f"ac-sync: list {name!r} (id {summary.get('list_id')}), group {summary.get('group_name')!r}",
+        description=f"ac-sync: list {name!r} ({list_shown(summary)}), group {summary.get('group_name')!r}",
     )
     return written

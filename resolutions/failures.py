@@ -1,84 +1,41 @@
-"""Typed failures: the errors an operator can fix, each with a stable code.
+"""The typed failures an operator can fix, by code: the engine's (`SyncFailure`s) and the client's (errors of the
+ActiveCampaign boundary that carry a code), each raised where it is found out; here only their registry.
 
-A failure carries the run's context (step, list, group, ...) for its playbook; it never carries the API
-key, and its message is safe to log, print and store.
+A failure reaches resolutions as the run's `FailureRecord` (ac_sync.engine.errors): its code picks the playbook,
+the form and the actions; its context fills the playbook in. It never carries the API key.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
+
+from ac_sync.activecampaign import errors as api_errors
+from ac_sync.engine.errors import SYNC_FAILURES, FailureRecord
 
 
-class SyncFailure(Exception):
-    code: ClassVar[str] = "SYNC_FAILURE"
-    title: ClassVar[str] = "The sync failed"
-
-    def __init__(self, message: str, *, step: str, **context: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.step = step
-        self.context = {k: v for k, v in context.items() if v is not None}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "title": self.title,
-            "step": self.step,
-            "message": self.message,
-            **self.context,
-        }
+def _api_codes() -> dict[str, str]:
+    found: dict[str, str] = {}
+    stack: list[type[api_errors.ACError]] = [api_errors.ACError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        code = getattr(cls, "code", None)
+        if isinstance(code, str) and code:
+            found.setdefault(code, str(getattr(cls, "title", None) or code))
+    return found
 
 
-class InvalidCredentials(SyncFailure):
-    code, title = "INVALID_CREDENTIALS", "ActiveCampaign refused the API key"
+# code -> title, for every failure a run can pause on.
+TYPED: dict[str, str] = {**_api_codes(), **{code: cls.title for code, cls in SYNC_FAILURES.items()}}
 
 
-class ApiUrlInvalid(SyncFailure):
-    code, title = "API_URL_INVALID", "The ActiveCampaign API URL is wrong or unreachable"
-
-
-class PaymentRequired(SyncFailure):
-    code, title = "PAYMENT_REQUIRED", "ActiveCampaign reports a billing problem (402)"
-
-
-class InvalidGroupName(SyncFailure):
-    code, title = "INVALID_GROUP_NAME", "No user group has that name"
-
-
-class AmbiguousListName(SyncFailure):
-    code, title = "AMBIGUOUS_LIST_NAME", "Several lists share the list name"
-
-
-class ListPermissionDenied(SyncFailure):
-    code, title = "LIST_PERMISSION_DENIED", "The key's user may not create or link the list"
-
-
-class StateMismatchFailure(SyncFailure):
-    code, title = "STATE_MISMATCH", "The sync state was written for another list"
-
-
-class ListGoneFailure(SyncFailure):
-    code, title = "LIST_GONE", "The list was deleted or replaced while the sync ran"
-
-
-class MissingPermission(SyncFailure):
-    code, title = "MISSING_PERMISSION", "The key's user lacks a permission this sync needs"
-
-
-class RateLimitExhausted(SyncFailure):
-    code, title = "RATE_LIMIT_EXHAUSTED", "The account stayed rate-limited past the retry budget"
-
-
-class AmbiguousField(SyncFailure):
-    code, title = "AMBIGUOUS_FIELD", "Several custom fields match one column"
-
-
-class UnknownField(SyncFailure):
-    code, title = "UNKNOWN_FIELD", "A column is mapped to a custom field that does not exist"
-
-
-class TooManyRemovals(SyncFailure):
-    code, title = "TOO_MANY_REMOVALS", "The sync would remove more contacts than allowed"
-
-
-FAILURES: dict[str, type[SyncFailure]] = {cls.code: cls for cls in SyncFailure.__subclasses__()}
+def example(code: str, message: str, *, step: str, **context: Any) -> FailureRecord:
+    """A record of the typed failure `code`, as a run would keep it (playbooks shown without a run, tests)."""
+    return FailureRecord(
+        code=code,
+        title=TYPED[code],
+        message=message,
+        step=step,
+        kind="typed",
+        context={k: v for k, v in context.items() if v is not None},
+    )

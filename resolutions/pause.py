@@ -1,7 +1,12 @@
-"""What the flow does on a typed failure: playbook artifact, alert event, then wait for a resolution."""
+"""What the flow does on a typed failure: playbook artifact, alert event, then wait for a resolution.
+
+The paused (or suspended) run's state says the failure and its fix in one line, so that the run's page in the
+Prefect UI leads to the playbook without a search.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,17 +16,18 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input.actions import acreate_flow_run_input, aread_flow_run_input
 from prefect.input.run_input import keyset_from_paused_state
 from prefect.runtime import deployment, flow_run
 from prefect.states import Suspended
 
+from ac_sync.engine.errors import FailureRecord
 from ac_sync.engine.progress import Paused, launch, publish
 from ac_sync.engine.settings import SyncSettings
-from ac_sync.resolutions.failures import SyncFailure
+from ac_sync.resolutions.actions import Action
 from ac_sync.resolutions.forms import check, form_for
-from ac_sync.resolutions.playbooks import Where, render, suggested
+from ac_sync.resolutions.pausing import pause_for, suspend_for
+from ac_sync.resolutions.playbooks import PLAYBOOKS, Where, render, resolve_command, suggested
 
 EVENT_PREFIX = "ac-sync.failure"
 
@@ -31,8 +37,24 @@ class Resolution:
     action: str
     inputs: dict[str, Any] = field(default_factory=dict)
 
+    def of(self, failure: FailureRecord) -> Action:
+        """The action this resolution chose, with its effect."""
+        found = PLAYBOOKS[failure.code].action(self.action)
+        assert found is not None, f"{self.action!r} is no action of {failure.code}"
+        return found
 
-def _stopped(failure: SyncFailure, why: str) -> SyncFailure:
+
+class NotResolved(Exception):
+    """Nobody resolved the failure (no wait, the wait ran out, or the operator aborted): the sync stops with it."""
+
+    quiet_traceback = True
+
+    def __init__(self, failure: FailureRecord) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _stopped(failure: FailureRecord, why: str) -> NotResolved:
     """The same typed failure, its message saying why the run stops and how to continue."""
     if deployment.id is not None:
         how = "press Retry on this run in the Prefect UI"
@@ -44,7 +66,7 @@ def _stopped(failure: SyncFailure, why: str) -> SyncFailure:
         f"{failure.message} — {why}. Fix the cause, then {how}; completed steps and confirmed batches are not "
         f"redone ({failure.code})."
     )
-    return type(failure)(message, step=failure.step, **failure.context)
+    return NotResolved(failure.model_copy(update={"message": message}))
 
 
 def where(deadline: datetime | None = None) -> Where:
@@ -60,8 +82,22 @@ def where(deadline: datetime | None = None) -> Where:
     return Where(ui_url=page, command=started.command, deadline=deadline)
 
 
-def artifact_key(code: str) -> str:
-    return "playbook-" + code.lower().replace("_", "-")
+def artifact_key(code: str, sync: str | None = None) -> str:
+    base = "playbook-" + code.lower().replace("_", "-")
+    return f"{base}-{re.sub(r'[^a-z0-9]+', '-', sync.lower()).strip('-')}" if sync else base
+
+
+def pause_line(failure: FailureRecord, run_id: str) -> str:
+    """The paused state's message: the failure, the fix, the command and where the playbook is, in one line."""
+    suggestion = suggested(failure)
+    book = PLAYBOOKS[failure.code]
+    action = book.action(str(suggestion.get("action"))) or book.actions[0]
+    command = resolve_command(run_id, action, {k: v for k, v in suggestion.items() if k != "action"})
+    which = f" (sync {failure.sync})" if failure.sync else ""
+    return (
+        f"{failure.code}{which} in step {failure.step}: {failure.message.rstrip('.')}. Fix it, then: {command}"
+        f" — the playbook is the artifact {artifact_key(failure.code, failure.sync)}"
+    )
 
 
 def pause_key(code: str, suffix: str) -> str:
@@ -82,7 +118,7 @@ def begin_execution() -> None:
     _occurrences.pop(str(flow_run.id), None)
 
 
-async def _suspend_key(failure: SyncFailure) -> str:
+async def _suspend_key(failure: FailureRecord) -> str:
     """A key that is the same when a resumed run re-executes up to the same failure, so Prefect hands it the
     operator's answer, and new once an answer was used up by an abort, or once a suspension expired unanswered
     (so a later Retry asks again)."""
@@ -113,7 +149,7 @@ async def _answered(key: str) -> bool:
     return await aread_flow_run_input(keys["response"]) is not None
 
 
-async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int = 1) -> Resolution:
+async def await_resolution(failure: FailureRecord, *, timeout_s: int, poll_s: int = 1) -> Resolution:
     """Publish the failure and wait for an operator's resolution; raise the failure if none comes."""
     log = get_run_logger()
     run_id = str(flow_run.id)
@@ -125,7 +161,9 @@ async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int 
     # A resumed deployment run re-executes up to the same failure with the operator's answer already stored:
     # it was announced before the suspension, so no second artifact, alert or notice.
     if key is None or not await _answered(key):
-        await create_markdown_artifact(playbook, key=artifact_key(failure.code), description=failure.title)
+        await create_markdown_artifact(
+            playbook, key=artifact_key(failure.code, failure.sync), description=failure.title
+        )
         emit_event(
             event=f"{EVENT_PREFIX}.{failure.code}",
             resource={"prefect.resource.id": f"ac-sync.flow-run.{run_id}", "ac-sync.code": failure.code},
@@ -137,20 +175,22 @@ async def await_resolution(failure: SyncFailure, *, timeout_s: int, poll_s: int 
     if not waiting:
         raise _stopped(failure, "the run does not wait for a resolution (pause timeout 0)")
     form = form_for(failure.code, suggested(failure)).with_initial_data(description=playbook)
+    line = pause_line(failure, run_id)
     while True:
         try:
             if key is not None:
                 # A deployment run: the process exits and frees its worker; once resumed, a worker re-runs the
                 # flow, completed steps come back cached, and this call answers the operator's form.
-                answer = await asuspend_flow_run(wait_for_input=form, timeout=timeout_s, key=key)
+                answer = await suspend_for(form, timeout_s=timeout_s, key=key, message=line)
             else:
                 # A fresh key per pause: Prefect treats a repeated key as "already resumed" and would replay
                 # an old answer on a Retry of this run.
-                answer = await apause_flow_run(
-                    wait_for_input=form,
-                    timeout=timeout_s,
-                    poll_interval=poll_s,
+                answer = await pause_for(
+                    form,
+                    timeout_s=timeout_s,
+                    poll_s=poll_s,
                     key=pause_key(failure.code, uuid.uuid4().hex),
+                    message=line,
                 )
         except FlowPauseTimeout:
             raise _stopped(failure, f"nobody resolved it within {timeout_s} s") from None

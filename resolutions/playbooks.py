@@ -14,22 +14,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ac_sync.resolutions.failures import FAILURES, SyncFailure
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str
-    does: str
-    inputs: dict[str, str] = field(default_factory=dict)  # --set KEY=VALUE the action needs, and what it is
-
-
-RETRY = Action(
-    "retry",
-    "Re-run the failed step as it is, after you fixed the cause outside this tool. Credentials and the API URL "
-    "are reloaded from their source (environment, .env or the credentials block) first.",
+from ac_sync.engine.errors import FailureRecord
+from ac_sync.resolutions.actions import (
+    ABORT,
+    APPROVE,
+    CREATE_FIELD,
+    CREATE_GROUP,
+    FIND_LIST_AGAIN,
+    IGNORE_COLUMN,
+    RETRY,
+    START_FRESH,
+    USE_EXISTING_FIELD,
+    USE_EXISTING_LIST,
+    USE_FIELD,
+    USE_GROUP,
+    USE_LIST,
+    Action,
 )
-ABORT = Action("abort", "Stop the run here; it ends Failed. Completed work stays done and a later run continues it.")
+from ac_sync.resolutions.failures import TYPED
 
 
 @dataclass(frozen=True)
@@ -167,18 +169,7 @@ PLAYBOOKS: dict[str, Playbook] = {
                 "Continue with `use-group` and the exact title, or `create-group`, or fix the name where the run "
                 "gets it (`--group`, `AC_SYNC_GROUP_NAME`, or the deployment's parameters).",
             ],
-            [
-                Action(
-                    "use-group", "Use this group title instead.", {"group_name": "the exact title of an existing group"}
-                ),
-                Action(
-                    "create-group",
-                    "Create the group with the name given, then continue (the key's user must be "
-                    "allowed to add groups).",
-                ),
-                RETRY,
-                ABORT,
-            ],
+            [USE_GROUP, CREATE_GROUP, RETRY, ABORT],
             reruns=_group_reruns,
             suggest=_group_suggest,
         ),
@@ -192,11 +183,7 @@ PLAYBOOKS: dict[str, Playbook] = {
                 "Optionally rename or delete the others so later runs are unambiguous.",
             ],
             ["Continue with `use-list` and the chosen id, or `retry` after renaming the others."],
-            [
-                Action("use-list", "Sync into this list.", {"list_id": "one of the ids above"}),
-                RETRY,
-                ABORT,
-            ],
+            [USE_LIST, RETRY, ABORT],
         ),
         Playbook(
             "LIST_PERMISSION_DENIED",
@@ -209,11 +196,7 @@ PLAYBOOKS: dict[str, Playbook] = {
                 "Or create the list yourself, give the group access to it, and note its id.",
             ],
             ["Continue with `retry` after the permission change, or `use-list` with the id of a list you created."],
-            [
-                Action("use-list", "Sync into this existing list.", {"list_id": "the id of a list the group can see"}),
-                RETRY,
-                ABORT,
-            ],
+            [USE_EXISTING_LIST, RETRY, ABORT],
         ),
         Playbook(
             "STATE_MISMATCH",
@@ -229,11 +212,7 @@ PLAYBOOKS: dict[str, Playbook] = {
                 "unsubscribed, so opt-outs stay out.",
                 "Or `abort`, and point the run at the right list (`--list`) or the right state (`--state`).",
             ],
-            [
-                Action("start-fresh", "Set the old state aside and sync this list as a first sync."),
-                RETRY,
-                ABORT,
-            ],
+            [START_FRESH, RETRY, ABORT],
             suggest=lambda ctx: {"action": "abort"},
         ),
         Playbook(
@@ -248,7 +227,7 @@ PLAYBOOKS: dict[str, Playbook] = {
                 "Continue with `retry`: the run finds or creates {list_text} again (a new list starts with an "
                 "empty sync state) and sends the audience to it; nobody who unsubscribed is re-subscribed.",
             ],
-            [RETRY, ABORT],
+            [FIND_LIST_AGAIN, ABORT],
         ),
         Playbook(
             "MISSING_PERMISSION",
@@ -294,14 +273,7 @@ PLAYBOOKS: dict[str, Playbook] = {
                 "Continue with `use-field` and the field's id, `ignore-column` to send the column nowhere, or map it "
                 "for good with `--field` (or a `--mapping` file) in a fresh run.",
             ],
-            [
-                Action(
-                    "use-field", "Send this column to this field.", {"field": "the id (or perstag) of a field above"}
-                ),
-                Action("ignore-column", "Send this column nowhere in this run (it is listed as unmapped)."),
-                RETRY,
-                ABORT,
-            ],
+            [USE_FIELD, IGNORE_COLUMN, RETRY, ABORT],
             reruns=_field_reruns,
         ),
         Playbook(
@@ -318,17 +290,7 @@ PLAYBOOKS: dict[str, Playbook] = {
                 "the column's values as its options), or `ignore-column`; or fix `--field`/`--mapping` and start a "
                 "fresh run.",
             ],
-            [
-                Action("use-field", "Send this column to this field.", {"field": "an existing field's perstag or id"}),
-                Action(
-                    "create-field",
-                    "Create a custom field titled after the column, of this type, and send the column there.",
-                    {"field_type": "text, textarea, date, datetime, dropdown, radio, listbox, checkbox or hidden"},
-                ),
-                Action("ignore-column", "Send this column nowhere in this run (it is listed as unmapped)."),
-                RETRY,
-                ABORT,
-            ],
+            [USE_EXISTING_FIELD, CREATE_FIELD, IGNORE_COLUMN, RETRY, ABORT],
             reruns=_field_reruns,
         ),
         Playbook(
@@ -347,14 +309,14 @@ PLAYBOOKS: dict[str, Playbook] = {
                 "If the removals are right, continue with `approve`, or raise `--max-removals` (a number, or a "
                 "percentage like `25%`) in a fresh run; otherwise fix the query and start a fresh run.",
             ],
-            [Action("approve", "Accept these removals for this run and continue."), RETRY, ABORT],
+            [APPROVE, RETRY, ABORT],
             reruns=_removal_reruns,
             suggest=lambda ctx: {"action": "abort"},
         ),
     ]
 }
 
-assert set(PLAYBOOKS) == set(FAILURES), "every typed failure needs a playbook"
+assert set(PLAYBOOKS) == set(TYPED), "every typed failure needs a playbook"
 
 
 class _Blank(dict[str, Any]):
@@ -378,7 +340,7 @@ def md_name(value: object) -> str:
     return f"**{md_text(text)}**"
 
 
-def _context(failure: SyncFailure) -> dict[str, Any]:
+def _context(failure: FailureRecord) -> dict[str, Any]:
     """The failure's context, with every phrase a template uses: none prints `None` or an empty name."""
     ctx = _Blank(failure.as_dict())
     ctx["message"] = md_text(str(ctx.get("message") or "").rstrip("."))
@@ -417,7 +379,7 @@ def _context(failure: SyncFailure) -> dict[str, Any]:
     return ctx
 
 
-def suggested(failure: SyncFailure) -> dict[str, Any]:
+def suggested(failure: FailureRecord) -> dict[str, Any]:
     """The action a resolution form offers first for this failure, with the inputs it suggests."""
     return PLAYBOOKS[failure.code].suggest(failure.as_dict())
 
@@ -466,7 +428,7 @@ def _code_block(lines: list[str]) -> list[str]:
     return ["```sh", *lines, "```"]
 
 
-def _waiting(book: Playbook, failure: SyncFailure, flow_run_id: str, where: Where) -> list[str]:
+def _waiting(book: Playbook, failure: FailureRecord, flow_run_id: str, where: Where) -> list[str]:
     ctx = failure.as_dict()
     until = f" until **{_when(where.deadline)}**" if where.deadline else ""
     if where.deployment:
@@ -498,7 +460,7 @@ def _waiting(book: Playbook, failure: SyncFailure, flow_run_id: str, where: Wher
     return lines
 
 
-def _stopped(book: Playbook, failure: SyncFailure, where: Where) -> list[str]:
+def _stopped(book: Playbook, failure: FailureRecord, where: Where) -> list[str]:
     ctx = failure.as_dict()
     if where.deployment:
         page = f" on the run's page ({where.ui_url})" if where.ui_url else " on the run's page in the Prefect UI"
@@ -548,11 +510,13 @@ def _pause_timeout_zero(command: tuple[str, ...]) -> bool:
 
 
 def render(
-    failure: SyncFailure, flow_run_id: str | None = None, *, paused: bool = False, where: Where | None = None
+    failure: FailureRecord, flow_run_id: str | None = None, *, paused: bool = False, where: Where | None = None
 ) -> str:
     """The playbook as markdown, filled with the failure's context, its advice fitting `where`."""
     where = where or Where()
-    book = PLAYBOOKS[failure.code]
+    book = PLAYBOOKS.get(failure.code)
+    if book is None:
+        return _untyped(failure, where)
     ctx = _context(failure)
     lines = [f"# {book.title} (`{book.code}`)", "", "## What happened", "", book.what.format_map(ctx).strip(), ""]
     lines += ["## Fix it in ActiveCampaign", ""] + [f"{i}. {s}" for i, s in enumerate(book.activecampaign_steps, 1)]
@@ -561,10 +525,41 @@ def render(
     if paused or not flow_run_id:
         for action in book.actions:
             inputs = "".join(f" `{k}`: {v}." for k, v in action.inputs.items())
-            lines.append(f"- **{action.name}**: {action.does}{inputs}")
+            lines.append(f"- **{action.name}**: {action.does.format_map(ctx)}{inputs}")
         lines.append("")
     if flow_run_id and paused:
         lines += _waiting(book, failure, flow_run_id, where)
     elif flow_run_id:
         lines += _stopped(book, failure, where)
+    return "\n".join(lines) + "\n"
+
+
+# What to check for a failure no form resolves, by its code (engine.errors.KINDS).
+UNTYPED_ADVICE = {
+    "CONFIG_INVALID": "Correct the setting or flag the message names, then run again.",
+    "AUDIENCE_INVALID": "Correct the audience (the file, or the query) as the message says, then run again.",
+    "STATE_DAMAGED": "The message names the file and the command that rebuilds the list's sync state; run it, "
+    "then run again.",
+    "API_UNAVAILABLE": "ActiveCampaign (or the network to it) kept failing: check its status page and this "
+    "machine's connection, then run again; confirmed batches are not sent again.",
+    "UNEXPECTED_ANSWER": "ActiveCampaign (or a proxy in front of it) answered something the sync cannot read: check "
+    "the API URL and any proxy, then run again; confirmed batches are not sent again.",
+    "API_REFUSED": "ActiveCampaign refused a request: the message says which and why. Correct the cause, then run "
+    "again.",
+    "LIST_BUSY": "Another run holds the list: let it finish (the message names it), then run again.",
+}
+
+
+def _untyped(failure: FailureRecord, where: Where) -> str:
+    """The playbook of a failure no form resolves: what happened, what to check, how to continue."""
+    advice = UNTYPED_ADVICE.get(
+        failure.code,
+        "This is likely a bug: report it with the message above. Completed work is kept; run again after the fix.",
+    )
+    lines = [f"# {failure.title} (`{failure.code}`)", "", "## What happened", ""]
+    lines += [f"In step {md_name(failure.step)}: {md_text(failure.message)}", "", "## What to do", "", advice, ""]
+    if where.deployment:
+        lines.append("After the fix, press **Retry** on the run's page: completed steps come back Cached.")
+    elif where.command:
+        lines += ["After the fix, run the same command again:", "", *_code_block([_shell(where.command)])]
     return "\n".join(lines) + "\n"

@@ -2,29 +2,27 @@
 
 Prefect logs a task's or a flow's exception with its traceback on the run loggers (`prefect.task_runs`,
 `prefect.flow_runs`), whose records go to the API (the UI's log) and the console. For a typed failure (its
-playbook is the run's artifact) or a bad input (one line), the traceback only buries the message; this filter
-keeps the line and drops the traceback. Any other exception keeps its traceback: that is a bug to report.
+playbook is the run's artifact), a bad input (one line) or a run whose syncs failed (each named, with its
+playbook), the traceback only buries the message: such an exception's class says so (`quiet_traceback`), and
+this filter keeps the line and drops the traceback. Any other exception keeps its traceback: a bug to report.
 """
 
 from __future__ import annotations
 
 import logging
 
-from ac_sync.engine.errors import SyncInputError
-from ac_sync.resolutions.failures import SyncFailure
-
-EXPECTED: tuple[type[BaseException], ...] = (SyncFailure, SyncInputError)
 RUN_LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
 
 
-class DropExpectedTracebacks(logging.Filter):
-    def __init__(self, expected: tuple[type[BaseException], ...] = EXPECTED) -> None:
-        super().__init__()
-        self.expected = expected
+def expected(exc: BaseException | None) -> bool:
+    """An exception whose message is all the operator needs (its class sets `quiet_traceback`)."""
+    return exc is not None and bool(getattr(type(exc), "quiet_traceback", False))
 
+
+class DropExpectedTracebacks(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and isinstance(exc, self.expected):
+        if expected(exc):
             record.exc_info = None
             record.exc_text = None
         return True

@@ -10,11 +10,11 @@ import os
 
 from prefect.runtime import flow_run
 
-from ac_sync.engine.settings import SyncSettings
+from ac_sync.engine.syncs import RunOptions
 from ac_sync.engine.upload.lock import ListLock
 from ac_sync.engine.upload.state import SyncState
 
 
-def run_lock(state: SyncState) -> ListLock:
+def run_lock(state: SyncState, options: RunOptions) -> ListLock:
     owner = f"flow run {flow_run.id}" if flow_run.id else f"process {os.getpid()}"
-    return ListLock(state, wait_s=SyncSettings().lock_wait_s, owner=owner)
+    return ListLock(state, wait_s=options.lock_wait_s, owner=owner)

@@ -17,7 +17,7 @@ import pytest
 from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess, EmulatorServer
 from ac_sync.engine import progress
 from tests.postgres_server import Server, bin_dir, postgres_server
-from tests.syncing import PauseWatch
+from tests.syncing import Admin, PauseWatch
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -90,6 +90,15 @@ def sync_env(
     monkeypatch.setenv("AC_SYNC_VERBOSE_LOG_PATH", str(tmp_path / "rejected.csv"))
     monkeypatch.chdir(tmp_path)
     return _emulator_process
+
+
+@pytest.fixture
+def slow_upload(sync_env: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> Admin:
+    """The emulator at time-scale 2: slow enough that a signal lands mid-upload."""
+    admin = Admin(sync_env.base_url)
+    admin.post("/config", {"time_scale": 2})
+    monkeypatch.setenv("AC_SYNC_TIME_SCALE", "2")
+    return admin
 
 
 @pytest.fixture

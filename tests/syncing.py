@@ -16,21 +16,45 @@ import httpx
 from prefect.client.orchestration import get_client
 from rich.console import Console
 
-from ac_sync.cli.runner import run_sync
+from ac_sync.cli.runner import print_run, run_sync
 from ac_sync.engine import progress
 
 
 async def sync(**params: Any) -> tuple[int, dict[str, Any]]:
     """Run the flow in this process, as `ac-sync run` does (`syncs=FILE`: as `run --syncs`); answer (exit code,
-    summary)."""
+    summary). Every run is held to the promise that no known fact prints as None: in the terminal or the summary."""
     console = Console(file=io.StringIO(), width=200)
-    return await run_sync(
+    code, summary = await run_sync(
         {k: v for k, v in params.items() if v is not None},
         as_json=False,
         console=console,
         quiet=True,
         account="syncs" in params,
     )
+    printed = io.StringIO()
+    print_run(summary, Console(file=printed, width=200), show=5)
+    assert_known_facts(summary, printed.getvalue())
+    return code, summary
+
+
+def list_summaries(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summaries of each list a run's summary holds (its own, its syncs', a campaign's sub-audiences')."""
+    if "syncs" not in summary:
+        return [summary]
+    return [part for one in summary["syncs"].values() for part in (one.get("sub_audiences") or {"": one}).values()]
+
+
+def assert_known_facts(summary: dict[str, Any], text: str = "") -> None:
+    """No known fact is None (null) in a summary, nor "None" in what the terminal printed."""
+    assert "None" not in text, text
+    for one in list_summaries(summary):
+        if one.get("status") not in ("completed", "planned"):
+            continue
+        for key in ("flow_run_id", "list_name", "group_name", "group_id", "mode", "automations", "plan"):
+            assert one.get(key) is not None, (key, one)
+        new = one["status"] == "planned" and one.get("list_created")
+        assert one.get("list_id") is not None or new, one
+        assert (one.get("new_list") is not None) is bool(one.get("list_created")), one
 
 
 class Admin:

@@ -4,8 +4,8 @@ perstag or title, explicit `--field COLUMN=FIELD` choices — and every column e
 Names compare case-, space-, dash- and underscore-insensitively ("E-mail", "Email Address" and "email_address"
 are one name). A column that matches a standard field's spelling goes there; otherwise it goes to the one custom
 field whose perstag or title matches it; a column that matches none is listed as unmapped, never an error. Two
-fields matching one column, or an explicit choice naming no field, is a MappingProblem (the step turns it into a
-typed failure the operator resolves) — found before anything is written.
+fields matching one column (AmbiguousField), or an explicit choice naming no field (UnknownField), is a typed
+failure the operator resolves — found before anything is written.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ac_sync.engine.errors import AudienceError, ConfigError
+from ac_sync.engine.errors import AmbiguousField, AudienceError, ConfigError, UnknownField
 
 from .fields import Column
 
@@ -95,22 +95,6 @@ class ColumnChoice:
 
     target: str
     clear_empty: bool | None = None  # None: the run's --clear-empty
-
-
-@dataclass
-class MappingProblem(Exception):
-    """A column the mapping cannot decide alone: two fields match it, or the field chosen for it does not exist."""
-
-    kind: str  # "ambiguous" or "unknown"
-    column: str
-    wanted: str
-    candidates: list[AccountField] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        if self.kind == "ambiguous":
-            names = ", ".join(f"{f.perstag} (id {f.id}, {f.title!r})" for f in self.candidates)
-            return f"column {self.column!r} matches {len(self.candidates)} custom fields: {names}"
-        return f"column {self.column!r} is mapped to {self.wanted!r}, but no custom field has that perstag, title or id"
 
 
 @dataclass(frozen=True)
@@ -242,9 +226,19 @@ def _target(column: Column, choice: ColumnChoice | None, fields: Sequence[Accoun
     if len(found) == 1:
         return Target(field=found[0])
     if len(found) > 1:
-        raise MappingProblem("ambiguous", column.name, wanted, found)
+        names = ", ".join(f"{f.perstag} (id {f.id}, {f.title!r})" for f in found)
+        raise AmbiguousField(
+            f"column {column.name!r} matches {len(found)} custom fields: {names}",
+            column=column.name,
+            wanted=wanted,
+            candidates=[f"{f.perstag} (id {f.id})" for f in found],
+        )
     if choice is not None:
-        raise MappingProblem("unknown", column.name, wanted)
+        raise UnknownField(
+            f"column {column.name!r} is mapped to {wanted!r}, but no custom field has that perstag, title or id",
+            column=column.name,
+            wanted=wanted,
+        )
     return None
 
 

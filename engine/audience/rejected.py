@@ -129,9 +129,19 @@ def _text(value: Any) -> str:
 
 
 def rejected_rows(db_path: Path | str, limit: int = 100) -> list[dict[str, Any]]:
-    """The first `limit` rejected rows in source order, as dicts with source_row, email, reason."""
+    """The first `limit` rejected rows in source order, as the CSV numbers them (one numbering: `row`, and the
+    "duplicate of row N" of a reason, are shown_row's): dicts with row, email, column_name, value, reason."""
     complete_rejected(db_path)
-    return list(iter_rows(db_path, REJECTED_QUERY + " LIMIT ?", [limit]))
+    source = recorded_source(db_path)
+    rows = list(iter_rows(db_path, REJECTED_QUERY + " LIMIT ?", [limit]))
+    return [
+        {
+            "row": shown_row(source, row.pop("source_row")),
+            **row,
+            "reason": _renumbered(source, row.get("reason") or ""),
+        }
+        for row in rows
+    ]
 
 
 def count_rejected(db_path: Path | str) -> tuple[int, int]:

@@ -124,19 +124,14 @@ def _merged_values(rows: list[Row]) -> tuple[Row, int]:
     return merged, conflicts
 
 
-@dataclass
-class _PerList:
-    subscribed: int = 0
-    unsubscribed: int = 0
-    rejected: int = 0
-
-
 class MergedLedger:
     """The uploader's ledger for shared imports: every list's own state and rejected log."""
 
     def __init__(self, targets: Sequence[Target]) -> None:
         self.targets = list(targets)
-        self.counts: dict[str, _PerList] = {t.key: _PerList() for t in targets}
+        # Each list's own result: its uploader's, which also holds what it confirmed of earlier batches and of
+        # the contact API's few.
+        self.counts: dict[str, UploadResult] = {t.key: t.sync.uploader.result for t in targets}  # type: ignore[union-attr]
         self.conflicts = 0
 
     def _split(self, batch: Batch, rows: Iterable[MergedRow]) -> Iterator[tuple[Target, Batch, list[Row]]]:
@@ -158,12 +153,8 @@ class MergedLedger:
         for target, own_batch, own in self._split(batch, rows):  # type: ignore[arg-type]
             assert target.sync.uploader is not None
             target.sync.uploader.ledger.confirmed(own_batch, own)
-            counts = self.counts[target.key]
             for row in own:
-                if row.action == SUBSCRIBE:
-                    counts.subscribed += 1
-                else:
-                    counts.unsubscribed += 1
+                self.counts[target.key].count(row)
         self.conflicts += sum(m.conflicts for m in rows)  # type: ignore[attr-defined]
 
     def dropped(self, batch: Batch) -> None:
@@ -201,24 +192,22 @@ async def send_account(
     batch_size: int = BULK_MAX_CONTACTS,
     confirm_timeout_s: float | None = None,
 ) -> AccountSent:
-    """Write every target's plan, with the lists' bulk rows merged into shared imports."""
+    """Write every target's plan, with the lists' bulk rows merged into shared imports. A list's handful of
+    changes that its plan routed to the contact API goes that way, as a list synced alone would send it."""
     resubscribed = {t.key: await t.sync.before_bulk() for t in targets}
+    few = {t.key: await t.sync.send_few() for t in targets}
     ledger = MergedLedger(targets)
     uploader = Uploader(client, 0, ledger=ledger, confirm_timeout_s=confirm_timeout_s)
     result = await uploader.run(make_batches(merge_rows(targets), 0, batch_size))
     sent = AccountSent(result, conflicts=ledger.conflicts)
     for target in targets:
         written = await target.sync.after_bulk(None)
-        counts = ledger.counts[target.key]
-        own = UploadResult(
-            batches_confirmed=result.batches_confirmed,
-            subscribed=counts.subscribed,
-            unsubscribed=counts.unsubscribed,
-            rejected=counts.rejected,
-            unconfirmed=result.unconfirmed,
-        )
+        own = ledger.counts[target.key]
+        own.batches_confirmed += result.batches_confirmed
+        own.batches_resent += result.batches_resent
+        own.unconfirmed += result.unconfirmed
         target.sync.log_result(own, resubscribed[target.key])
-        sent.per_list[target.key] = Sent(own, resubscribed[target.key], target.plan, written)
+        sent.per_list[target.key] = Sent(own, resubscribed[target.key], target.plan, written + few[target.key])
     sent.merged_imports = result.batches_confirmed
     sent.one_by_one_imports = sum(t.plan.requests.get("bulk_import", 0) for t in targets)
     return sent

@@ -19,6 +19,7 @@ from ac_sync.activecampaign.client import ACClient
 from ac_sync.engine.audience.normalise import value_column
 from ac_sync.engine.upload.rows import STANDARD_VALUES, Row, dump_values, held_values
 from ac_sync.engine.upload.state import SUBSCRIBED, UNSUBSCRIBED, SyncState
+from ac_sync.engine.upload.uploader import UploadResult
 
 SUBSCRIBE_STATUS, UNSUBSCRIBE_STATUS = 1, 2
 
@@ -99,24 +100,27 @@ class ContactWriter:
         if self._tag_names is None:
             self._tag_names = {int(t.id): str(t.tag) for t in await self.client.tags()}
         gone = {t.lower() for t in untag}
-        for contact_tag in await self.client.contact_tags(int(contact["id"])):
+        for contact_tag in await self.client.contact_tags(contact.id):
             name = self._tag_names.get(contact_tag.tag_id, "")
             if name.lower() in gone:
                 await self.client.remove_contact_tag(int(contact_tag.id))
 
 
-async def send_small(client: ACClient, state: SyncState, rows: Sequence[Row], list_id: int) -> tuple[int, int]:
+async def send_small(
+    client: ACClient, state: SyncState, rows: Sequence[Row], list_id: int, result: UploadResult
+) -> None:
     """Write a handful of contacts through the contact API (planner.route_small_changes chose them): a value
     update is one contact/sync, a new member contact/sync and contactLists, a removal contactLists. Each is
-    checkpointed as it is done; answers (subscribed or updated, unsubscribed)."""
+    checkpointed as it is done, and counted in `result` as a confirmed import's contact is."""
     for row in rows:
         if row.verdict == "leave":
             contact = await client.contact_by_email(row.email)
             removed_at = None
             if contact is not None:
-                await client.set_list_status(list_id, int(contact["id"]), UNSUBSCRIBE_STATUS)
-                removed_at = await list_change_time(client, int(contact["id"]), list_id)
+                await client.set_list_status(list_id, contact.id, UNSUBSCRIBE_STATUS)
+                removed_at = await list_change_time(client, contact.id, list_id)
             state.checkpoint([(row.email, row.state_hash, UNSUBSCRIBED, row.sent_after(removed_at=removed_at))])
+            result.count(row)
             continue
         contact_id = await client.sync_contact(
             row.email,
@@ -128,8 +132,7 @@ async def send_small(client: ACClient, state: SyncState, rows: Sequence[Row], li
         if row.verdict == "add":
             await client.set_list_status(list_id, contact_id, SUBSCRIBE_STATUS)
         state.checkpoint([(row.email, row.state_hash, SUBSCRIBED, row.sent_after())])
-    left = sum(1 for row in rows if row.verdict == "leave")
-    return len(rows) - left, left
+        result.count(row)
 
 
 async def list_change_time(client: ACClient, contact_id: int, list_id: int) -> datetime | None:

@@ -22,6 +22,7 @@ class StateLedger:
                 "action": r.action,
                 "source_row": r.source_row,
                 "sent": r.sent_after(),
+                "verdict": r.verdict,
             }
             for r in batch.rows
         ]
@@ -63,6 +64,8 @@ def resumed_batches(state: SyncState) -> list[Batch]:
                     fields_hash=r["fields_hash"],
                     source_row=r["source_row"],
                     sent_before=r.get("sent"),
+                    # A record written before verdicts were: an add, for the counts.
+                    verdict=r.get("verdict") or "add",
                 )
                 for r in rows
             ],

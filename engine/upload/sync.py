@@ -10,26 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from ac_sync.activecampaign.client import ACClient, as_int
+from ac_sync.activecampaign.client import ACClient
 from ac_sync.engine.audience import audience_pending, finish_audience
-from ac_sync.engine.audience.count import distinct_values, pending_columns, prepared_mapping
-from ac_sync.engine.audience.mapping import (
-    CHOICE_TYPES,
-    MULTI_TYPES,
-    AccountField,
-    ColumnChoice,
-    ColumnMapping,
-    map_columns,
-)
+from ac_sync.engine.audience.count import pending_columns, prepared_mapping
+from ac_sync.engine.audience.mapping import AccountField, ColumnMapping, map_columns
 from ac_sync.engine.audience.normalise import value_column
-from ac_sync.engine.upload.account_fields import create_field, discover_fields, relate_fields
+from ac_sync.engine.errors import TooManyRemovals
+from ac_sync.engine.results import PlanSummary, SentCounts
+from ac_sync.engine.syncs import Decisions, RunOptions, SyncSpec
+from ac_sync.engine.upload.account_fields import relate_fields
 from ac_sync.engine.upload.contact_writes import ContactWriter, list_change_time, send_small
 from ac_sync.engine.upload.early import EarlyFeed, starts_early
 from ac_sync.engine.upload.ledger import StateLedger, resumed_batches
@@ -52,7 +48,8 @@ from ac_sync.engine.upload.rows import PARTIAL, REMOVED_AT, Row, held_values, ma
 from ac_sync.engine.upload.state import OPTED_OUT, SUBSCRIBED, open_state
 from ac_sync.engine.upload.uploader import Uploader, UploadResult
 
-ProgressFn = Callable[[int, int, int], Awaitable[None]]  # (contacts done, contacts to write, batches confirmed)
+# (contacts done, contacts to write, the upload's result so far)
+ProgressFn = Callable[[int, int, UploadResult], Awaitable[None]]
 RESUBSCRIBE_SOURCE = 4  # the contactLists sourceid the reference asks for when re-subscribing
 # A list status's `udate` and the `Date` of the answer that confirmed the removal come from different clocks of
 # ActiveCampaign's (seen a second apart on one server); a change this close after the confirmation is taken for
@@ -69,9 +66,23 @@ class SyncOptions:
     tags: str = TAGS_ADD
     automations: str = AUTOMATIONS_SKIP
     clear_empty: bool = False
-    choices: Mapping[str, ColumnChoice] = field(default_factory=dict)  # --field / --mapping, and resolutions
-    create_fields: Mapping[str, str] = field(default_factory=dict)  # column -> type, from a create-field resolution
     confirm_timeout_s: float | None = None  # real seconds to wait for a queued batch (None: as long as it takes)
+    approve_removals: bool = False  # the operator approved removals over the limit (TOO_MANY_REMOVALS)
+
+    @classmethod
+    def of(cls, sync: SyncSpec, decisions: Decisions, options: RunOptions) -> SyncOptions:
+        """One list's upload options: the sync's own, the operator's decisions, and the run's."""
+        return cls(
+            batch_size=options.batch_size,
+            full_resync=options.full_resync,
+            mode=sync.mode,
+            max_removals=sync.max_removals,
+            tags=sync.tags,
+            automations=sync.automations or options.automations,
+            clear_empty=sync.clear_empty,
+            confirm_timeout_s=options.confirm_timeout_s,
+            approve_removals=decisions.approve_removals,
+        )
 
 
 @dataclass
@@ -89,12 +100,18 @@ class Plan:
         """Contacts the run writes."""
         return self.counts.writes + self.counts.resubscribes
 
-    def as_dict(self) -> dict[str, Any]:
-        out = {**describe(self.counts, self.requests), "max_removals": self.max_removals, "mode": self.mode}
-        out["automations"] = self.automations
-        if self.mapping is not None:
-            out.update(mapping=self.mapping.as_summary(), unmapped=self.mapping.sent_nowhere)
-        return {**out, **self.notes}
+    def summary(self, **extra: Any) -> PlanSummary:
+        described = describe(self.counts, self.requests)
+        mapped = {"mapping": self.mapping.as_summary(), "unmapped": self.mapping.sent_nowhere} if self.mapping else {}
+        return PlanSummary(
+            **described,
+            max_removals=self.max_removals,
+            mode=self.mode,
+            automations=self.automations,
+            **mapped,
+            **self.notes,
+            **extra,
+        )
 
 
 @dataclass
@@ -104,22 +121,27 @@ class Sent:
     plan: Plan
     contact_writes: int = 0
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> SentCounts:
         """What the upload did, as the step's summary reports it (one list's run and an account run alike)."""
-        result = self.result
-        return {
-            "subscribed": result.subscribed,
-            "unsubscribed": result.unsubscribed,
-            "resubscribed": self.resubscribed,
-            "contact_writes": self.contact_writes,
-            "opted_out": self.plan.counts.opted_out,
-            "rejected": result.rejected,
-            "batches": result.batches_confirmed,
-            "batches_resent": result.batches_resent,
-            "unconfirmed": result.unconfirmed,
-            "format_rejections": result.format_rejections,
-            "polls": result.polls,
-        }
+        return sent_counts(self.result, resubscribed=self.resubscribed, contact_writes=self.contact_writes)
+
+
+def sent_counts(result: UploadResult, *, resubscribed: int = 0, contact_writes: int = 0) -> SentCounts:
+    return SentCounts(
+        added=result.added,
+        updated=result.updated,
+        subscribed=result.subscribed,
+        unsubscribed=result.unsubscribed,
+        resubscribed=resubscribed,
+        confirmed_earlier=result.confirmed_earlier,
+        contact_writes=contact_writes,
+        rejected=result.rejected,
+        batches=result.batches_confirmed,
+        batches_resent=result.batches_resent,
+        unconfirmed=result.unconfirmed,
+        format_rejections=result.format_rejections,
+        polls=result.polls,
+    )
 
 
 class ListSync:
@@ -127,7 +149,9 @@ class ListSync:
 
     `list_created`: this run created the list, so while nothing has been sent to it nobody can have
     unsubscribed from it, and reading its unsubscribed contacts (a request, up to a second at the rate
-    limit before the first import) is skipped.
+    limit before the first import) is skipped. `mapping`: which column feeds which field, decided before
+    anything was written (upload.columns.map_audience); an audience an earlier attempt prepared keeps the
+    mapping it was prepared with.
     """
 
     def __init__(
@@ -138,22 +162,21 @@ class ListSync:
         state_location: str,
         options: SyncOptions,
         *,
+        mapping: ColumnMapping | None = None,
         list_created: bool = False,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-        fields: list[AccountField] | None = None,
         list_name: str | None = None,
         group_name: str | None = None,
         early: bool = True,
     ) -> None:
-        """`fields`: the account's custom fields, when the caller has read them already (an account run reads
-        them once for every list); `list_name`/`group_name` fill the rebuild command a damaged state names; `early`
-        False: a large first sync is prepared in full before it sends (an account run merges the lists' rows
-        by email, which needs every list's rows)."""
+        """`list_name`/`group_name` fill the rebuild command a damaged state names; `early` False: a large first
+        sync is prepared in full before it sends (several lists' rows are merged by email, which needs them all)."""
         self.client = client
         self.db_path = db_path
         self.list_id = list_id
         self.options = options
         self.list_created = list_created
+        self.list_name = list_name
         self.log = log or logging.getLogger(__name__)
         self.con = duckdb.connect(db_path)
         self._writer = self.con.cursor()
@@ -171,61 +194,35 @@ class ListSync:
             if self.state and list_id
             else None
         )
-        self.mapping: ColumnMapping | None = None
-        self.fields: list[AccountField] = list(fields or [])
-        self._fields_known = fields is not None
+        self.mapping = prepared_mapping(db_path) or mapping
         self._feed: EarlyFeed | None = None
         self._early = early
         self._unsubscribed: list[tuple[str, int]] = []
+        self.earlier_unchanged = 0  # of the plan's unchanged: contacts this run confirmed from earlier batches
 
     def close(self) -> None:
         self._writer.close()
         self.con.close()
 
     async def resume(self) -> int:
-        """Confirm (by polling) the batches an earlier run had queued; answers how many there were."""
+        """Confirm (by polling) the batches an earlier run had queued; answers how many there were. What they
+        confirm counts as this run's, apart (`confirmed_earlier`), and is not counted again as unchanged."""
         if self.uploader is None or self.state is None:
             return 0
         resumed = resumed_batches(self.state)
+        emails = [row.email for batch in resumed for row in batch.rows]
+        self.con.execute("CREATE OR REPLACE TEMP TABLE resumed (email VARCHAR)")
         if resumed:
+            self.con.executemany("INSERT INTO resumed VALUES (?)", [(e,) for e in emails])
             self.log.info("Confirming %d batches an earlier run queued", len(resumed))
             await self.uploader.resume(resumed)
+            self.uploader.result.confirmed_earlier = self.uploader.result.subscribed + self.uploader.result.unsubscribed
         return len(resumed)
 
-    async def map(self, *, dry_run: bool = False) -> ColumnMapping:
-        """Read the account's fields and decide every column's target; raises MappingProblem when it cannot."""
-        columns = pending_columns(self.db_path)
-        if columns is None:
-            # Prepared by an earlier attempt of this step: its value columns follow the mapping it used.
-            stored = prepared_mapping(self.db_path)
-            if stored is not None:
-                self.mapping = stored
-                return stored
-            raise RuntimeError(f"no audience columns recorded for {self.db_path}")
-        if not self._fields_known:
-            self.fields = await discover_fields(self.client)
-        choices = dict(self.options.choices)
-        for column, kind in self.options.create_fields.items():
-            if dry_run:
-                continue
-            options = (
-                await asyncio.to_thread(distinct_values, self.db_path, column, split=kind in MULTI_TYPES)
-                if kind in CHOICE_TYPES or kind in MULTI_TYPES
-                else []
-            )
-            made = await create_field(self.client, column, kind, options)
-            self.log.info("Created custom field %s (%s, id %d) for column %r", made.perstag, kind, made.id, column)
-            self.fields.append(made)
-            choices[column] = ColumnChoice(str(made.id), choices.get(column, ColumnChoice("")).clear_empty)
-        self.mapping = map_columns(columns, self.fields, choices, clear_empty=self.options.clear_empty)
-        for name in self.mapping.unmapped:
-            self.log.warning(
-                "Column %r matches no contact field and no custom field: it is not sent (map it with"
-                " --field %s=FIELD, or --field %s=- to say so)",
-                name,
-                name,
-                name,
-            )
+    def _mapping(self) -> ColumnMapping:
+        if self.mapping is None:
+            # Nobody decided the mapping (the engine used on its own): the standard fields by their spellings.
+            self.mapping = map_columns(pending_columns(self.db_path) or [], None)
         return self.mapping
 
     def _rules(self) -> PlanRules:
@@ -239,15 +236,14 @@ class ListSync:
         )
 
     async def plan(self, *, dry_run: bool = False) -> Plan:
-        if self.mapping is None:
-            await self.map(dry_run=dry_run)
+        """Every write the list needs, decided against its state and opt-outs. Outside a dry run (whose plan shows
+        them) a mirror plan over its removal limit is TooManyRemovals, unless the operator approved it."""
+        self._mapping()
         rules = self._rules()
         # Nothing recorded for this destination yet: no sync of this list has ever sent anything.
         first_sync = self.state is not None and await asyncio.to_thread(self.state.is_empty)
         if self.list_id is not None and not (self.list_created and first_sync):
-            self._unsubscribed = [
-                (str(c["email"]), as_int(c["id"])) async for c in self.client.list_contacts(self.list_id, status=2)
-            ]
+            self._unsubscribed = [(c.email, c.id) async for c in self.client.list_contacts(self.list_id, status=2)]
         load_unsubscribed(self.con, self._unsubscribed)
         source = audience_pending(self.db_path)
         opts = self.options
@@ -291,6 +287,16 @@ class ListSync:
             plan.notes = {"rejected_values": prepared.rejected_values, "naive_datetimes": prepared.naive_datetimes}
         if first_sync and self.state is not None and self.list_id is not None and not self.list_created:
             await self._no_state_but_members(plan)
+        self.earlier_unchanged = self._earlier_unchanged()
+        removals, limit = counts.removals, plan.max_removals
+        if not dry_run and opts.mode == MIRROR and removals > limit and not opts.approve_removals:
+            raise TooManyRemovals(
+                f"the sync would unsubscribe {removals} contacts, over the limit of {limit}",
+                list_id=self.list_id,
+                list_name=self.list_name,
+                removals=removals,
+                limit=limit,
+            )
         if plan.notes.get("naive_datetimes"):
             self.log.info(
                 "%d date-time values carry no time zone: they are taken as UTC", plan.notes["naive_datetimes"]
@@ -305,6 +311,20 @@ class ListSync:
             counts.unchanged,
         )
         return plan
+
+    def _earlier_unchanged(self) -> int:
+        """Contacts the plan finds unchanged only because this run confirmed an earlier run's batch of them."""
+        exists = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'resumed' AND temporary"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = self.con.execute(
+            "SELECT count(DISTINCT a.email) FROM audience a JOIN resumed r USING (email)"
+            " WHERE a.email NOT IN (SELECT email FROM to_send)"
+            " AND a.email NOT IN (SELECT email FROM list_unsubscribed)"
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     async def _no_state_but_members(self, plan: Plan) -> None:
         """A list that has members but no state here: say so (its state may live elsewhere: --state), since
@@ -356,27 +376,20 @@ class ListSync:
         async def progressed(result: UploadResult) -> None:
             if on_progress is not None:
                 done = result.subscribed + result.unsubscribed + result.rejected + contact_done
-                await on_progress(done, total, result.batches_confirmed)
+                await on_progress(done, total, result)
 
         uploader.on_progress = progressed
         resubscribed = await self.before_bulk()
         if self._feed is None:
-            ids = self._rules().custom_ids
-            few = list(rows_to_send(self.con, ids, via_contact_api=True))
-            few_subscribed, few_unsubscribed = await send_small(self.client, self.state, few, self.list_id)
-            contact_done = few_subscribed + few_unsubscribed
+            few = await self.send_few()
             result = await uploader.run(make_batches(self.bulk_rows(), self.list_id, self.options.batch_size))
-            # The contact API's writes count as the imports' do, from here on in the result itself.
-            result.subscribed += few_subscribed
-            result.unsubscribed += few_unsubscribed
 
             async def contact_progress(n: int) -> None:
                 nonlocal contact_done
                 contact_done = n
                 await progressed(result)
 
-            contact_done = 0
-            contact_done = await self.after_bulk(contact_progress) + few_subscribed + few_unsubscribed
+            contact_done = await self.after_bulk(contact_progress) + few
         else:
             result = await uploader.run(self._feed.items())
             assert self._feed.counts is not None
@@ -399,6 +412,14 @@ class ListSync:
         # A field the list cannot show would take the values, invisibly: relate it before the first import.
         await relate_fields(self.client, self._unrelated(used_only=self._feed is None), self.list_id)
         return 0 if self._feed is not None else await self._resubscribe()
+
+    async def send_few(self) -> int:
+        """The handful of changes the plan routed to the contact API (route_small_changes), counted in the
+        upload's result as the imports' are; answers how many contacts."""
+        assert self.uploader is not None and self.state is not None and self.list_id is not None
+        few = list(rows_to_send(self.con, self._rules().custom_ids, via_contact_api=True))
+        await send_small(self.client, self.state, few, self.list_id, self.uploader.result)
+        return len(few)
 
     def bulk_rows(self, *, by_email: bool = False) -> Iterator[Row]:
         """The rows bulk import writes (the contact API's few aside), by source row or by email."""

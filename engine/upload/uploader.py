@@ -27,11 +27,25 @@ class UploadResult:
     batches_resent: int = 0
     subscribed: int = 0
     unsubscribed: int = 0
+    added: int = 0  # of the subscribed: new to the list
+    updated: int = 0  # of the subscribed: values changed (re-subscribed ones aside)
+    confirmed_earlier: int = 0  # of the subscribed and unsubscribed: from an earlier run's batches
     rejected: int = 0
     format_rejections: int = 0
     polls: int = 0
     unconfirmed: int = 0  # contacts of batches still queued when the confirmation deadline passed
     confirmed_at: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, contacts so far)
+
+    def count(self, row: Row) -> None:
+        """One contact confirmed on the list: subscribed (added or updated) or unsubscribed."""
+        if row.action != SUBSCRIBE:
+            self.unsubscribed += 1
+            return
+        self.subscribed += 1
+        if row.verdict == "add":
+            self.added += 1
+        elif row.verdict == "update":
+            self.updated += 1
 
 
 class Ledger(Protocol):
@@ -174,10 +188,7 @@ class Uploader:
         self.ledger.confirmed(batch, confirmed)
         self.result.batches_confirmed += 1
         for row in confirmed:
-            if row.action == SUBSCRIBE:
-                self.result.subscribed += 1
-            else:
-                self.result.unsubscribed += 1
+            self.result.count(row)
         self.result.confirmed_at.append((time.monotonic(), self.result.subscribed + self.result.unsubscribed))
         if self.on_progress is not None:
             await self.on_progress(self.result)

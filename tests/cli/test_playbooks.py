@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markdown import Markdown
 
-from ac_sync.resolutions.failures import FAILURES
+from ac_sync.resolutions.failures import TYPED, example
 from ac_sync.resolutions.forms import check, form_for
 from ac_sync.resolutions.playbooks import PLAYBOOKS, Where, render, suggested, with_options
 
@@ -31,7 +31,7 @@ COMMAND = (
 )
 DEADLINE = datetime(2026, 12, 1, 13, 30, tzinfo=UTC)
 
-# Each code with the context its raising code gives it (tasks/, flows/session.py, resolutions/classify.py).
+# Each code with the context its raising code gives it (engine/destination.py, the client, the orchestration).
 CONTEXTS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "INVALID_CREDENTIALS": [
         ("Forbidden", "validate-credentials", {"api_url": "https://acme.api-us1.com/api/3"}),
@@ -117,7 +117,7 @@ def cases() -> list[Any]:
 
 
 def test_every_code_has_contexts_here() -> None:
-    assert set(CONTEXTS) == set(FAILURES) == set(PLAYBOOKS)
+    assert set(CONTEXTS) == set(TYPED) == set(PLAYBOOKS)
 
 
 def terminal_text(markdown: str) -> str:
@@ -129,7 +129,7 @@ def terminal_text(markdown: str) -> str:
 @pytest.mark.parametrize(("code", "n", "kind"), cases())
 def test_playbook_is_filled_and_fits_the_run(code: str, n: int, kind: str) -> None:
     message, step, context = CONTEXTS[code][n]
-    failure = FAILURES[code](message, step=step, **context)
+    failure = example(code, message, step=step, **context)
     paused, where = KINDS[kind]
     text = render(failure, RUN_ID, paused=paused, where=where)
     shown = terminal_text(text)
@@ -161,7 +161,7 @@ def test_playbook_is_filled_and_fits_the_run(code: str, n: int, kind: str) -> No
 
 def test_group_name_with_a_space_renders_quoted_and_the_suggestion_is_in_the_commands() -> None:
     message, step, context = CONTEXTS["INVALID_GROUP_NAME"][0]
-    failure = FAILURES["INVALID_GROUP_NAME"](message, step=step, **context)
+    failure = example("INVALID_GROUP_NAME", message, step=step, **context)
     paused = render(failure, RUN_ID, paused=True, where=Where(command=COMMAND, deadline=DEADLINE))
     assert 'No user group is titled **"marketing "**' in paused
     assert "Did you mean 'Marketing'?" in paused
@@ -173,7 +173,7 @@ def test_group_name_with_a_space_renders_quoted_and_the_suggestion_is_in_the_com
 
 def test_no_close_group_lists_the_account_groups() -> None:
     message, step, context = CONTEXTS["INVALID_GROUP_NAME"][1]
-    text = render(FAILURES["INVALID_GROUP_NAME"](message, step=step, **context), RUN_ID, paused=True)
+    text = render(example("INVALID_GROUP_NAME", message, step=step, **context), RUN_ID, paused=True)
     assert "the account's groups are 'Admin', 'Sales\\_Team'" in text
     assert "'Sales_Team'" in terminal_text(text)
     assert "--set group_name=GROUP_NAME" in text  # nothing to suggest: the input named, not a <placeholder>
@@ -181,7 +181,7 @@ def test_no_close_group_lists_the_account_groups() -> None:
 
 def test_too_many_removals_says_the_counts_and_max_removals() -> None:
     message, step, context = CONTEXTS["TOO_MANY_REMOVALS"][0]
-    failure = FAILURES["TOO_MANY_REMOVALS"](message, step=step, **context)
+    failure = example("TOO_MANY_REMOVALS", message, step=step, **context)
     text = render(failure, RUN_ID, where=Where(command=COMMAND))
     assert "**40** contacts from the list with id 12, over the limit of 1" in text
     assert "--max-removals" in text
@@ -193,7 +193,7 @@ def test_too_many_removals_says_the_counts_and_max_removals() -> None:
 
 def test_pause_timeout_zero_offers_no_actions_but_says_how_to_get_them() -> None:
     message, step, context = CONTEXTS["INVALID_GROUP_NAME"][0]
-    failure = FAILURES["INVALID_GROUP_NAME"](message, step=step, **context)
+    failure = example("INVALID_GROUP_NAME", message, step=step, **context)
     text = render(failure, RUN_ID, where=Where(command=(*COMMAND, "--pause-timeout", "0")))
     assert "has stopped" in text and "ac-sync resolve" not in text
     assert "without `--pause-timeout 0`" in text and "`create-group`" in text
@@ -201,17 +201,17 @@ def test_pause_timeout_zero_offers_no_actions_but_says_how_to_get_them() -> None
 
 def test_invalid_credentials_explains_the_exported_variable_trap() -> None:
     message, step, context = CONTEXTS["INVALID_CREDENTIALS"][0]
-    text = render(FAILURES["INVALID_CREDENTIALS"](message, step=step, **context), RUN_ID, paused=True)
+    text = render(example("INVALID_CREDENTIALS", message, step=step, **context), RUN_ID, paused=True)
     assert "exported" in text and "cannot get a new environment" in text
     assert "--credentials-block" in text and "fresh one" in text
 
 
 def test_ambiguous_list_and_field_commands_name_each_candidate() -> None:
     message, step, context = CONTEXTS["AMBIGUOUS_LIST_NAME"][0]
-    text = render(FAILURES["AMBIGUOUS_LIST_NAME"](message, step=step, **context), RUN_ID, paused=True)
+    text = render(example("AMBIGUOUS_LIST_NAME", message, step=step, **context), RUN_ID, paused=True)
     assert "--action use-list --set list_id=4" in text and "--action use-list --set list_id=9" in text
     message, step, context = CONTEXTS["AMBIGUOUS_FIELD"][0]
-    failure = FAILURES["AMBIGUOUS_FIELD"](message, step=step, **context)
+    failure = example("AMBIGUOUS_FIELD", message, step=step, **context)
     assert "--action use-field --set field=7" in render(failure, RUN_ID, paused=True)
     assert "--field Plan=4" in render(failure, RUN_ID, where=Where(command=COMMAND))
 
@@ -224,7 +224,7 @@ def test_with_options_replaces_a_flag_and_adds_a_field() -> None:
 
 def test_form_opens_with_the_suggestion_and_keeps_its_constraints() -> None:
     message, step, context = CONTEXTS["INVALID_GROUP_NAME"][0]
-    failure = FAILURES["INVALID_GROUP_NAME"](message, step=step, **context)
+    failure = example("INVALID_GROUP_NAME", message, step=step, **context)
     defaults = suggested(failure)
     assert defaults == {"action": "use-group", "group_name": "Marketing"}
     form = form_for("INVALID_GROUP_NAME", defaults)
@@ -243,12 +243,12 @@ def test_form_opens_with_the_suggestion_and_keeps_its_constraints() -> None:
 def test_removal_and_state_forms_preselect_the_safe_action() -> None:
     for code in ("TOO_MANY_REMOVALS", "STATE_MISMATCH"):
         message, step, context = CONTEXTS[code][0]
-        assert suggested(FAILURES[code](message, step=step, **context))["action"] == "abort"
+        assert suggested(example(code, message, step=step, **context))["action"] == "abort"
 
 
 def test_deadline_is_shown_in_utc() -> None:
     message, step, context = CONTEXTS["PAYMENT_REQUIRED"][0]
     later = datetime.now(UTC) + timedelta(hours=1)
-    text = render(FAILURES["PAYMENT_REQUIRED"](message, step=step, **context), RUN_ID, paused=True,
+    text = render(example("PAYMENT_REQUIRED", message, step=step, **context), RUN_ID, paused=True,
                   where=Where(deadline=later))  # fmt: skip
     assert later.strftime("%Y-%m-%d %H:%M:%S UTC") in text

@@ -101,15 +101,6 @@ def run_args(sample: Path, list_name: str, *extra: str) -> list[str]:
     return ["run", "--audience", str(sample), "--list", list_name, "--group", "Admin", *extra]
 
 
-@pytest.fixture
-def slow_upload(sync_env: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> Admin:
-    """The emulator at time-scale 2: slow enough that a signal lands mid-upload."""
-    admin = Admin(sync_env.base_url)
-    admin.post("/config", {"time_scale": 2})
-    monkeypatch.setenv("AC_SYNC_TIME_SCALE", "2")
-    return admin
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_upload_stops_cleanly_and_the_same_command_continues(
     slow_upload: Admin, tmp_path: Path, signum: int

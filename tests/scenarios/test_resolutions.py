@@ -121,7 +121,9 @@ async def test_playbook_artifact_and_form_reject_bad_input(
     run_id = UUID(notice.flow_run_id)
     async with get_client() as client:
         artifacts = await client.read_latest_artifacts()
-    playbook = next(a for a in artifacts if a.key == artifact_key("INVALID_GROUP_NAME") and a.flow_run_id == run_id)
+    playbook = next(
+        a for a in artifacts if a.key == artifact_key("INVALID_GROUP_NAME", "L") and a.flow_run_id == run_id
+    )
     assert "No user group is titled **Marketing**" in str(playbook.data)
     assert sync_env.api_key not in str(playbook.data)
     # The form: the server refuses an unknown action, a blank group name and a non-positive list id.

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 from prefect.logging import disable_run_logger
 from pydantic import SecretStr
 
 from ac_sync.activecampaign.client import ACClient
+from ac_sync.activecampaign.errors import KeyRefusedError
 from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits
-from ac_sync.resolutions.failures import InvalidCredentials, InvalidGroupName
+from ac_sync.engine.errors import InvalidGroupName
 from ac_sync.tasks.ensure_group import ensure_group
 
 
@@ -39,7 +38,7 @@ async def test_an_exact_title_answers_its_id_in_one_request() -> None:
     seen: list[httpx.Request] = []
     async with client_for(groups_api(["Admin", "Marketing"], seen)) as client:
         with disable_run_logger():
-            assert await ensure_group.fn(client, "Marketing") == 4
+            assert (await ensure_group.fn(client, "Marketing")).id == 4
     assert [(r.method, r.url.path) for r in seen] == [("GET", "/api/3/groups")]
 
 
@@ -57,6 +56,6 @@ async def test_a_refused_key_is_invalid_credentials() -> None:
         return httpx.Response(403, content=b"")
 
     async with client_for(httpx.MockTransport(refuse)) as client:
-        with disable_run_logger(), pytest.raises(InvalidCredentials) as info:
+        with disable_run_logger(), pytest.raises(KeyRefusedError) as info:
             await ensure_group.fn(client, "Marketing")
-    assert "forbidden (403)" in json.dumps(info.value.as_dict())
+    assert info.value.code == "INVALID_CREDENTIALS" and "forbidden (403)" in info.value.message

@@ -12,14 +12,13 @@ from ac_sync.engine.audience.fields import Column
 from ac_sync.engine.audience.mapping import (
     AccountField,
     ColumnChoice,
-    MappingProblem,
     choices_from_document,
     map_columns,
     mapping_from_json,
     mapping_to_json,
     parse_choices,
 )
-from ac_sync.engine.errors import AudienceError, ConfigError
+from ac_sync.engine.errors import AmbiguousField, AudienceError, ConfigError, UnknownField
 
 FIELDS = [
     AccountField(1, "Company", "COMPANY"),
@@ -68,12 +67,12 @@ def test_explicit_choices_override_and_ignore() -> None:
 
 def test_two_fields_for_one_column_and_an_unknown_field_are_problems() -> None:
     twins = [*FIELDS, AccountField(9, "Plan", "PLAN_2024")]
-    with pytest.raises(MappingProblem) as info:
+    with pytest.raises(AmbiguousField) as ambiguous:
         map_columns(cols("email", "Plan"), twins)
-    assert info.value.kind == "ambiguous" and [f.id for f in info.value.candidates] == [4, 9]
-    with pytest.raises(MappingProblem) as info:
+    assert ambiguous.value.context["candidates"] == ["PLAN (id 4)", "PLAN_2024 (id 9)"]
+    with pytest.raises(UnknownField) as unknown:
         map_columns(cols("email", "Notes"), FIELDS, {"Notes": ColumnChoice("NOTES")})
-    assert info.value.kind == "unknown" and info.value.column == "Notes"
+    assert unknown.value.context["column"] == "Notes" and unknown.value.context["wanted"] == "NOTES"
 
 
 def test_mistakes_in_choices_are_one_clear_line() -> None:

@@ -73,25 +73,26 @@ def test_prepare_keeps_other_tables(prepared: Path, tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM rejected").fetchone() == (0,)
 
 
-def test_rejected_rows(prepared: Path) -> None:
+def test_rejected_rows_are_numbered_as_the_csv_is(prepared: Path) -> None:
+    # A CSV's spreadsheet rows: the header is row 1, so record 601 is row 602 (and its duplicate's first, 8).
     assert rejected_rows(prepared, limit=10) == [
         {
-            "source_row": 601,
+            "row": 602,
             "email": 'odd, "quoted"\nemail',
             "column_name": None,
             "value": None,
             "reason": "An email address must have an @-sign.",
         },
-        {"source_row": 602, "email": None, "column_name": None, "value": None, "reason": "missing email"},
+        {"row": 603, "email": None, "column_name": None, "value": None, "reason": "missing email"},
         {
-            "source_row": 603,
+            "row": 604,
             "email": "USER7@example.com",
             "column_name": None,
             "value": None,
-            "reason": "duplicate of row 7",
+            "reason": "duplicate of row 8",
         },
     ]
-    assert [r["source_row"] for r in rejected_rows(prepared, limit=2)] == [601, 602]
+    assert [r["row"] for r in rejected_rows(prepared, limit=2)] == [602, 603]
 
 
 def test_write_rejected_csv_round_trips(prepared: Path, tmp_path: Path) -> None:

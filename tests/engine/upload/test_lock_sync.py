@@ -4,6 +4,7 @@ gets each contact once, and the second run, planning against the first run's sta
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorServer
 from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits
 from ac_sync.cli.sample import write_sample
 from ac_sync.engine.audience import count_audience
+from ac_sync.engine.upload.account_fields import discover_fields, map_audience
 from ac_sync.engine.upload.lock import ListLock
 from ac_sync.engine.upload.state import SyncState, destination_key
 from ac_sync.engine.upload.sync import ListSync, SyncOptions
@@ -44,10 +46,13 @@ async def one_run(
     async with client:
         state = SyncState(location, destination_key(client.base_url, list_id))
         async with ListLock(state, wait_s=300, owner=f"run {name}", poll_s=0.02):
-            sync = ListSync(client, str(db), list_id, location, SyncOptions())
+            fields = await discover_fields(client)
+            mapping = await map_audience(
+                client, str(db), fields, {}, {}, clear_empty=False, dry_run=False, log=logging.getLogger(name)
+            )
+            sync = ListSync(client, str(db), list_id, location, SyncOptions(), mapping=mapping)
             try:
                 await sync.resume()
-                await sync.map()
                 plan = await sync.plan()
                 sent = await sync.send(plan)
             finally:
