@@ -33,8 +33,12 @@ from pydantic import SecretStr
 from ac_sync.activecampaign.errors import (
     ACError,
     ApiUrlError,
+    AuthenticationError,
     BatchNotFoundError,
+    KeyRefusedError,
     NotFoundError,
+    PermissionDeniedError,
+    TransportError,
     UnexpectedAnswerError,
     ValidationError,
 )
@@ -79,6 +83,7 @@ from ac_sync.activecampaign.models import (
 )
 from ac_sync.activecampaign.paging import PAGE_SIZE, Walk
 from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind, limiter_for
+from ac_sync.activecampaign.rights import right_needed
 from ac_sync.activecampaign.urls import normalise_base_url
 
 BULK_MAX_CONTACTS = 250
@@ -422,9 +427,26 @@ class ACClient:
         base = self.retry.bulk_rate_backoff_s if verdict.bulk else self.retry.backoff_base_s
         return self._backoff(throttled - 1, base)
 
-    async def _failure(self, verdict: Verdict, message: str, **attached: Any) -> ACError:
+    async def _failure(self, verdict: Verdict, message: str, *, method: str, path: str, **attached: Any) -> ACError:
         assert verdict.error is not None  # only OK names none, and an OK answer is parsed
-        return verdict.error(message, **attached)
+        if verdict.error is AuthenticationError:
+            # The key refused, or a right of its user missing: the answer does not say, who-am-I does.
+            if path.lstrip("/") == "users/me" or not await self._key_accepted():
+                return KeyRefusedError(message, method=method, path=path, **attached)
+            return PermissionDeniedError(
+                message, right=right_needed(method, path), method=method, path=path, **attached
+            )
+        return verdict.error(message, method=method, path=path, **attached)
+
+    async def _key_accepted(self) -> bool:
+        """Whether who-am-I, asked once (a 403 elsewhere), takes the key; a key rotated mid-run it refuses."""
+        try:
+            await self.me()
+        except KeyRefusedError:
+            return False
+        except ACError:
+            return True  # some other trouble: do not blame the key for it
+        return True
 
     # --- reading lists ----------------------------------------------------------------------------------
 
@@ -461,6 +483,8 @@ class ACClient:
     # --- the operations the sync has always used: the API's dicts, validated --------------------------------
 
     async def me(self) -> dict[str, Any]:
+        """The key's user. Who-am-I exists on every account: a 404, no answer, or an answer that is not a user
+        says the API URL is wrong (ApiUrlError), not that someone is missing."""
         try:
             raw, _ = await self._ask("GET", "users/me", _one("user", User))
         except UnexpectedAnswerError as exc:
@@ -471,6 +495,8 @@ class ACClient:
                 method="GET",
                 path="users/me",
             ) from None
+        except (NotFoundError, TransportError) as exc:
+            raise ApiUrlError(exc.message, status=exc.status, method=exc.method, path=exc.path, body=exc.body) from None
         return raw
 
     async def groups(self) -> list[dict[str, Any]]:
