@@ -2,8 +2,9 @@
 
 Every request goes through the account's limiter; transient failures (429, 503 at the limit, the bulk
 "Rate limit exceeded." 400, other 5xx, resets, timeouts) are retried with exponential backoff and jitter;
-authentication, payment and validation errors never are. The API key is only ever put into the request
-header: no exception, log line or statistic contains it.
+authentication, payment and validation errors never are. What each answer means is the table of
+`ac_sync.activecampaign.judgement`; the request loop only acts on its verdicts. The API key is only ever put
+into the request header: no exception, log line or statistic contains it.
 
 Every answer an operation reads is validated (`ac_sync.activecampaign.models`) before it is believed. A 2xx answer
 that does not fit (an HTML page, an empty body, JSON without the keys the operation needs, a filter the API
@@ -18,14 +19,12 @@ API's own dicts, validated; the others answer the frozen models of `ac_sync.acti
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -36,13 +35,21 @@ from ac_sync.activecampaign.errors import (
     ApiUrlError,
     AuthenticationError,
     BatchNotFoundError,
+    KeyRefusedError,
     NotFoundError,
-    PaymentRequiredError,
-    RateLimitedError,
-    ServerError,
+    PermissionDeniedError,
     TransportError,
     UnexpectedAnswerError,
     ValidationError,
+)
+from ac_sync.activecampaign.judgement import (
+    Action,
+    Verdict,
+    http_date,
+    judge,
+    judge_transport,
+    judge_unparsed,
+    message_of,
 )
 from ac_sync.activecampaign.models import (
     AnswerShapeError,
@@ -76,6 +83,7 @@ from ac_sync.activecampaign.models import (
 )
 from ac_sync.activecampaign.paging import PAGE_SIZE, Walk
 from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind, limiter_for
+from ac_sync.activecampaign.rights import right_needed
 from ac_sync.activecampaign.urls import normalise_base_url
 
 BULK_MAX_CONTACTS = 250
@@ -139,59 +147,6 @@ class Answer:
     def server_time(self) -> datetime | None:
         """ActiveCampaign's clock when it answered: the HTTP Date header."""
         return http_date(self.headers.get("Date"))
-
-
-# Refusals that are no rate limit, redirect or server error: the error class and the words for them.
-_REFUSALS: dict[int, tuple[type[ACError], str]] = {
-    402: (PaymentRequiredError, "payment required"),
-    403: (AuthenticationError, "forbidden"),
-    404: (NotFoundError, "not found"),
-}
-
-
-def _message_of(body: Any) -> str:
-    """One short line out of any of the API's error envelopes."""
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors:
-            first = errors[0]
-            if isinstance(first, dict):
-                # `detail` says what was refused ("You do not have permission..."); `title` only "Forbidden".
-                return str(first.get("detail") or first.get("title") or first)
-        if isinstance(errors, str) and errors.strip():
-            return errors.strip()  # fieldOption/bulk: {"errors": "Bulk operation failed. ..."}
-        for key in ("message", "error"):
-            if body.get(key):
-                return str(body[key])
-    if isinstance(body, str) and body.strip():
-        return body.strip().splitlines()[0][:200]
-    return ""
-
-
-def _is_bulk_rate_limit(body: Any) -> bool:
-    return isinstance(body, dict) and "rate limit exceeded" in str(body.get("message", "")).lower()
-
-
-def http_date(value: str | None) -> datetime | None:
-    """An HTTP date (always GMT by RFC 9110) as an aware datetime; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _retry_after_s(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = http_date(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
 def _parse_body(resp: httpx.Response) -> Any:
@@ -393,114 +348,105 @@ class ACClient:
         kind: Kind = "request",
         retry_unexpected: bool = True,
     ) -> T:
-        """Send one request and answer `parse` of its 2xx answer.
+        """Send one request and answer `parse` of its 2xx answer; what any other answer means is `judge`'s.
 
         `json_body` is encoded by `encode_json` (bytes are taken as encoded already). An answer `parse`
         refuses is retried within the transient budget, unless `retry_unexpected` is off (the request
         creates something, and the first attempt may have).
         """
         url = f"{self.base_url}/{path.lstrip('/')}"
-        where = f"{method} /api/3/{path.lstrip('/')}"
         content = None if json_body is None else json_body if isinstance(json_body, bytes) else encode_json(json_body)
         failures = 0
         throttled = 0
         while True:
-            self.stats.total += 1
-            if kind != "request":
-                self.stats.bulk_import += 1
-            headers = {"Api-Token": self._key.get_secret_value()}
-            if content is not None:
-                headers["Content-Type"] = "application/json"
+            status: int | None = None
+            body: Any = None
+            reason = ""
             try:
-                async with self.limiter.slot(kind):
-                    resp = await self._http.request(method, url, params=params, content=content, headers=headers)
+                resp = await self._send(method, url, params, content, kind)
             except httpx.TransportError as exc:
                 self.stats.by_status["transport_error"] += 1
-                failures += 1
-                if failures >= self.retry.max_attempts:
-                    cls = ApiUrlError if isinstance(exc, httpx.ConnectError) else TransportError
-                    raise cls(
-                        f"{where}: could not reach {self.base_url} ({type(exc).__name__})",
-                        method=method,
-                        path=path,
-                    ) from None
-                self.stats.retries += 1
-                await asyncio.sleep(self._backoff(failures))
-                continue
+                verdict, reason = judge_transport(exc), type(exc).__name__
+            else:
+                status, body = resp.status_code, _parse_body(resp)
+                if isinstance(body, str):
+                    body = self._scrub(body)
+                verdict = judge(status, body, resp.headers)
+                if verdict.action is Action.OK:
+                    try:
+                        result = parse(Answer(status, body, resp.headers))
+                    except AnswerShapeError as exc:
+                        self.stats.by_status["unexpected_body"] += 1
+                        verdict, reason = judge_unparsed(retry_allowed=retry_unexpected), str(exc)
+                    else:
+                        self.stats.by_status[str(status)] += 1
+                        return result
+                else:
+                    self.stats.by_status[str(status)] += 1
 
-            status = resp.status_code
-            body = _parse_body(resp)
-            if isinstance(body, str):
-                body = self._scrub(body)
-            if status < 300:
-                try:
-                    result = parse(Answer(status, body, resp.headers))
-                except AnswerShapeError as exc:
-                    self.stats.by_status["unexpected_body"] += 1
-                    failures += 1
-                    if not retry_unexpected or failures >= self.retry.max_attempts:
-                        tried = f"after {failures} attempts" if retry_unexpected else "not retried, it may have acted"
-                        raise UnexpectedAnswerError(
-                            self._scrub(f"{where}: unexpected answer ({status}, {tried}): {exc}"),
-                            status=status,
-                            method=method,
-                            path=path,
-                            body=body,
-                        ) from None
+            if verdict.action is Action.THROTTLE:
+                self.stats.rate_limited += 1
+                throttled += 1
+                attempts = throttled
+                if throttled <= self.retry.max_rate_limited:
+                    self.limiter.pause_for(self._throttle_wait(verdict, throttled))
+                    self.stats.retries += 1
+                    continue
+            else:
+                failures += 1
+                attempts = failures
+                if verdict.action is Action.RETRY and failures < self.retry.max_attempts:
                     self.stats.retries += 1
                     await asyncio.sleep(self._backoff(failures))
                     continue
-                self.stats.by_status[str(status)] += 1
-                return result
-            self.stats.by_status[str(status)] += 1
-            if 300 <= status < 400:
-                raise ApiUrlError(
-                    f"{where}: the API URL answered with a redirect ({status}); use the exact URL from Settings → "
-                    "Developer",
-                    status=status,
-                    method=method,
-                    path=path,
-                )
-            message = self._scrub(_message_of(body))
-            rate_limited = (
-                status == 429
-                or (status == 503 and resp.headers.get("Retry-After"))
-                or (status == 400 and _is_bulk_rate_limit(body))
+            message = verdict.message(
+                where=f"{method} /api/3/{path.lstrip('/')}",
+                url=self.base_url,
+                status=status,
+                detail=f": {text}" if (text := message_of(body)) else "",
+                attempts=attempts,
+                reason=reason,
             )
-            if rate_limited:
-                self.stats.rate_limited += 1
-                throttled += 1
-                if throttled > self.retry.max_rate_limited:
-                    raise RateLimitedError(
-                        f"{where}: the account stayed rate-limited after {throttled} throttled answers",
-                        status=status,
-                        method=method,
-                        path=path,
-                        body=body,
-                    )
-                wait = _retry_after_s(resp)
-                if wait is None:
-                    base = self.retry.bulk_rate_backoff_s if status == 400 else self.retry.backoff_base_s
-                    wait = self._backoff(throttled - 1, base)
-                self.limiter.pause_for(wait)
-                self.stats.retries += 1
-                continue
-            if status >= 500:
-                failures += 1
-                if failures >= self.retry.max_attempts:
-                    raise ServerError(
-                        f"{where}: server error {status} persisted after {failures} attempts",
-                        status=status,
-                        method=method,
-                        path=path,
-                        body=body,
-                    )
-                self.stats.retries += 1
-                await asyncio.sleep(self._backoff(failures))
-                continue
-            cls, what = _REFUSALS.get(status, (ValidationError, "refused"))
-            detail = f": {message}" if message else ""
-            raise cls(f"{where}: {what} ({status}){detail}", status=status, method=method, path=path, body=body)
+            raise await self._failure(verdict, self._scrub(message), status=status, method=method, path=path, body=body)
+
+    async def _send(
+        self, method: str, url: str, params: dict[str, Any] | None, content: bytes | None, kind: Kind
+    ) -> httpx.Response:
+        self.stats.total += 1
+        if kind != "request":
+            self.stats.bulk_import += 1
+        headers = {"Api-Token": self._key.get_secret_value()}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        async with self.limiter.slot(kind):
+            return await self._http.request(method, url, params=params, content=content, headers=headers)
+
+    def _throttle_wait(self, verdict: Verdict, throttled: int) -> float:
+        if verdict.wait_s is not None:
+            return verdict.wait_s
+        base = self.retry.bulk_rate_backoff_s if verdict.bulk else self.retry.backoff_base_s
+        return self._backoff(throttled - 1, base)
+
+    async def _failure(self, verdict: Verdict, message: str, *, method: str, path: str, **attached: Any) -> ACError:
+        assert verdict.error is not None  # only OK names none, and an OK answer is parsed
+        if verdict.error is AuthenticationError:
+            # The key refused, or a right of its user missing: the answer does not say, who-am-I does.
+            if path.lstrip("/") == "users/me" or not await self._key_accepted():
+                return KeyRefusedError(message, method=method, path=path, **attached)
+            return PermissionDeniedError(
+                message, right=right_needed(method, path), method=method, path=path, **attached
+            )
+        return verdict.error(message, method=method, path=path, **attached)
+
+    async def _key_accepted(self) -> bool:
+        """Whether who-am-I, asked once (a 403 elsewhere), takes the key; a key rotated mid-run it refuses."""
+        try:
+            await self.me()
+        except KeyRefusedError:
+            return False
+        except ACError:
+            return True  # some other trouble: do not blame the key for it
+        return True
 
     # --- reading lists ----------------------------------------------------------------------------------
 
@@ -537,6 +483,8 @@ class ACClient:
     # --- the operations the sync has always used: the API's dicts, validated --------------------------------
 
     async def me(self) -> dict[str, Any]:
+        """The key's user. Who-am-I exists on every account: a 404, no answer, or an answer that is not a user
+        says the API URL is wrong (ApiUrlError), not that someone is missing."""
         try:
             raw, _ = await self._ask("GET", "users/me", _one("user", User))
         except UnexpectedAnswerError as exc:
@@ -547,6 +495,8 @@ class ACClient:
                 method="GET",
                 path="users/me",
             ) from None
+        except (NotFoundError, TransportError) as exc:
+            raise ApiUrlError(exc.message, status=exc.status, method=exc.method, path=exc.path, body=exc.body) from None
         return raw
 
     async def groups(self) -> list[dict[str, Any]]:
@@ -611,7 +561,7 @@ class ACClient:
         body, queued = await self._ask("POST", "import/bulk_import", _queued, json_body=content, kind=kind)
         if not queued.success:
             raise ValidationError(
-                f"POST /api/3/import/bulk_import: not queued: {self._scrub(_message_of(body))}",
+                f"POST /api/3/import/bulk_import: not queued: {self._scrub(message_of(body))}",
                 status=200,
                 method="POST",
                 path="import/bulk_import",
@@ -624,7 +574,7 @@ class ACClient:
         try:
             return await self._ask("GET", "import/info", _import_info, params={"batchId": batch_id})
         except (NotFoundError, ValidationError) as exc:
-            unknown = exc.status == 404 or (exc.status == 400 and "no import found" in _message_of(exc.body).lower())
+            unknown = exc.status == 404 or (exc.status == 400 and "no import found" in message_of(exc.body).lower())
             if not unknown:
                 raise
             raise BatchNotFoundError(
