@@ -12,7 +12,6 @@ from typing import Any
 
 from rich.console import Console
 
-from ac_sync.activecampaign.client import as_int
 from ac_sync.activecampaign.errors import ACError
 from ac_sync.activecampaign.ratelimit import AccountLimits
 from ac_sync.cli.preflight import checked_settings
@@ -45,13 +44,13 @@ async def run_verify(
         credentials = await load_credentials(credentials_block, settings)
         limits = AccountLimits(time_scale=settings.time_scale)
         async with credentials.get_client(limits=limits, timeout_s=settings.request_timeout_s) as client:
-            groups = [g for g in await client.groups() if g.get("title") == group_name]
+            groups = [g for g in await client.groups() if g.title == group_name]
             if not groups:
                 raise ConfigError(f"no user group is titled {group_name!r}")
             found = await client.lists_named(list_name)
             if len(found) != 1:
                 raise ConfigError(f"{len(found)} lists are named {list_name!r}: verify needs exactly one")
-            list_id = as_int(found[0]["id"])
+            list_id = found[0].id
             sync_state = open_state(state or settings.state, client.base_url, list_id)
             sync_state.list_name, sync_state.group_name = list_name, group_name
             if rebuild:
@@ -64,7 +63,7 @@ async def run_verify(
                 )
             report = await verify_list(client, list_id, sync_state, sample=sample)
             if repair_missing and report.missing:
-                await client.link_list_to_group(list_id, as_int(groups[0]["id"]))
+                await client.link_list_to_group(list_id, groups[0].id)
                 repaired = await repair(client, list_id, sync_state, report)
                 again = await verify_list(client, list_id, sync_state, sample=sample)
                 again.repaired = repaired

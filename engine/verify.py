@@ -79,7 +79,7 @@ def _expected(state: SyncState) -> dict[str, tuple[str | None, str | None]]:
 
 
 async def _emails(client: ACClient, list_id: int, status: int) -> set[str]:
-    return {str(c["email"]).lower() async for c in client.list_contacts(list_id, status=status)}
+    return {c.email.lower() async for c in client.list_contacts(list_id, status=status)}
 
 
 async def verify_list(
@@ -134,7 +134,7 @@ async def _verify_sample(
         if contact is None:
             report.missing.append(email)
             continue
-        statuses = {m.list_id: m.status for m in await client.contact_lists(int(contact["id"]))}
+        statuses = {m.list_id: m.status for m in await client.contact_lists(contact.id)}
         status = statuses.get(list_id)
         if status == UNSUBSCRIBED:
             report.opted_out.append(email)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
 
 from prefect import get_run_logger, task
 
-from ac_sync.activecampaign.client import ACClient, as_int
+from ac_sync.activecampaign.client import ACClient
+from ac_sync.activecampaign.models import Group
 from ac_sync.engine.progress import GROUP, Phase, publish
 from ac_sync.resolutions.classify import typed_failures
 from ac_sync.resolutions.failures import InvalidGroupName
@@ -38,21 +38,21 @@ def suggestions(name: str, titles: list[str]) -> list[str]:
 
 @task(name="ensure-group", cache_key_fn=run_scoped("ensure-group", "group_name", "create"), persist_result=True)
 async def ensure_group(
-    client: ACClient, group_name: str, create: bool = False, known: list[dict[str, Any]] | None = None
+    client: ACClient, group_name: str, create: bool = False, known: list[Group] | None = None
 ) -> int:
     """`known`: the account's groups, when the caller read them already (an account run reads them once)."""
     publish(Phase(GROUP, group_name))
     async with typed_failures("ensure-group", client, group_name=group_name):
         groups = known if known is not None and not create else await client.groups()
         # No title filter is documented: match locally, exactly (case and spaces included).
-        matches = [g for g in groups if g.get("title") == group_name]
+        matches = [g for g in groups if g.title == group_name]
         if matches:
-            return as_int(matches[0]["id"])
+            return matches[0].id
         if create:
             created = await client.create_group(group_name, GROUP_DESCRIPTION, permissions=LIST_USER_RIGHTS)
-            get_run_logger().info("Created user group %r (id %s)", group_name, created.get("id"))
-            return as_int(created["id"])
-    titles = [str(g.get("title", "")) for g in groups]
+            get_run_logger().info("Created user group %r (id %s)", group_name, created.id)
+            return created.id
+    titles = [g.title for g in groups]
     hints = suggestions(group_name, titles)
     hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
     raise InvalidGroupName(

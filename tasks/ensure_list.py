@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from ac_sync.activecampaign.client import ACClient, as_int
+from ac_sync.activecampaign.client import ACClient
 from ac_sync.engine.destination import StateMismatch, claim_list, slugify
 from ac_sync.engine.progress import LIST, Phase, publish
 from ac_sync.resolutions.classify import typed_failures
@@ -43,20 +43,20 @@ async def ensure_list(
             found = await client.lists_named(list_name)
             if len(found) > 1:
                 raise AmbiguousListName(
-                    f"{len(found)} lists are named {list_name!r} (ids {', '.join(str(f['id']) for f in found)})",
+                    f"{len(found)} lists are named {list_name!r} (ids {', '.join(str(f.id) for f in found)})",
                     step="ensure-list",
                     list_name=list_name,
-                    list_ids=[as_int(f["id"]) for f in found],
+                    list_ids=[f.id for f in found],
                 )
             if found:
-                list_id, stringid = as_int(found[0]["id"]), found[0].get("stringid")
+                list_id, stringid = found[0].id, found[0].stringid
             elif dry_run:
                 return {"list_id": None, "created": True, "linked": True, "sender_url": sender_url}
             else:
                 new = await client.create_list(
                     name=list_name, stringid=slugify(list_name), sender_url=sender_url, sender_reminder=sender_reminder
                 )
-                list_id, stringid, created = as_int(new["id"]), new.get("stringid"), True
+                list_id, stringid, created = new.id, new.stringid, True
                 log.info("Created list %r (id %d) with sender URL %s", list_name, list_id, sender_url)
             ctx["list_id"] = list_id
         try:

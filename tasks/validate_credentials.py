@@ -15,5 +15,5 @@ from ac_sync.tasks.caching import run_scoped
 async def validate_credentials(client: ACClient) -> dict[str, Any]:
     async with typed_failures("validate-credentials", client, api_url=client.base_url):
         user = await client.me()
-    get_run_logger().info("Authenticated as user %s (%s)", user.get("id"), user.get("username"))
-    return {"user_id": str(user.get("id")), "username": user.get("username")}
+    get_run_logger().info("Authenticated as user %s (%s)", user.id, user.username)
+    return {"user_id": str(user.id), "username": user.username}

@@ -99,7 +99,7 @@ class ContactWriter:
         if self._tag_names is None:
             self._tag_names = {int(t.id): str(t.tag) for t in await self.client.tags()}
         gone = {t.lower() for t in untag}
-        for contact_tag in await self.client.contact_tags(int(contact["id"])):
+        for contact_tag in await self.client.contact_tags(contact.id):
             name = self._tag_names.get(contact_tag.tag_id, "")
             if name.lower() in gone:
                 await self.client.remove_contact_tag(int(contact_tag.id))
@@ -114,8 +114,8 @@ async def send_small(client: ACClient, state: SyncState, rows: Sequence[Row], li
             contact = await client.contact_by_email(row.email)
             removed_at = None
             if contact is not None:
-                await client.set_list_status(list_id, int(contact["id"]), UNSUBSCRIBE_STATUS)
-                removed_at = await list_change_time(client, int(contact["id"]), list_id)
+                await client.set_list_status(list_id, contact.id, UNSUBSCRIBE_STATUS)
+                removed_at = await list_change_time(client, contact.id, list_id)
             state.checkpoint([(row.email, row.state_hash, UNSUBSCRIBED, row.sent_after(removed_at=removed_at))])
             continue
         contact_id = await client.sync_contact(

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from ac_sync.activecampaign.client import ACClient, as_int
+from ac_sync.activecampaign.client import ACClient
 from ac_sync.engine.audience import audience_pending, finish_audience
 from ac_sync.engine.audience.count import distinct_values, pending_columns, prepared_mapping
 from ac_sync.engine.audience.mapping import (
@@ -245,9 +245,7 @@ class ListSync:
         # Nothing recorded for this destination yet: no sync of this list has ever sent anything.
         first_sync = self.state is not None and await asyncio.to_thread(self.state.is_empty)
         if self.list_id is not None and not (self.list_created and first_sync):
-            self._unsubscribed = [
-                (str(c["email"]), as_int(c["id"])) async for c in self.client.list_contacts(self.list_id, status=2)
-            ]
+            self._unsubscribed = [(c.email, c.id) async for c in self.client.list_contacts(self.list_id, status=2)]
         load_unsubscribed(self.con, self._unsubscribed)
         source = audience_pending(self.db_path)
         opts = self.options
