@@ -12,8 +12,7 @@ did not apply) is counted as `unexpected_body` and retried like a transient fail
 UnexpectedAnswerError; only answers to requests that create something are not retried, since the first
 may have created it. List endpoints are walked by `ac_sync.activecampaign.paging`.
 
-The operations the sync has always used (`me`, `groups`, `lists_named`, `list_contacts`, ...) answer the
-API's own dicts, validated; the others answer the frozen models of `ac_sync.activecampaign.models`.
+Every operation answers the frozen models of `ac_sync.activecampaign.models`, never the API's own dicts.
 """
 
 from __future__ import annotations
@@ -64,7 +63,6 @@ from ac_sync.activecampaign.models import (
     FieldWire,
     Group,
     GroupLimit,
-    Identified,
     ImportInfo,
     ImportInfoWire,
     ListGroup,
@@ -161,13 +159,9 @@ def _parse_body(resp: httpx.Response) -> Any:
 # --- parsers of answers: each raises AnswerShapeError when the answer does not fit ------------------------
 
 
-def _as_sent(answer: Answer) -> Any:
-    return answer.body
-
-
-def _one(key: str, model: type[M]) -> Callable[[Answer], tuple[dict[str, Any], M]]:
-    def parse(answer: Answer) -> tuple[dict[str, Any], M]:
-        return one(answer.body, key, model)
+def _one(key: str, model: type[M]) -> Callable[[Answer], M]:
+    def parse(answer: Answer) -> M:
+        return one(answer.body, key, model)[1]
 
     return parse
 
@@ -260,12 +254,12 @@ def _queued(answer: Answer) -> tuple[dict[str, Any], BulkQueued]:
     return body, queued
 
 
-def _contact_found(email: str) -> Callable[[Answer], dict[str, Any] | None]:
-    def parse(answer: Answer) -> dict[str, Any] | None:
+def _contact_found(email: str) -> Callable[[Answer], Contact | None]:
+    def parse(answer: Answer) -> Contact | None:
         found = many(answer.body, "contacts", Contact)
-        for raw, contact in found:
+        for _, contact in found:
             if contact.email.lower() == email.lower():
-                return raw
+                return contact
         if found:
             # Contacts, but not this one: the filter was dropped, and "not found" would be a guess.
             raise AnswerShapeError(f"the API ignored the email filter ({len(found)} other contacts)")
@@ -324,18 +318,6 @@ class ACClient:
         # the request's headers.
         key = self._key.get_secret_value()
         return text.replace(key, "[api key]") if key else text
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        kind: Kind = "request",
-    ) -> Any:
-        """Send one request (retrying what is transient) and answer its parsed body, unvalidated."""
-        return await self._ask(method, path, _as_sent, params=params, json_body=json_body, kind=kind)
 
     async def _ask(
         self,
@@ -467,26 +449,22 @@ class ACClient:
 
     async def _items(
         self, path: str, parse: Callable[[Answer], Page[M]], params: Mapping[str, Any] | None = None, **kw: Any
-    ) -> AsyncIterator[tuple[dict[str, Any], M]]:
+    ) -> AsyncIterator[M]:
+        """Every item of a list endpoint once; see `ac_sync.activecampaign.paging` for what it survives."""
         async for pg in self._pages(path, parse, params, **kw):
-            for item in pg.items:
+            for _, item in pg.items:
                 yield item
 
-    async def paginate(self, path: str, key: str, params: dict[str, Any] | None = None) -> AsyncIterator[dict]:
-        """Every item of a list endpoint once, as sent; see `ac_sync.activecampaign.paging` for what it survives."""
-        async for raw, _ in self._items(path, _page_of(key, Identified), params):
-            yield raw
-
     async def _all(self, path: str, key: str, model: type[M], params: Mapping[str, Any] | None = None) -> list[M]:
-        return [m async for _, m in self._items(path, _page_of(key, model), params)]
+        return [m async for m in self._items(path, _page_of(key, model), params)]
 
-    # --- the operations the sync has always used: the API's dicts, validated --------------------------------
+    # --- who-am-I, user groups and lists -------------------------------------------------------------------
 
-    async def me(self) -> dict[str, Any]:
+    async def me(self) -> User:
         """The key's user. Who-am-I exists on every account: a 404, no answer, or an answer that is not a user
         says the API URL is wrong (ApiUrlError), not that someone is missing."""
         try:
-            raw, _ = await self._ask("GET", "users/me", _one("user", User))
+            user = await self._ask("GET", "users/me", _one("user", User))
         except UnexpectedAnswerError as exc:
             raise ApiUrlError(
                 f"GET /api/3/users/me answered something that is not ActiveCampaign's API; check the API URL "
@@ -497,32 +475,30 @@ class ACClient:
             ) from None
         except (NotFoundError, TransportError) as exc:
             raise ApiUrlError(exc.message, status=exc.status, method=exc.method, path=exc.path, body=exc.body) from None
-        return raw
+        return user
 
-    async def groups(self) -> list[dict[str, Any]]:
+    async def groups(self) -> list[Group]:
         """Every user group once, whether the endpoint pages by limit/offset or answers them all at once."""
-        return [raw async for raw, _ in self._items("groups", _page_of("groups", Group))]
+        return await self._all("groups", "groups", Group)
 
-    async def create_group(self, title: str, descript: str = "", *, permissions: Sequence[str] = ()) -> dict[str, Any]:
+    async def create_group(self, title: str, descript: str = "", *, permissions: Sequence[str] = ()) -> Group:
         """Create a user group; `permissions` are the pg* flags it gets (a group made without any has none)."""
         body = {"group": {"title": title, "descript": descript, **dict.fromkeys(permissions, 1)}}
-        raw, _ = await self._ask("POST", "groups", _one("group", Group), json_body=body, retry_unexpected=False)
-        return raw
+        return await self._ask("POST", "groups", _one("group", Group), json_body=body, retry_unexpected=False)
 
-    async def lists_named(self, name: str) -> list[dict[str, Any]]:
+    async def lists_named(self, name: str) -> list[MailingList]:
         """Every list whose name is exactly `name`: the API's name filter may match partially."""
         found = self._items("lists", _page_of("lists", MailingList), {"filters[name]": name})
-        return [raw async for raw, lst in found if lst.name == name]
+        return [lst async for lst in found if lst.name == name]
 
     async def get_list(self, list_id: int) -> MailingList | None:
         """The list with this id, or None when the API says it has none (deleted, or never made)."""
         try:
-            _, found = await self._ask("GET", f"lists/{list_id}", _one("list", MailingList))
+            return await self._ask("GET", f"lists/{list_id}", _one("list", MailingList))
         except NotFoundError:
             return None
-        return found
 
-    async def create_list(self, *, name: str, stringid: str, sender_url: str, sender_reminder: str) -> dict[str, Any]:
+    async def create_list(self, *, name: str, stringid: str, sender_url: str, sender_reminder: str) -> MailingList:
         payload = {
             "name": name,
             "stringid": stringid,
@@ -530,8 +506,7 @@ class ACClient:
             "sender_reminder": sender_reminder,
         }
         parse = _one("list", MailingList)
-        raw, _ = await self._ask("POST", "lists", parse, json_body={"list": payload}, retry_unexpected=False)
-        return raw
+        return await self._ask("POST", "lists", parse, json_body={"list": payload}, retry_unexpected=False)
 
     async def link_list_to_group(self, list_id: int, group_id: int) -> bool:
         """Link a list to a user group. True if linked now, False if the API says the pair already exists."""
@@ -585,26 +560,16 @@ class ACClient:
                 body=exc.body,
             ) from None
 
-    async def import_info(self, batch_id: str) -> dict[str, Any]:
-        """`import_status` as a dict: status ("submitted" while the API says `false`), success (new contact ids,
-        as strings), failure (emails) and server_time (the answer's Date, aware; None if it had none)."""
-        info = await self.import_status(batch_id)
-        return {
-            "status": info.status,
-            "success": [str(i) for i in info.success],
-            "failure": list(info.failure),
-            "server_time": info.server_time,
-        }
-
-    async def contact_by_email(self, email: str) -> dict[str, Any] | None:
+    async def contact_by_email(self, email: str) -> Contact | None:
+        """The contact with this email (in any case), or None when the API, filtering by it, answers none."""
         return await self._ask("GET", "contacts", _contact_found(email), params={"email": email})
 
-    async def list_contacts(self, list_id: int, status: int | None = None) -> AsyncIterator[dict]:
+    async def list_contacts(self, list_id: int, status: int | None = None) -> AsyncIterator[Contact]:
         """The list's contacts (with `status`, those of that status), by id, paged by id_greater."""
         filters = {"listid": list_id} if status is None else {"listid": list_id, "status": status}
         parse = _page_of("contacts", Contact, _echoes(filters))
-        async for raw, _ in self._items("contacts", parse, filters, keyset=True):
-            yield raw
+        async for contact in self._items("contacts", parse, filters, keyset=True):
+            yield contact
 
     async def count_contacts(self, list_id: int, status: int = 1) -> int:
         """How many of the list's contacts have `status` (one request: the answer's `meta.total`; without one,
@@ -617,20 +582,19 @@ class ACClient:
 
     async def set_list_status(
         self, list_id: int, contact_id: int, status: int, *, sourceid: int | None = None
-    ) -> dict[str, Any]:
+    ) -> ContactList:
         """Subscribe (1) or unsubscribe (2). 2 → 1 re-subscribes: the reference asks for `sourceid=4` then."""
         entry: dict[str, Any] = {"list": list_id, "contact": contact_id, "status": status}
         if sourceid is not None:
             entry["sourceid"] = sourceid
         parse = _one("contactList", ContactList)
-        raw, _ = await self._ask("POST", "contactLists", parse, json_body={"contactList": entry})
-        return raw
+        return await self._ask("POST", "contactLists", parse, json_body={"contactList": entry})
 
     # --- custom fields and their values -------------------------------------------------------------------
 
     async def fields(self) -> list[Field]:
         """Every custom field, with its options and the lists it is related to."""
-        return [f async for _, f in self._items("fields", _fields_page)]
+        return [f async for f in self._items("fields", _fields_page)]
 
     async def create_field(
         self,
@@ -671,22 +635,19 @@ class ACClient:
         """Relate a field to a list (0: to every list)."""
         body = {"fieldRel": {"field": field_id, "relid": list_id}}
         parse = _one("fieldRel", FieldRel)
-        _, rel = await self._ask("POST", "fieldRels", parse, json_body=body, retry_unexpected=False)
-        return rel
+        return await self._ask("POST", "fieldRels", parse, json_body=body, retry_unexpected=False)
 
     async def contact_field_values(self, contact_id: int) -> list[FieldValue]:
         return await self._ask("GET", f"contacts/{contact_id}/fieldValues", _many("fieldValues", FieldValue))
 
     async def set_field_value(self, contact_id: int, field_id: int, value: str) -> FieldValue:
         body = {"fieldValue": {"contact": contact_id, "field": field_id, "value": value}}
-        _, fv = await self._ask("POST", "fieldValues", _one("fieldValue", FieldValue), json_body=body)
-        return fv
+        return await self._ask("POST", "fieldValues", _one("fieldValue", FieldValue), json_body=body)
 
     async def update_field_value(self, field_value_id: int, contact_id: int, field_id: int, value: str) -> FieldValue:
         body = {"fieldValue": {"contact": contact_id, "field": field_id, "value": value}}
         parse = _one("fieldValue", FieldValue)
-        _, fv = await self._ask("PUT", f"fieldValues/{field_value_id}", parse, json_body=body)
-        return fv
+        return await self._ask("PUT", f"fieldValues/{field_value_id}", parse, json_body=body)
 
     async def delete_field_value(self, field_value_id: int) -> None:
         await self._ask("DELETE", f"fieldValues/{field_value_id}", _deleted)
@@ -699,8 +660,7 @@ class ACClient:
 
     async def create_tag(self, name: str, *, tag_type: str = "contact", description: str = "") -> Tag:
         body = {"tag": {"tag": name, "tagType": tag_type, "description": description}}
-        _, tag = await self._ask("POST", "tags", _one("tag", Tag), json_body=body, retry_unexpected=False)
-        return tag
+        return await self._ask("POST", "tags", _one("tag", Tag), json_body=body, retry_unexpected=False)
 
     async def contact_tags(self, contact_id: int) -> list[ContactTag]:
         """The contact's tags. The reference shows no answer here: a JSON object without `contactTags` is none."""
@@ -710,8 +670,7 @@ class ACClient:
 
     async def add_contact_tag(self, contact_id: int, tag_id: int) -> ContactTag:
         body = {"contactTag": {"contact": contact_id, "tag": tag_id}}
-        _, tagged = await self._ask("POST", "contactTags", _one("contactTag", ContactTag), json_body=body)
-        return tagged
+        return await self._ask("POST", "contactTags", _one("contactTag", ContactTag), json_body=body)
 
     async def remove_contact_tag(self, contact_tag_id: int) -> None:
         await self._ask("DELETE", f"contactTags/{contact_tag_id}", _deleted)
@@ -736,7 +695,7 @@ class ACClient:
         values = [{"field": str(f), "value": v} for f, v in (field_values or {}).items() if v is not None]
         if values:
             contact["fieldValues"] = values
-        _, synced = await self._ask("POST", "contact/sync", _one("contact", Contact), json_body={"contact": contact})
+        synced = await self._ask("POST", "contact/sync", _one("contact", Contact), json_body={"contact": contact})
         return synced.id
 
     async def delete_contact(self, contact_id: int) -> None:
@@ -749,8 +708,7 @@ class ACClient:
     # --- users and their rights -------------------------------------------------------------------------------
 
     async def user(self, user_id: int) -> User:
-        _, found = await self._ask("GET", f"users/{user_id}", _one("user", User))
-        return found
+        return await self._ask("GET", f"users/{user_id}", _one("user", User))
 
     async def users(self) -> list[User]:
         return await self._all("users", "users", User)

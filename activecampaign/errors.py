@@ -38,6 +38,7 @@ class ACError(Exception):
 
     transient: ClassVar[bool] = False
     code: ClassVar[str | None] = None
+    title: ClassVar[str | None] = None  # the failure's title, where it has a code
 
     def __init__(
         self,
@@ -82,6 +83,7 @@ class ApiUrlError(ACError):
 
     transient = False
     code = "API_URL_INVALID"
+    title = "The ActiveCampaign API URL is wrong or unreachable"
 
 
 class AuthenticationError(ACError):
@@ -96,6 +98,7 @@ class KeyRefusedError(AuthenticationError):
 
     transient = False
     code = "INVALID_CREDENTIALS"
+    title = "ActiveCampaign refused the API key"
 
 
 class PermissionDeniedError(AuthenticationError):
@@ -103,6 +106,7 @@ class PermissionDeniedError(AuthenticationError):
 
     transient = False
     code = "MISSING_PERMISSION"
+    title = "The key's user lacks a permission this sync needs"
 
     def __init__(self, message: str, *, right: str, **attached: Any) -> None:
         super().__init__(message, **attached)
@@ -118,6 +122,7 @@ class PaymentRequiredError(ACError):
 
     transient = False
     code = "PAYMENT_REQUIRED"
+    title = "ActiveCampaign reports a billing problem (402)"
 
 
 class NotFoundError(ACError):
@@ -163,6 +168,7 @@ class RateLimitedError(ACError):
 
     transient = True
     code = "RATE_LIMIT_EXHAUSTED"
+    title = "The account stayed rate-limited past the retry budget"
 
 
 class ServerError(ACError):

@@ -87,12 +87,6 @@ def _alias(*names: str, **kw: Any) -> Any:
 # --- the resources -----------------------------------------------------------------------------------------
 
 
-class Identified(Model):
-    """Any item of a paged list: the id is what paging deduplicates by."""
-
-    id: Int
-
-
 class User(Model):
     id: Int
     username: Text = ""

@@ -40,7 +40,7 @@ async def rebuild_state(client: ACClient, list_id: int, state: SyncState) -> int
             path = Path(tmp) / f"status-{status}.jsonl"
             with path.open("w", encoding="utf-8") as fh:
                 async for contact in client.list_contacts(list_id, status=status):
-                    email = str(contact["email"]).strip().lower()
+                    email = contact.email.strip().lower()
                     row = {"email": email, "fields_hash": fields_hash, "status": kept_as, "sent": None}
                     fh.write(json.dumps(row) + "\n")
                     written += 1

@@ -14,10 +14,11 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from ac_sync.activecampaign.client import ACClient
 from ac_sync.activecampaign.errors import BatchNotFoundError, ValidationError
+from ac_sync.activecampaign.models import ImportInfo
 from ac_sync.engine.upload.rows import SUBSCRIBE, Batch, Rejection, Row
 
 
@@ -170,9 +171,9 @@ class Uploader:
             self._submitting_done = True
             self._changed.set()
 
-    async def _confirm(self, batch: Batch, info: dict[str, Any]) -> None:
-        batch.confirmed_at = info.get("server_time")
-        failed = {e.lower() for e in info["failure"]}
+    async def _confirm(self, batch: Batch, info: ImportInfo) -> None:
+        batch.confirmed_at = info.server_time
+        failed = {e.lower() for e in info.failure}
         confirmed = [r for r in batch.rows if r.email not in failed]
         await self._reject(
             [
@@ -232,22 +233,22 @@ class Uploader:
             self._slots.release()
             self.result.unconfirmed += len(batch.rows)
 
-    async def _status(self, batch: Batch) -> dict[str, Any]:
+    async def _status(self, batch: Batch) -> ImportInfo:
         try:
-            info = await self.client.import_info(batch.batch_id or "")
+            info = await self.client.import_status(batch.batch_id or "")
             batch.not_found = 0
         except BatchNotFoundError:
             batch.not_found += 1
             # Unknown right after submitting can be a lagging replica: ask again a few times before sending it again.
             status = "unknown" if batch.not_found >= self.not_found_polls else "submitted"
-            info = {"status": status, "success": [], "failure": []}
+            info = ImportInfo(status=status)
         except ValidationError:
-            info = {"status": "unknown", "success": [], "failure": []}  # refused outright: send again
+            info = ImportInfo(status="unknown")  # refused outright: send again
         self.result.polls += 1
         return info
 
-    async def _handle(self, batch: Batch, info: dict[str, Any]) -> None:
-        status = info["status"]
+    async def _handle(self, batch: Batch, info: ImportInfo) -> None:
+        status = info.status
         if status == "completed":
             del self._outstanding[batch.seq]
             self._slots.release()

@@ -205,8 +205,8 @@ async def test_5xx_and_resets_are_retried(emulator: EmulatorServer, emulator_adm
         {"method": "GET", "path": "groups", "drop_connection": True, "times": 1},
     )
     async with make_client(emulator) as ac:
-        assert (await ac.me())["id"] == "1"
-        assert [g["title"] for g in await ac.groups()] == ["Admin"]
+        assert (await ac.me()).id == 1
+        assert [g.title for g in await ac.groups()] == ["Admin"]
         assert ac.stats.retries == 3
 
 
@@ -221,7 +221,7 @@ async def test_persistent_5xx_gives_up(emulator: EmulatorServer, emulator_admin:
 async def test_read_timeout_is_retried(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     faults(emulator_admin, {"method": "GET", "path": "users/me", "delay_s": 1.0, "times": 1})
     async with make_client(emulator, timeout_s=0.3) as ac:
-        assert (await ac.me())["id"] == "1"
+        assert (await ac.me()).id == 1
         assert ac.stats.by_status["transport_error"] == 1
 
 
@@ -243,7 +243,7 @@ async def test_pagination_over_many_pages(
     for i in range(230):
         emulator_admin.post("/groups", json={"title": f"Group {i}"}).raise_for_status()
     async with make_client(emulator, time_scale=20) as ac:
-        titles = [g["title"] for g in await ac.groups()]
+        titles = [g.title for g in await ac.groups()]
     assert len(titles) == 231 and len(set(titles)) == 231
 
 
@@ -261,7 +261,7 @@ async def test_lists_named_is_exact_whatever_the_filter(
                 sender_reminder="r",
             )
         found = await ac.lists_named("VIP")
-    assert [f["name"] for f in found] == ["VIP"]
+    assert [f.name for f in found] == ["VIP"]
 
 
 @pytest.mark.parametrize("duplicate_list_group", ["idempotent", "error"])
@@ -271,8 +271,8 @@ async def test_duplicate_list_group_link_tolerated(
     emulator_admin.post("/config", json={"duplicate_list_group": duplicate_list_group}).raise_for_status()
     async with make_client(emulator, time_scale=20) as ac:
         new = await ac.create_list(name="L", stringid="l", sender_url="https://x.example", sender_reminder="r")
-        assert await ac.link_list_to_group(int(new["id"]), 3) is True
-        second = await ac.link_list_to_group(int(new["id"]), 3)
+        assert await ac.link_list_to_group(new.id, 3) is True
+        second = await ac.link_list_to_group(new.id, 3)
     assert second is (duplicate_list_group == "idempotent")
     state = emulator_admin.get("/state").json()
     assert [int(g) for g in state["lists"][0]["group_ids"]] == [3]
@@ -281,5 +281,5 @@ async def test_duplicate_list_group_link_tolerated(
 async def test_import_info_false_is_read_as_submitted(emulator: EmulatorServer) -> None:
     async with make_client(emulator) as ac:
         batch_id = await ac.bulk_import([{"email": "a@example.com"}, {"email": "b@example.com"}])
-        info = await ac.import_info(batch_id)
-    assert info["status"] == "submitted"
+        info = await ac.import_status(batch_id)
+    assert info.status == "submitted"

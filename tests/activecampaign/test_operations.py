@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from ac_sync.activecampaign.errors import NotFoundError, UnexpectedAnswerError
-from ac_sync.activecampaign.models import ContactList, Field, FieldOption, GroupLimit
+from ac_sync.activecampaign.models import Contact, ContactList, Field, FieldOption, GroupLimit
 from tests.activecampaign.fake_api import RETRY, FakeAPI, example, paged, reply
 
 CDT = timezone(timedelta(hours=-5))
@@ -35,18 +35,18 @@ def field_wire(i: int, title: str, *, options: Sequence[int] = (), relations: Se
 @pytest.mark.parametrize(
     ("operation", "status", "call", "check"),
     [
-        ("GET /users/me", "200", lambda ac: ac.me(), lambda r: r["id"] == "1"),
-        ("GET /groups", "200", lambda ac: ac.groups(), lambda r: [g["id"] for g in r] == ["3", "5", "6", "7"]),
-        ("POST /groups", "200", lambda ac: ac.create_group("T"), lambda r: r["id"] == "7"),
-        ("GET /lists", "200", lambda ac: ac.lists_named("Robert List"), lambda r: [x["id"] for x in r] == ["2"]),
+        ("GET /users/me", "200", lambda ac: ac.me(), lambda r: r.id == 1),
+        ("GET /groups", "200", lambda ac: ac.groups(), lambda r: [g.id for g in r] == [3, 5, 6, 7]),
+        ("POST /groups", "200", lambda ac: ac.create_group("T"), lambda r: r.id == 7),
+        ("GET /lists", "200", lambda ac: ac.lists_named("Robert List"), lambda r: [x.id for x in r] == [2]),
         (
             "POST /lists",
             "200",
             lambda ac: ac.create_list(name="N", stringid="n", sender_url="u", sender_reminder="r"),
-            lambda r: r["id"] == "6",
+            lambda r: r.id == 6,
         ),
         ("POST /listGroups", "201", lambda ac: ac.link_list_to_group(19, 1), lambda r: r is True),
-        ("POST /contactLists", "200", lambda ac: ac.set_list_status(2, 1, 1), lambda r: r["id"] == "2"),
+        ("POST /contactLists", "200", lambda ac: ac.set_list_status(2, 1, 1), lambda r: r.id == 2),
         ("POST /contact/sync", "201", lambda ac: ac.sync_contact("jondoe@example.com"), lambda r: r == 10),
         ("GET /contacts/{id}/contactLists", "200", lambda ac: ac.contact_lists(19), lambda r: r[0].status == 3),
         ("DELETE /contacts/{id}", "200", lambda ac: ac.delete_contact(1), lambda r: r is None),
@@ -384,7 +384,7 @@ async def test_contact_by_email_never_takes_a_dropped_filter_for_not_found() -> 
         assert ac.stats.by_status["unexpected_body"] == 1
         api.on("GET", "contacts", reply({"contacts": [], "meta": {"total": "0"}}))
         assert await ac.contact_by_email("nobody@example.com") is None
-    assert found == {"id": "3", "email": "A@Example.com"}
+    assert found == Contact(id=3, email="A@Example.com")
 
 
 # --- users and rights ---------------------------------------------------------------------------------------

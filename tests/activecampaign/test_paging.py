@@ -30,7 +30,7 @@ def everything_at_once(key: str, items: list[dict[str, Any]], total: Any = "auto
 async def test_limit_and_offset_honoured() -> None:
     api = FakeAPI().on("GET", "groups", paged("groups", groups(250)))
     async with api.client() as ac:
-        titles = [g["title"] for g in await ac.groups()]
+        titles = [g.title for g in await ac.groups()]
     assert titles == [f"Group {i}" for i in range(1, 251)]
     assert [(s.params["limit"], s.params["offset"]) for s in api.sent] == [("100", "0"), ("100", "100"), ("100", "200")]
 
@@ -40,7 +40,7 @@ async def test_groups_answered_all_at_once_are_each_read_once(total: Any) -> Non
     api = FakeAPI().on("GET", "groups", everything_at_once("groups", groups(231), total))
     async with api.client() as ac:
         found = await ac.groups()
-    assert [g["id"] for g in found] == [str(i) for i in range(1, 232)]
+    assert [g.id for g in found] == list(range(1, 232))
     # With meta.total the first page ends it; without, the next page repeats and adds nothing.
     assert len(api.sent) == (1 if total else 2)
 
@@ -94,21 +94,21 @@ async def test_pages_that_never_reach_the_total_are_capped() -> None:
     assert "5 pages read and still 104 of meta.total 250" in str(info.value)
 
 
-async def test_paginate_needs_ids_to_count_by() -> None:
-    api = FakeAPI().on("GET", "automations", reply({"automations": [{"name": "x"}], "meta": {"total": "1"}}))
+async def test_a_walk_needs_ids_to_count_by() -> None:
+    api = FakeAPI().on("GET", "tags", reply({"tags": [{"tag": "x"}], "meta": {"total": "1"}}))
     async with api.client() as ac:
-        with pytest.raises(UnexpectedAnswerError, match=r"automations\[0\]\.id: Field required"):
-            [a async for a in ac.paginate("automations", "automations")]
+        with pytest.raises(UnexpectedAnswerError, match=r"tags\[0\]\.id: Field required"):
+            await ac.tags()
     assert len(api.sent) == RETRY.max_attempts
 
 
-async def test_paginate_yields_items_as_sent_and_deduplicated() -> None:
-    page = [{"id": "1", "name": "a", "extra": [1]}, {"id": 1, "name": "a again"}, {"id": "2", "name": "b"}]
-    api = FakeAPI().on("GET", "automations", reply({"automations": page, "meta": {"total": "2"}}))
+async def test_a_walk_yields_each_item_once_by_id() -> None:
+    page = [{"id": "1", "tag": "a", "extra": [1]}, {"id": 1, "tag": "a again"}, {"id": "2", "tag": "b"}]
+    api = FakeAPI().on("GET", "tags", reply({"tags": page, "meta": {"total": "2"}}))
     async with api.client() as ac:
-        items = [a async for a in ac.paginate("automations", "automations", {"filters[x]": "y"})]
-    assert items == [page[0], page[2]]
-    assert api.sent[0].params == {"filters[x]": "y", "limit": "100", "offset": "0"}
+        items = await ac.tags("y")
+    assert [(t.id, t.tag) for t in items] == [(1, "a"), (2, "b")]
+    assert api.sent[0].params == {"search": "y", "limit": "100", "offset": "0"}
 
 
 # --- contacts of a list: keyset paging ------------------------------------------------------------------
@@ -133,8 +133,8 @@ async def test_list_contacts_pages_by_id_greater() -> None:
     ids = list(range(3, 700, 3))  # 232 contacts, ids with gaps
     api = FakeAPI().on("GET", "contacts", keyset(contacts(ids)))
     async with api.client() as ac:
-        found = [c["id"] async for c in ac.list_contacts(7, status=2)]
-    assert found == [str(i) for i in ids]
+        found = [c.id async for c in ac.list_contacts(7, status=2)]
+    assert found == ids
     assert [s.params for s in api.sent] == [
         {"listid": "7", "status": "2", "orders[id]": "ASC", "id_greater": str(after), "limit": "100"}
         for after in (0, ids[99], ids[199])
@@ -145,8 +145,8 @@ async def test_list_contacts_survives_an_api_that_ignores_id_greater() -> None:
     items = contacts(list(range(1, 232)))
     api = FakeAPI().on("GET", "contacts", paged("contacts", items))  # offset only, as the emulator pages
     async with api.client() as ac:
-        found = [c["id"] async for c in ac.list_contacts(7)]
-    assert found == [str(i) for i in range(1, 232)]
+        found = [c.id async for c in ac.list_contacts(7)]
+    assert found == list(range(1, 232))
     # Page 2 repeats page 1: from there the walk goes by offset.
     assert [s.params.get("id_greater") for s in api.sent] == ["0", "100", None, None]
     assert [s.params.get("offset") for s in api.sent] == [None, None, "100", "200"]
@@ -177,7 +177,7 @@ async def test_filters_echoed_as_strings_or_absent_page_input_are_fine() -> None
     ]
     api = FakeAPI().on("GET", "contacts", *answers)
     async with api.client() as ac:
-        assert [c["email"] async for c in ac.list_contacts(7, status=1)] == ["c1@example.com", "c2@example.com"]
+        assert [c.email async for c in ac.list_contacts(7, status=1)] == ["c1@example.com", "c2@example.com"]
 
 
 async def test_keyset_paging_refuses_an_unordered_answer() -> None:
@@ -199,8 +199,8 @@ def test_a_walk_ends_on_an_empty_page_even_short_of_the_total() -> None:
 async def test_list_contacts_against_the_emulator(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     async with make_client(emulator, time_scale=20) as ac:
         new = await ac.create_list(name="L", stringid="l", sender_url="https://x.example", sender_reminder="r")
-        list_id = int(new["id"])
+        list_id = new.id
         seeded = [{"email": f"c{i}@example.com", "lists": {str(list_id): 2 if i % 4 else 1}} for i in range(320)]
         emulator_admin.post("/contacts", json={"contacts": seeded}).raise_for_status()
-        gone = [c["email"] async for c in ac.list_contacts(list_id, status=2)]
+        gone = [c.email async for c in ac.list_contacts(list_id, status=2)]
     assert gone == [f"c{i}@example.com" for i in range(320) if i % 4]
