@@ -79,12 +79,12 @@ def _run_flow(params: dict[str, Any], *, as_json: bool, show: int = 0, account: 
 def _input_error(message: str, as_json: bool, *, label: str = "error", code: int = 2) -> int:
     """Bad usage, settings or audience: one line (and with --json the failed summary); exit 2."""
     from ac_sync.engine.secrets import scrub
-    from ac_sync.flows.summary import run_summary
+    from ac_sync.flows.shape import empty_summary
 
     message = scrub(message)  # a library's error may quote a URL with its password
     err.print(f"[red]{label}:[/] {escape(message)}", soft_wrap=True)
     if as_json:
-        summary = {**run_summary("failed", None), "error": message}
+        summary = {**empty_summary("failed", None), "error": message}
         sys.stdout.write(json.dumps(summary) + "\n")
         sys.stdout.flush()
     return code

@@ -20,7 +20,8 @@ from ac_sync.engine import progress as progress_events
 from ac_sync.engine.errors import SyncInputError
 from ac_sync.engine.secrets import install_redaction, kept_from_children, scrub
 from ac_sync.flows.records import list_shown
-from ac_sync.flows.summary import RunFailed, empty_summary
+from ac_sync.flows.shape import empty_summary
+from ac_sync.flows.summary import RunFailed
 
 EXIT_OK, EXIT_OTHER, EXIT_USAGE, EXIT_TYPED = 0, 1, 2, 3
 PLANNED_REQUESTS = (
@@ -250,6 +251,8 @@ def _exit_code(failed: RunFailed, *, account: bool) -> int:
 def print_run(summary: dict[str, Any], console: Console, show: int = 0) -> None:
     """A run's summary as the terminal shows it: each list's (each sync's, in an account run), then the account's."""
     for name, one in (summary.get("syncs") or {"": summary}).items():
+        if not (one.get("list_name") or one.get("sub_audiences")):
+            continue  # the run ended before it knew its list: its one line says why
         if name:
             console.print(f"[bold]sync {escape(name)}[/]")
         for part in (one.get("sub_audiences") or {None: one}).values():

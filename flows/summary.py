@@ -17,28 +17,8 @@ from ac_sync.engine.errors import AudienceError, FailureRecord
 from ac_sync.engine.results import SentCounts
 from ac_sync.engine.syncs import RunOptions
 from ac_sync.flows.orchestration import RunOutcome, Target
+from ac_sync.flows.shape import COUNTS
 from ac_sync.resolutions.playbooks import Where, render
-
-COUNTS = (
-    "audience_rows",
-    "valid",
-    "invalid",
-    "duplicates",
-    "added",
-    "updated",
-    "removed",
-    "subscribed",
-    "unsubscribed",
-    "resubscribed",
-    "confirmed_earlier",
-    "unchanged",
-    "opted_out",
-    "rejected",
-    "rejected_values",
-    "unconfirmed",
-    "batches",
-    "batches_resent",
-)
 
 
 class RunFailed(Exception):
@@ -234,17 +214,3 @@ def one_list_summary(outcome: RunOutcome, options: RunOptions, run_id: str, *, w
     """A one-list run's summary: its list's, with the run's requests."""
     (target,) = outcome.targets
     return list_summary(target, options, run_id, where=where, stopped=outcome.stopped, requests=outcome.requests)
-
-
-def empty_summary(status: str, flow_run_id: str | None, **known: Any) -> dict[str, Any]:
-    """The summary of a run that ended before any list was known (a bad setting, a stop before the start)."""
-    return {
-        "status": status,
-        "flow_run_id": flow_run_id,
-        "list_id": None,
-        "group_id": None,
-        **dict.fromkeys(COUNTS, 0),
-        "requests": {"total": 0, "bulk_import": 0},
-        "failure": None,
-        **known,
-    }

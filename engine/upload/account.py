@@ -54,6 +54,11 @@ class MergedRow:
         return SUBSCRIBE if any(r.action == SUBSCRIBE for _, r in self.entries) else UNSUBSCRIBE
 
     @property
+    def verdict(self) -> str:
+        """For the shared upload's own counts: an add if it adds the contact to any list."""
+        return "add" if any(r.verdict == "add" for _, r in self.entries) else "update"
+
+    @property
     def source_row(self) -> int | None:
         return self.entries[0][1].source_row
 

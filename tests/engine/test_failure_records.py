@@ -1,0 +1,99 @@
+"""What a run keeps of any failure: the code of a typed one (the client's or the engine's, raised where found out),
+else the code of its kind; every typed code has its playbook."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from ac_sync.activecampaign.errors import (
+    ACError,
+    ApiUrlError,
+    KeyRefusedError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    UnexpectedAnswerError,
+    ValidationError,
+)
+from ac_sync.engine.errors import (
+    SYNC_FAILURES,
+    AudienceError,
+    ConfigError,
+    InvalidGroupName,
+    StateError,
+    TooManyRemovals,
+    record_of,
+)
+from ac_sync.resolutions.failures import TYPED
+from ac_sync.resolutions.playbooks import PLAYBOOKS
+
+
+def test_every_typed_code_of_both_trees_has_a_playbook() -> None:
+    def tree(cls: type[ACError]) -> set[type[ACError]]:
+        return {cls}.union(*(tree(sub) for sub in cls.__subclasses__()))
+
+    client_codes = {cls.code for cls in tree(ACError)} - {None}
+    assert client_codes == {
+        "API_URL_INVALID",
+        "INVALID_CREDENTIALS",
+        "MISSING_PERMISSION",
+        "PAYMENT_REQUIRED",
+        "RATE_LIMIT_EXHAUSTED",
+    }
+    assert set(TYPED) == client_codes | set(SYNC_FAILURES) == set(PLAYBOOKS)
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (KeyRefusedError("GET /api/3/groups: forbidden (403)", status=403), "INVALID_CREDENTIALS"),
+        (ApiUrlError("cannot reach"), "API_URL_INVALID"),
+        (PaymentRequiredError("402"), "PAYMENT_REQUIRED"),
+        (RateLimitedError("throttled"), "RATE_LIMIT_EXHAUSTED"),
+        (InvalidGroupName("no group", group_name="G", suggestions=[]), "INVALID_GROUP_NAME"),
+        (TooManyRemovals("too many", removals=40, limit=1), "TOO_MANY_REMOVALS"),
+    ],
+)
+def test_a_typed_error_is_resolvable_by_its_code(exc: Exception, code: str) -> None:
+    record = record_of(exc, step="ensure-group", sync="vip", list_name="VIP")
+    assert (record.code, record.kind, record.resolvable, record.sync) == (code, "typed", True, "vip")
+    assert record.title == TYPED[code]
+    assert record.context["list_name"] == "VIP"
+
+
+def test_a_missing_right_is_named() -> None:
+    denied = PermissionDeniedError(
+        "POST /api/3/lists: forbidden (403)", right="add a list", method="POST", path="lists"
+    )
+    record = record_of(denied, step="upload-contacts")
+    assert record.code == "MISSING_PERMISSION" and record.context["right"] == "add a list"
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "kind"),
+    [
+        (ServerError("500 persisted"), "API_UNAVAILABLE", "transient"),
+        (TransportError("reset"), "API_UNAVAILABLE", "transient"),
+        (UnexpectedAnswerError("HTML page"), "UNEXPECTED_ANSWER", "error"),
+        (ValidationError("refused"), "API_REFUSED", "error"),
+        (NotFoundError("404"), "API_REFUSED", "error"),
+        (ConfigError("set AC_SYNC_API_URL"), "CONFIG_INVALID", "input"),
+        (AudienceError("no email column"), "AUDIENCE_INVALID", "input"),
+        (StateError("damaged"), "STATE_DAMAGED", "input"),
+        (RuntimeError("boom"), "INTERNAL_ERROR", "error"),
+    ],
+)
+def test_what_no_operator_form_fixes_keeps_its_kind(exc: Exception, code: str, kind: str) -> None:
+    record = record_of(exc, step="ensure-list", sync="vip")
+    assert (record.code, record.kind, record.resolvable) == (code, kind, False)
+    assert record.message and "\n" not in record.message
+
+
+def test_typed_failures_survive_pickling_with_their_context() -> None:
+    again = pickle.loads(pickle.dumps(TooManyRemovals("too many", removals=40, limit=1)))
+    assert isinstance(again, TooManyRemovals) and again.context == {"removals": 40, "limit": 1}
