@@ -17,7 +17,7 @@ import pytest
 from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess, EmulatorServer
 from ac_sync.engine import progress
 from tests.postgres_server import Server, bin_dir, postgres_server
-from tests.syncing import PauseWatch
+from tests.syncing import Admin, PauseWatch
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -90,6 +90,14 @@ def sync_env(
     monkeypatch.setenv("AC_SYNC_VERBOSE_LOG_PATH", str(tmp_path / "rejected.csv"))
     monkeypatch.chdir(tmp_path)
     return _emulator_process
+
+
+@pytest.fixture
+def admin(sync_env: EmulatorProcess) -> Iterator[Admin]:
+    """The admin side of sync_env's emulator: its state, request log, faults and options."""
+    client = Admin(sync_env.base_url)
+    yield client
+    client.http.close()
 
 
 @pytest.fixture
