@@ -170,8 +170,8 @@ class FieldRel(Model):
     list_id: Int = _alias("relid", "list_id")
 
 
-class FieldWire(Model):
-    """A custom field as `/fields` spells it: its options and relations only as ids of the sideloads."""
+class FieldHead(Model):
+    """What a custom field says of itself, in `/fields` and once joined with its sideloads alike."""
 
     id: Int
     title: Text
@@ -179,19 +179,18 @@ class FieldWire(Model):
     type: Text = ""
     isrequired: Flag = False
     defval: Text | None = None
+
+
+class FieldWire(FieldHead):
+    """A custom field as `/fields` spells it: its options and relations only as ids of the sideloads."""
+
     options: list[Int] = []
     relations: list[Int] = []
 
 
-class Field(Model):
+class Field(FieldHead):
     """A custom field with its options and the lists it is related to (`all_lists` when a relation has relid 0)."""
 
-    id: int
-    title: str
-    perstag: str | None = None
-    type: str = ""
-    isrequired: bool = False
-    defval: str | None = None
     options: tuple[FieldOption, ...] = ()
     list_ids: tuple[int, ...] = ()
     all_lists: bool = False
@@ -357,12 +356,7 @@ def fields_of(wires: list[FieldWire], options: list[FieldOption], rels: list[Fie
         list_ids = sorted({r.list_id for r in own_rels.values()})
         out.append(
             Field(
-                id=wire.id,
-                title=wire.title,
-                perstag=wire.perstag,
-                type=wire.type,
-                isrequired=wire.isrequired,
-                defval=wire.defval,
+                **wire.model_dump(include=set(FieldHead.model_fields)),
                 options=tuple(sorted(own_options.values(), key=lambda o: (o.orderid is None, o.orderid, o.id))),
                 list_ids=tuple(i for i in list_ids if i != 0),
                 all_lists=0 in list_ids,

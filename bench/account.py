@@ -28,12 +28,11 @@ from typing import Any
 
 import httpx
 import yaml
-from common import code_version, machine, reset_emulator, sync_against, write_report
+from common import code_version, machine, report_path, reset_emulator, sync_against, write_report
 from rich.console import Console
 
 from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SHARES = {"all": 1.0, "customers": 0.8, "engaged": 0.4, "vip": 0.2, "founders": 0.05}
 
 
@@ -157,8 +156,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     result = run(args.people, args.time_scale)
-    out = args.out or RESULTS / f"account-{args.time_scale:g}.json"
-    write_report(out, result)
+    write_report(report_path(args.out, "account", f"{args.time_scale:g}"), result)
     for phase in ("first", "resync"):
         r = result["ratios"][phase]
         m, o = result["merged"][phase], result["one_by_one"][phase]

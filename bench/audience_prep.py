@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from common import peak_rss_mb, run_child
+from common import median_of, peak_rss_mb, run_child
 
 # h is a pseudo-random number in [0, 1000) per row; the bands pick the kind of row.
 GENERATOR_SQL = """
@@ -161,9 +160,9 @@ def main() -> None:
         if not args.keep:
             db_path.unlink(missing_ok=True)
 
-    base_s = statistics.median(r["seconds"] for r in baseline)
-    store_s = statistics.median(r["seconds"] for r in stored)
-    prep_s = statistics.median(r["seconds"] for r in prepared)
+    base_s = median_of(baseline, "seconds")
+    store_s = median_of(stored, "seconds")
+    prep_s = median_of(prepared, "seconds")
     last = prepared[-1]
     print(
         f"rows={args.rows:,} valid={last['valid']:,.0f} invalid={last['invalid']:,.0f} "
@@ -180,7 +179,7 @@ def main() -> None:
     )
     for label, runs in (("  with reasons deferred", deferred), ("count_audience (get-details)", counted)):
         print(
-            f"{label + ':':<44}median {statistics.median(r['seconds'] for r in runs):.2f}s  "
+            f"{label + ':':<44}median {median_of(runs, 'seconds'):.2f}s  "
             f"runs {[round(r['seconds'], 2) for r in runs]}  peak RSS {max(r['max_rss_mb'] for r in runs):.0f} MB"
         )
     print(

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,8 @@ import httpx
 BULK_PATH = "/api/3/import/bulk_import"
 INFO_PATH = "/api/3/import/info"
 RATE_LIMITED = (429, 503)
+# Where each benchmark writes its report when it is not given --out.
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict[str, Any]:
@@ -184,6 +186,17 @@ def run_child(script: str, *args: str) -> dict[str, Any]:
     """Run `script --child ARGS` in a fresh process (its own peak RSS); answer the JSON of its last line."""
     out = subprocess.run([sys.executable, script, "--child", *args], check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def median_of(runs: Iterable[Mapping[str, Any]], key: str) -> float:
+    """The median of `key` over `runs`, the repeated measurements of one size."""
+    return statistics.median(r[key] for r in runs)
+
+
+def report_path(out: Path | None, *name: object) -> Path:
+    """`out` (the --out option) if given, else results/ and the parts of `name` joined by "-", e.g.
+    results/first_request-1000000-10000000.json."""
+    return out or RESULTS / ("-".join(str(part) for part in name) + ".json")
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,12 +37,11 @@ from typing import Any
 import duckdb
 import httpx
 from audience_prep import child_baseline, generate
-from common import code_version, is_bulk, machine, reset_emulator, write_report
+from common import code_version, is_bulk, machine, median_of, report_path, reset_emulator, write_report
 
 from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
 GROUP = "Bench"
-RESULTS = Path(__file__).resolve().parent / "results"
 FIRST_BULK_TIMEOUT_S = 300.0
 EXPECTED_ROWS = 25_000  # more than a run sends before it is stopped
 
@@ -233,14 +231,14 @@ def main() -> None:
             continue
 
         def med(key: str, runs: list[dict[str, Any]] = ok) -> str:
-            return f"{statistics.median(r[key] for r in runs):.2f} s"
+            return f"{median_of(runs, key):.2f} s"
 
         print(
             f"{int(rows):>11,} | {med('flow_start_to_first_bulk_s'):>22} | {med('call_to_first_bulk_s'):>16} | "
             f"{med('flow_start_to_first_request_s'):>24} | {med('baseline_s'):>21} | "
             f"{all(r['first_rows_exact'] for r in ok)}"
         )
-    write_report(args.out or RESULTS / f"first_request-{'-'.join(str(r) for r in args.rows)}.json", report)
+    write_report(report_path(args.out, "first_request", *args.rows), report)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from common import (
     machine,
     max_in_window,
     percentile,
+    report_path,
     reset_emulator,
     spacing_stats,
     sync_against,
@@ -46,7 +47,6 @@ from ac_sync.cli.sample import write_sample
 
 GROUP = "Bench"
 LIST = "Bench audience"
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_flow(contacts: int, time_scale: float) -> dict[str, Any]:
@@ -341,7 +341,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.contacts < 1 or args.time_scale <= 0:
         parser.error("--contacts must be positive and --time-scale greater than 0")
-    out: Path = (args.out or RESULTS / f"full_sync-{args.time_scale:g}.json").resolve()
+    out: Path = report_path(args.out, "full_sync", f"{args.time_scale:g}").resolve()
     chart: Path | None = args.chart.resolve() if args.chart else None
 
     console = Console(soft_wrap=True)

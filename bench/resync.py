@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import code_version, machine, reset_emulator, sync_against, write_report
+from common import code_version, machine, report_path, reset_emulator, sync_against, write_report
 from rich.console import Console
 
 from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
-RESULTS = Path(__file__).resolve().parent / "results"
 CONTACT_WRITES = {"/api/3/import/bulk_import", "/api/3/contacts", "/api/3/contact/sync", "/api/3/contactLists"}
 
 
@@ -111,7 +110,7 @@ def main() -> int:
     cwd = Path.cwd()
     result = run(args.contacts, args.changed_pct, args.time_scale)
     os.chdir(cwd)
-    write_report(args.out or RESULTS / f"resync-{args.contacts}.json", result)
+    write_report(report_path(args.out, "resync", args.contacts), result)
     b, c = result["changed"], result["unchanged"]
     print(f"re-sync of {args.contacts:,} contacts, {result['changed_rows']:,} changed, time-scale {args.time_scale}")
     print(

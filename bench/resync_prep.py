@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +29,8 @@ from typing import Any
 
 import duckdb
 from audience_prep import child_baseline, custom_fields, generate
-from common import code_version, machine, peak_rss_mb, run_child, write_report
+from common import code_version, machine, median_of, peak_rss_mb, report_path, run_child, write_report
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DESTINATION = "bench.example/list-1"
 CHANGED_EVERY = 100  # one row in a hundred has changed since the last sync
 
@@ -180,12 +178,12 @@ def main() -> None:
         f"{'cpu (d)/base':>12} | {'reasons':>7} | {'peak RSS':>8} | plan"
     )
     for rows, data in report["sizes"].items():
-        base = statistics.median(r["seconds"] for r in data["baseline"])
-        base_cpu = statistics.median(r["cpu_s"] for r in data["baseline"])
+        base = median_of(data["baseline"], "seconds")
+        base_cpu = median_of(data["baseline"], "cpu_s")
         runs = data["resync"]
 
         def med(key: str, runs: list[dict[str, Any]] = runs) -> float:
-            return statistics.median(r[key] for r in runs)
+            return median_of(runs, key)
 
         ratio = med("d_s") / base
         data["summary"] = {"baseline_s": base, "d_s": med("d_s"), "ratio": ratio, "peak_rss_mb": med("max_rss_mb")}
@@ -196,7 +194,7 @@ def main() -> None:
             f"{max(r['max_rss_mb'] for r in runs):>5.0f} MB | {plan['updates']:,} updates, {plan['adds']:,} adds, "
             f"{plan['unchanged']:,} unchanged"
         )
-    write_report(args.out or RESULTS / f"resync_prep-{kind}-{'-'.join(str(r) for r in args.rows)}.json", report)
+    write_report(report_path(args.out, "resync_prep", kind, *args.rows), report)
 
 
 if __name__ == "__main__":

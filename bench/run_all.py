@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import RESULTS
+
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "results"
 
 
 def step(name: str, script: str, *args: str) -> dict[str, Any]:

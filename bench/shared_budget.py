@@ -38,6 +38,7 @@ from common import (  # noqa: E402
     is_bulk,
     machine,
     max_in_window,
+    report_path,
     reset_emulator,
     spacing_stats,
 )
@@ -61,7 +62,6 @@ while not pathlib.Path(sys.argv[2]).exists():
 sys.argv = ["ac-sync", *sys.argv[3:]]
 ac_sync.cli.app.main()
 """
-RESULTS = Path(__file__).resolve().parent / "results"
 _STATS_LINE = re.compile(r"shared budget: (\{.*\})")
 
 
@@ -359,7 +359,7 @@ def main() -> int:
     for i, run in enumerate(raw["runs"], start=1):
         if run["exit_code"] != 0:
             print(f"--- sync {i} stderr (tail) ---\n{run['stderr_tail']}")
-    out: Path = (args.out or RESULTS / f"shared_budget-{args.time_scale:g}.json").resolve()
+    out: Path = report_path(args.out, "shared_budget", f"{args.time_scale:g}").resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "shared_budget",

@@ -102,6 +102,14 @@ def slow_upload(sync_env: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> A
 
 
 @pytest.fixture
+def admin(sync_env: EmulatorProcess) -> Iterator[Admin]:
+    """The admin side of sync_env's emulator: its state, request log, faults and options."""
+    client = Admin(sync_env.base_url)
+    yield client
+    client.http.close()
+
+
+@pytest.fixture
 async def pauses() -> AsyncIterator[PauseWatch]:
     """Catches a run's Paused notices in this process."""
     watch = PauseWatch()

@@ -32,6 +32,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+from prefect.client.schemas.objects import StateType
 
 from ac_sync.activecampaign.emulator import EmulatorConfig, EmulatorProcess
 
@@ -302,6 +303,16 @@ def wait_state(
         return state if state is not None and ok(state) else None
 
     return wait_until(check, f"flow run {flow_run_id} to be {what}", timeout=timeout)
+
+
+def final_state(server: PrefectServer, flow_run_id: str, timeout: float = 60) -> Any:
+    """The run's state once it has ended: completed, failed, crashed or cancelled."""
+    return wait_state(server, flow_run_id, lambda s: s.is_final(), "final", timeout=timeout)
+
+
+def wait_rescheduled(server: PrefectServer, flow_run_id: str, after: str = "resume") -> Any:
+    """The run's state once it is Scheduled again (a resumed suspension goes back to the pool)."""
+    return wait_state(server, flow_run_id, lambda s: s.type == StateType.SCHEDULED, f"rescheduled after {after}")
 
 
 def task_states(server: PrefectServer, flow_run_id: str) -> dict[str, list[str]]:

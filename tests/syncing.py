@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import subprocess
@@ -145,11 +146,30 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
 
 
-def ac_sync_cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    """`ac-sync ARGS` in a child process, as an operator would type it."""
+def ac_sync_cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """`ac-sync ARGS` in a child process, as an operator would type it (environment: `env`, else cli_env())."""
     return subprocess.run(
-        [sys.executable, "-m", "ac_sync.cli", *args], env=cli_env(), capture_output=True, text=True, timeout=120, **kw
+        [sys.executable, "-m", "ac_sync.cli", *args],
+        env=cli_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
     )
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
+    """`ac-sync ARGS` started in a child process, as an operator starts a run in a terminal (environment: `env`,
+    else cli_env()); the caller waits for it or ends it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ac_sync.cli", *args], env=cli_env() if env is None else env, text=True, **popen
+    )
+
+
+def first_json(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """The first JSON line the child prints on its stdout (with --json, a paused run's paused line)."""
+    assert proc.stdout is not None, "start the child with stdout=subprocess.PIPE"
+    return json.loads(proc.stdout.readline())
 
 
 class PauseWatch:
@@ -169,6 +189,14 @@ class PauseWatch:
         await asyncio.wait_for(self.event.wait(), timeout)
         self.event.clear()
         return self.notices[-1]
+
+    async def paused(self, code: str | None = None) -> progress.Paused:
+        """The next notice once its run is Paused, so that it can be resolved; `code`: the failure it must be."""
+        notice = await self.next()
+        # This module's asserts are not rewritten by pytest: the message says what was seen.
+        assert code is None or notice.code == code, f"paused with {notice.code}, not {code}"
+        await wait_paused(notice.flow_run_id)
+        return notice
 
 
 async def wait_paused(flow_run_id: str, timeout: float = 30) -> None:

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from .core import Emulator
 from .faults import RequestInfo
-from .model import Contact, int_or_none
+from .model import AcList, Contact, Group, int_or_none
 from .state import Account
 
 T = TypeVar("T")
@@ -168,8 +168,37 @@ def deleting(kind: Kind[T], remove: Callable[[Account, T], None]) -> Handler:
     return delete
 
 
-# Contacts, as every /contacts/{id}/... endpoint finds them.
+# Contacts, as every /contacts/{id}/... endpoint finds them (and as a request body names them).
 CONTACTS: Kind[Contact] = Kind("Subscriber", lambda account: account.contacts)
+# A list or group that a request body names: "List", "Group" and always 404, where the /{id} endpoints spell a
+# list "_List" and may answer a missing group with the missing_object_status option.
+LIST_IN_BODY: Kind[AcList] = Kind("List", lambda account: account.lists)
+GROUP_IN_BODY: Kind[Group] = Kind("Group", lambda account: account.groups)
+
+
+def with_body_ids(
+    key: str, names: tuple[str, ...], kinds: Mapping[str, Kind[Any]]
+) -> Callable[[Callable[..., Awaitable[Response]]], Handler]:
+    """Decorate a handler of a body like {key: {...}} that names objects by id: it gets the object and its ids
+    `names` as numbers (wrapped_ids' 400 and 422 answered before it), once the id of each of `kinds` (name:
+    kind) names an object of that kind; the first that does not answers the kind's "No Result found"."""
+
+    def decorate(handler: Callable[..., Awaitable[Response]]) -> Handler:
+        async def parsed(request: Request) -> Response:
+            got = wrapped_ids(request, key, names)
+            if isinstance(got, Response):
+                return got
+            data, ids = got
+            named = dict(zip(names, ids, strict=True))
+            account = emulator(request).account
+            for name, kind in kinds.items():
+                if named[name] not in kind.table(account):
+                    return kind.missing(request, named[name])
+            return await handler(request, data, *ids)
+
+        return parsed
+
+    return decorate
 
 
 class Page(NamedTuple, Generic[T]):

@@ -141,15 +141,10 @@ def _is_option(entry: Any) -> bool:
 
 
 @requires("pgContactFields", MESSAGE)
-async def create_field_rel(request: Request) -> Response:
+@ac.with_body_ids("fieldRel", ("field", "relid"), {"field": FIELDS})
+async def create_field_rel(request: Request, data: dict[str, Any], field_id: int, relid: int) -> Response:
     account = ac.emulator(request).account
-    parsed = ac.wrapped_ids(request, "fieldRel", ("field", "relid"))
-    if isinstance(parsed, Response):
-        return parsed
-    _, (field_id, relid) = parsed
-    if field_id not in account.fields:
-        return ac.no_result("Field", field_id)
-    # relid 0 relates the field to every list.
+    # relid 0 relates the field to every list, so it is checked here rather than as a kind.
     if relid != ALL_LISTS and relid not in account.lists:
         return ac.no_result("List", relid)
     return ac.ok({"fieldRel": field_rel(account.relate_field(field_id, relid), written=True)}, 201)
@@ -193,19 +188,10 @@ def _write_value(request: Request, contact: Contact, custom_field: CustomField, 
 
 
 @requires("pgContactEdit", MESSAGE)
-async def create_field_value(request: Request) -> Response:
+@ac.with_body_ids("fieldValue", ("contact", "field"), {"contact": ac.CONTACTS, "field": FIELDS})
+async def create_field_value(request: Request, data: dict[str, Any], contact_id: int, field_id: int) -> Response:
     account = ac.emulator(request).account
-    parsed = ac.wrapped_ids(request, "fieldValue", ("contact", "field"))
-    if isinstance(parsed, Response):
-        return parsed
-    data, (contact_id, field_id) = parsed
-    contact = account.contacts.get(contact_id)
-    if contact is None:
-        return ac.no_result("Subscriber", contact_id)
-    custom_field = account.fields.get(field_id)
-    if custom_field is None:
-        return ac.no_result("Field", field_id)
-    return _write_value(request, contact, custom_field, data.get("value"))
+    return _write_value(request, account.contacts[contact_id], account.fields[field_id], data.get("value"))
 
 
 @requires("pgContactEdit", MESSAGE)

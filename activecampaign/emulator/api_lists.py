@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -105,16 +106,9 @@ async def delete_list(request: Request, lst: AcList) -> Response:
 
 # Which group a non-admin may link a list to is not documented: any group, given pgListEdit.
 @requires("pgListEdit", MESSAGE)
-async def create_list_group(request: Request) -> Response:
+@ac.with_body_ids("listGroup", ("listid", "groupid"), {"listid": ac.LIST_IN_BODY, "groupid": ac.GROUP_IN_BODY})
+async def create_list_group(request: Request, data: dict[str, Any], list_id: int, group_id: int) -> Response:
     emu = ac.emulator(request)
-    parsed = ac.wrapped_ids(request, "listGroup", ("listid", "groupid"))
-    if isinstance(parsed, Response):
-        return parsed
-    _, (list_id, group_id) = parsed
-    if list_id not in emu.account.lists:
-        return ac.no_result("List", list_id)
-    if group_id not in emu.account.groups:
-        return ac.no_result("Group", group_id)
     link, created = emu.account.link_list_group(list_id, group_id)
     if not created and emu.config.duplicate_list_group == "error":
         title = "This list is already associated with this group"

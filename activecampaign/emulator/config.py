@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -16,25 +16,31 @@ class ConfigError(ValueError):
     """An option name or value the emulator does not accept."""
 
 
+def _one_of(*choices: Any) -> Any:
+    """An option that takes one of `choices`; the first is its default."""
+    # Stated once, with the field: the default and the allowed values cannot drift apart.
+    return field(default=choices[0], metadata={"choices": choices})
+
+
 @dataclass
 class EmulatorConfig:
     api_key: str = "emulator-key"
     # Every ActiveCampaign window and delay runs this many times faster (1.0 = real speed).
     time_scale: float = 1.0
-    forbidden_body: str = "empty"
-    limit_over_max: str = "clamp"
-    name_filter: str = "partial"
-    duplicate_list_names: str = "allow"
-    duplicate_list_group: str = "idempotent"
-    success_casing: str = "Success"
-    invalid_email_status: int = 422
-    rate_limit_status: int = 429
+    forbidden_body: str = _one_of("empty", "json")
+    limit_over_max: str = _one_of("clamp", "error")
+    name_filter: str = _one_of("partial", "exact")
+    duplicate_list_names: str = _one_of("allow", "error")
+    duplicate_list_group: str = _one_of("idempotent", "error")
+    success_casing: str = _one_of("Success", "success")
+    invalid_email_status: int = _one_of(422, 400)
+    rate_limit_status: int = _one_of(429, 503)
     accept_unicode_email: bool = False
     # The reference shows 200 for POST /lists; the prose says "200 or 201".
-    list_create_status: int = 200
+    list_create_status: int = _one_of(200, 201)
     # The reference shows 403 for a missing group (GET/DELETE /groups/{id}) and for DELETE of a missing
     # list, which looks like a documentation slip; 404 unless asked to copy the reference.
-    missing_object_status: int = 404
+    missing_object_status: int = _one_of(404, 403)
     # Bulk import timeline, in ActiveCampaign seconds (divided by time_scale).
     info_false_s: float = 1.0
     processing_base_s: float = 2.0
@@ -46,41 +52,41 @@ class EmulatorConfig:
     # 0 keeps it forever. Its effects are applied either way: only the record goes.
     batch_retention_s: float = 0.0
     # import/info for a batchId it does not know: the reference gives no example.
-    unknown_batch_status: int = 404
+    unknown_batch_status: int = _one_of(404, 400)
     # Custom field values the reference leaves open: a choice that is no option of its field, a required
     # field left empty, a date in another format, a value for a field not related to the contact's lists.
-    invalid_option: str = "ignore"
-    required_empty: str = "allow"
-    date_format: str = "strict"
-    unrelated_field: str = "store"
+    invalid_option: str = _one_of("ignore", "store", "fail_contact")
+    required_empty: str = _one_of("allow", "fail_contact")
+    date_format: str = _one_of("strict", "lenient")
+    unrelated_field: str = _one_of("store", "ignore")
     # The reference's POST /fields example is a copy of GET /fields' (a list of every field), which looks
     # like a documentation slip; "field" answers the new field alone, "fields" copies the reference.
-    field_create_shape: str = "field"
-    duplicate_tag_names: str = "error"
+    field_create_shape: str = _one_of("field", "fields")
+    duplicate_tag_names: str = _one_of("error", "allow")
     # Users and their groups' rights. A refused permission answers with the envelope the reference shows
     # for that endpoint ({"message": "Forbidden"} on some, errors[].detail elsewhere) unless told otherwise.
-    permission_denied_body: str = "reference"
+    permission_denied_body: str = _one_of("reference", "errors", "message")
     # GET /lists/{id} by a non-admin for a list not linked to its group: the reference's 403 "You do not
     # have permission to view lists." or the 404 of a list that does not exist.
-    hidden_list_status: int = 403
+    hidden_list_status: int = _one_of(403, 404)
     # Whether a list a non-admin creates is linked to its group at once, or (as for an admin) not at all.
-    non_admin_list_link: str = "none"
-    group_limits_readable: str = "all"
-    list_limit_status: int = 403
-    contact_limit_status: int = 403
+    non_admin_list_link: str = _one_of("none", "own_group")
+    group_limits_readable: str = _one_of("all", "admin")
+    list_limit_status: int = _one_of(403, 422)
+    contact_limit_status: int = _one_of(403, 422)
     # The account's automations: "on" starts one run whenever a contact enters a list (unless excluded).
-    automations: str = "on"
+    automations: str = _one_of("on", "off")
     # Whether POST /contactLists starts automations (the reference has no way to ask it not to).
-    contact_list_automations: str = "run"
+    contact_list_automations: str = _one_of("run", "never")
     # Misbehaviours for client tests: paging parameters ignored (first page only) on contacts, groups and
     # lists; listid/status dropped on GET /contacts; GET /groups answering every group at once.
     ignore_paging: bool = False
     ignore_list_filter: bool = False
-    groups_paging: str = "honour"
+    groups_paging: str = _one_of("honour", "ignore")
     # GET /contacts' meta.total under id_greater/id_less (undocumented): "filtered" counts what matches every
     # filter, the bounds too (a count of the same query), so it shrinks as a keyset walk advances;
     # "unbounded" counts what the other filters match, whatever the bounds.
-    keyset_total: str = "filtered"
+    keyset_total: str = _one_of("filtered", "unbounded")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,36 +104,10 @@ class EmulatorConfig:
         return config
 
 
+# The options with a fixed set of values (the command line's choices too).
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "forbidden_body": ("empty", "json"),
-    "limit_over_max": ("clamp", "error"),
-    "name_filter": ("partial", "exact"),
-    "duplicate_list_names": ("allow", "error"),
-    "duplicate_list_group": ("idempotent", "error"),
-    "success_casing": ("Success", "success"),
-    "invalid_email_status": (422, 400),
-    "rate_limit_status": (429, 503),
-    "list_create_status": (200, 201),
-    "missing_object_status": (404, 403),
-    "unknown_batch_status": (404, 400),
-    "invalid_option": ("ignore", "store", "fail_contact"),
-    "required_empty": ("allow", "fail_contact"),
-    "date_format": ("strict", "lenient"),
-    "unrelated_field": ("store", "ignore"),
-    "field_create_shape": ("field", "fields"),
-    "duplicate_tag_names": ("error", "allow"),
-    "permission_denied_body": ("reference", "errors", "message"),
-    "hidden_list_status": (403, 404),
-    "non_admin_list_link": ("none", "own_group"),
-    "group_limits_readable": ("all", "admin"),
-    "list_limit_status": (403, 422),
-    "contact_limit_status": (403, 422),
-    "automations": ("on", "off"),
-    "contact_list_automations": ("run", "never"),
-    "groups_paging": ("honour", "ignore"),
-    "keyset_total": ("filtered", "unbounded"),
+    f.name: f.metadata["choices"] for f in fields(EmulatorConfig) if "choices" in f.metadata
 }
-
 _TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(EmulatorConfig)}
 
 

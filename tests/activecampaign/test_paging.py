@@ -11,7 +11,7 @@ from ac_sync.activecampaign.emulator import EmulatorServer
 from ac_sync.activecampaign.errors import UnexpectedAnswerError
 from ac_sync.activecampaign.paging import Walk
 from tests.activecampaign.fake_api import RETRY, FakeAPI, paged, reply
-from tests.activecampaign.test_client import make_client
+from tests.activecampaign.test_client import make_client, new_list
 
 
 def groups(n: int) -> list[dict[str, Any]]:
@@ -198,8 +198,13 @@ def test_a_walk_ends_on_an_empty_page_even_short_of_the_total() -> None:
 
 async def test_list_contacts_against_the_emulator(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     async with make_client(emulator, time_scale=20) as ac:
+<<<<<<< HEAD
         new = await ac.create_list(name="L", stringid="l", sender_url="https://x.example", sender_reminder="r")
         list_id = new.id
+=======
+        new = await new_list(ac, "L")
+        list_id = int(new["id"])
+>>>>>>> fewer-duplicates
         seeded = [{"email": f"c{i}@example.com", "lists": {str(list_id): 2 if i % 4 else 1}} for i in range(320)]
         emulator_admin.post("/contacts", json={"contacts": seeded}).raise_for_status()
         gone = [c.email async for c in ac.list_contacts(list_id, status=2)]

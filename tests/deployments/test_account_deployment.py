@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
-from tests.prefect_server import PrefectServer, deploy, running_workers, save_credentials, trigger, wait_state
+from tests.prefect_server import PrefectServer, deploy, final_state, running_workers, save_credentials, trigger
 from tests.syncing import Admin
 
 pytest_plugins = ["tests.prefect_server"]
@@ -51,7 +51,7 @@ def test_two_account_files_on_two_workers_share_the_budget(
     runs = [trigger(prefect_server, ACCOUNT, syncs=str(file)) for file in (east, west)]
     env = {**worker_env, "AC_SYNC_SHARED_BUDGET": "true"}
     with running_workers(prefect_server, env, 2) as logs:
-        states = [wait_state(prefect_server, run, lambda s: s.is_final(), "final", timeout=300) for run in runs]
+        states = [final_state(prefect_server, run, timeout=300) for run in runs]
     # Both workers were polling the pool; which took which run (or one both, in turn) is theirs to decide.
     took = [log.read_text().count("submitted to infrastructure") for log in logs]
     assert sum(took) == 2, [log.read_text()[-2000:] for log in logs]

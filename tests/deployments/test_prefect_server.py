@@ -14,8 +14,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -32,12 +34,14 @@ from tests.prefect_server import (
     PrefectServer,
     WebhookReceiver,
     deploy,
+    final_state,
     flow_state,
     playbook_artifacts,
     run_worker,
     save_credentials,
     task_states,
     trigger,
+    wait_rescheduled,
     wait_state,
     wait_until,
 )
@@ -62,11 +66,27 @@ def deployed(prefect_server: PrefectServer, webhook: WebhookReceiver) -> Prefect
     return prefect_server
 
 
+@dataclass
+class Site:
+    """What a scheduled run meets: the deployed server, the emulator its credentials block names, and the
+    machine its worker runs on."""
+
+    server: PrefectServer
+    emulator: EmulatorProcess
+    worker_env: dict[str, str]
+    admin: Admin
+
+    def work(self, run_id: str, **env: str) -> Any:
+        """One worker run (with `env` on top of the machine's), then the run's final state."""
+        run_worker(self.server, {**self.worker_env, **env})
+        return final_state(self.server, run_id)
+
+
 @pytest.fixture
-def server(deployed: PrefectServer, emulator_proc: EmulatorProcess) -> PrefectServer:
+def site(deployed: PrefectServer, emulator_proc: EmulatorProcess, worker_env: dict[str, str]) -> Site:
     """The deployed server, with the credentials block holding the (reset) emulator's URL and key."""
     save_credentials(deployed, emulator_proc.base_url, emulator_proc.api_key)
-    return deployed
+    return Site(deployed, emulator_proc, worker_env, Admin(emulator_proc.base_url))
 
 
 def test_setup_and_deploy_make_the_scheduled_deployment(deployed: PrefectServer, webhook: WebhookReceiver) -> None:
@@ -90,32 +110,24 @@ def test_setup_and_deploy_make_the_scheduled_deployment(deployed: PrefectServer,
     assert dep.parameters["credentials_block"] and not any("key" in name for name in dep.parameters)
 
 
-def test_deployment_run_completes_with_the_list_exactly_right(
-    server: PrefectServer, emulator_proc: EmulatorProcess, worker_env: dict[str, str], tmp_path: Path
-) -> None:
-    admin = Admin(emulator_proc.base_url)
+def test_deployment_run_completes_with_the_list_exactly_right(site: Site, tmp_path: Path) -> None:
     sample = write_sample(tmp_path / "audience.csv", 600)
-    run_id = trigger(server, audience=str(sample.path), list_name="Spring", group_name="Admin")
-    run_worker(server, worker_env)
-    state = wait_state(server, run_id, lambda s: s.is_final(), "final")
+    run_id = trigger(site.server, audience=str(sample.path), list_name="Spring", group_name="Admin")
+    state = site.work(run_id)
     assert state.is_completed(), state
-    assert admin.members("Spring") == set(sample.valid)
+    assert site.admin.members("Spring") == set(sample.valid)
     assert (tmp_path / "rejected.csv").exists()
 
 
 def test_wrong_group_suspends_alerts_and_resumes_on_a_new_worker_run(
-    server: PrefectServer,
-    emulator_proc: EmulatorProcess,
-    worker_env: dict[str, str],
-    webhook: WebhookReceiver,
-    tmp_path: Path,
+    site: Site, webhook: WebhookReceiver, tmp_path: Path
 ) -> None:
-    admin = Admin(emulator_proc.base_url)
+    server, admin = site.server, site.admin
     sample = write_sample(tmp_path / "audience.csv", 600)
     run_id = trigger(server, audience=str(sample.path), list_name="Growth list", group_name="Growth")
 
     # The worker runs the flow up to the failure; the flow suspends and the worker process exits.
-    run_worker(server, worker_env)
+    run_worker(server, site.worker_env)
     state = flow_state(server, run_id)
     assert state.type == StateType.PAUSED and state.name == "Suspended", state
     assert state.state_details.pause_reschedule, "a suspended run is rescheduled on resume, not kept in process"
@@ -124,14 +136,13 @@ def test_wrong_group_suspends_alerts_and_resumes_on_a_new_worker_run(
     assert alert["waiting"] is True and alert["step"] == "ensure-group"
     assert alert["url"] == f"{server.ui_url}/runs/flow-run/{run_id}"
     assert "INVALID_GROUP_NAME" in alert["text"] and run_id in alert["text"]
-    assert emulator_proc.api_key not in str(alert)
+    assert site.emulator.api_key not in str(alert)
 
     resolved = server.run("ac-sync", "resolve", run_id, "--action", "create-group")
     assert resolved.returncode == 0, resolved.stderr
-    wait_state(server, run_id, lambda s: s.type == StateType.SCHEDULED, "rescheduled after resume")
+    wait_rescheduled(server, run_id)
 
-    run_worker(server, worker_env)
-    state = wait_state(server, run_id, lambda s: s.is_final(), "final")
+    state = site.work(run_id)
     assert state.is_completed(), state
     assert admin.members("Growth list") == set(sample.valid)
     groups = [g for g in admin.state()["groups"] if g["title"] == "Growth"]
@@ -147,45 +158,35 @@ def test_wrong_group_suspends_alerts_and_resumes_on_a_new_worker_run(
     assert playbook_artifacts(server, run_id) == ["playbook-invalid-group-name"]
 
 
-def test_ui_retry_after_a_key_rotation_fixed_in_the_block(
-    server: PrefectServer,
-    emulator_proc: EmulatorProcess,
-    worker_env: dict[str, str],
-    webhook: WebhookReceiver,
-    tmp_path: Path,
-) -> None:
-    admin = Admin(emulator_proc.base_url)
+def test_ui_retry_after_a_key_rotation_fixed_in_the_block(site: Site, webhook: WebhookReceiver, tmp_path: Path) -> None:
+    server = site.server
     sample = write_sample(tmp_path / "audience.csv", 600)
-    admin.post("/keys", {"valid": ["rotated-key-7f3a"]})  # someone rotated the key in ActiveCampaign
+    site.admin.post("/keys", {"valid": ["rotated-key-7f3a"]})  # someone rotated the key in ActiveCampaign
     run_id = trigger(server, audience=str(sample.path), list_name="Rotated", group_name="Admin", pause_timeout=0)
 
-    run_worker(server, worker_env)
-    state = wait_state(server, run_id, lambda s: s.is_final(), "final")
+    state = site.work(run_id)
     assert state.is_failed() and "INVALID_CREDENTIALS" in (state.message or ""), state
     alert = webhook.alert_for(run_id, "INVALID_CREDENTIALS")
     assert alert["waiting"] is False
 
     # The operator puts the new key in the block (from stdin: never a flag), then presses Retry in the UI.
-    save_credentials(server, emulator_proc.base_url, "rotated-key-7f3a", from_stdin=True)
+    save_credentials(server, site.emulator.base_url, "rotated-key-7f3a", from_stdin=True)
     with server.api() as client:
         client.set_flow_run_state(UUID(run_id), AwaitingRetry(), force=True)
-    run_worker(server, worker_env)
-    state = wait_state(server, run_id, lambda s: s.is_final(), "final")
+    state = site.work(run_id)
     assert state.is_completed(), state
-    assert admin.members("Rotated") == set(sample.valid)
+    assert site.admin.members("Rotated") == set(sample.valid)
     steps = task_states(server, run_id)
     assert steps["get-details"] == ["Completed", "Cached"], steps
     assert steps["validate-credentials"] == ["Failed", "Completed"], steps
 
 
-def test_retry_after_an_expired_suspension_suspends_again(
-    server: PrefectServer, emulator_proc: EmulatorProcess, worker_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_retry_after_an_expired_suspension_suspends_again(site: Site, tmp_path: Path) -> None:
     """Nobody answered in time, the server failed the run; a Retry that meets the same failure asks again."""
-    admin = Admin(emulator_proc.base_url)
+    server = site.server
     sample = write_sample(tmp_path / "audience.csv", 300)
     run_id = trigger(server, audience=str(sample.path), list_name="Lapsed list", group_name="Lapsed")
-    run_worker(server, worker_env)
+    run_worker(server, site.worker_env)
     first = flow_state(server, run_id)
     assert first.name == "Suspended", first
     # Nobody answers: move the suspension's deadline into the past (instead of racing a short timeout), and the
@@ -202,17 +203,16 @@ def test_retry_after_an_expired_suspension_suspends_again(
 
     with server.api() as client:
         client.set_flow_run_state(UUID(run_id), AwaitingRetry(), force=True)
-    run_worker(server, worker_env)
+    run_worker(server, site.worker_env)
     again = flow_state(server, run_id)
     assert again.name == "Suspended", again
     assert again.state_details.pause_key != first.state_details.pause_key
 
     server.ok("ac-sync", "resolve", run_id, "--action", "create-group")
-    wait_state(server, run_id, lambda s: s.type == StateType.SCHEDULED, "rescheduled after resume")
-    run_worker(server, worker_env)
-    state = wait_state(server, run_id, lambda s: s.is_final(), "final")
+    wait_rescheduled(server, run_id)
+    state = site.work(run_id)
     assert state.is_completed(), state
-    assert admin.members("Lapsed list") == set(sample.valid)
+    assert site.admin.members("Lapsed list") == set(sample.valid)
 
 
 def test_setup_commands_refuse_a_key_flag_a_missing_key_and_a_missing_api(deployed: PrefectServer) -> None:
@@ -241,25 +241,19 @@ def flow_run_process(flow_run_id: str) -> int:
 
 
 def test_alerts_for_any_failure_a_crash_too_many_rejected_and_the_recovery(
-    server: PrefectServer,
-    emulator_proc: EmulatorProcess,
-    worker_env: dict[str, str],
-    webhook: WebhookReceiver,
-    tmp_path: Path,
+    site: Site, webhook: WebhookReceiver, tmp_path: Path
 ) -> None:
-    admin = Admin(emulator_proc.base_url)
+    server, admin = site.server, site.admin
     # A broken query: no typed failure, still an alert with the query's own error.
     broken = trigger(server, audience="SELEC email FROM people", list_name="Alerts", group_name="Admin")
-    run_worker(server, worker_env)
-    assert wait_state(server, broken, lambda s: s.is_final(), "final").is_failed()
+    assert site.work(broken).is_failed()
     alert = webhook.alert_for(broken, "RUN_FAILED")
     assert "SELEC" in alert["message"] and alert["lists"] == ["Alerts"]
     # The list's next run completes with about 5 % of its rows rejected, over a 3 % threshold: two notices.
     sample = write_sample(tmp_path / "audience.csv", 300)
     assert (sample.invalid + sample.duplicates) / 300 > 0.03
     fixed = trigger(server, audience=str(sample.path), list_name="Alerts", group_name="Admin")
-    run_worker(server, {**worker_env, "AC_SYNC_ALERT_REJECTED_SHARE": "0.03"})
-    assert wait_state(server, fixed, lambda s: s.is_final(), "final").is_completed()
+    assert site.work(fixed, AC_SYNC_ALERT_REJECTED_SHARE="0.03").is_completed()
     share = webhook.alert_for(fixed, "REJECTED_SHARE")
     assert share["rejected"] == sample.invalid + sample.duplicates and share["rows"] == 300
     assert webhook.alert_for(fixed, "RECOVERED")["list"] == "Alerts"
@@ -270,7 +264,7 @@ def test_alerts_for_any_failure_a_crash_too_many_rejected_and_the_recovery(
     since = len(admin.requests())
     worker = subprocess.Popen(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--run-once"],
-        env=server.env(**{**worker_env, "AC_SYNC_TIME_SCALE": "1"}),
+        env=server.env(**{**site.worker_env, "AC_SYNC_TIME_SCALE": "1"}),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -283,5 +277,5 @@ def test_alerts_for_any_failure_a_crash_too_many_rejected_and_the_recovery(
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
-    assert wait_state(server, crashing, lambda s: s.is_final(), "final").type == StateType.CRASHED
+    assert final_state(server, crashing).type == StateType.CRASHED
     assert webhook.alert_for(crashing, "RUN_CRASHED")["flow_run_id"] == crashing

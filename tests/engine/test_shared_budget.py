@@ -65,6 +65,14 @@ async def budgets(prefect_backend: None) -> AsyncIterator[list[PrefectSharedBudg
     await asyncio.gather(*(b.aclose() for b in made))
 
 
+@pytest.fixture
+def budget(budgets: list[PrefectSharedBudget], account: str) -> PrefectSharedBudget:
+    """A budget of `account` at time-scale 10, closed after the test with the others."""
+    made = PrefectSharedBudget(account, AccountLimits(time_scale=10))
+    budgets.append(made)
+    return made
+
+
 class HeldClock:
     """Stands in for the moment a budget's slots come due: they wait until the test says so."""
 
@@ -85,6 +93,11 @@ async def take(budget: PrefectSharedBudget, kind: Kind = "request") -> PrefectLe
     lease = await budget.acquire(kind)
     assert isinstance(lease, PrefectLease)
     return lease
+
+
+async def take_every_request_slot(budget: PrefectSharedBudget) -> list[PrefectLease]:
+    """The five request slots of a second (the default limits), all held."""
+    return [await take(budget) for _ in range(AccountLimits().requests_per_second)]
 
 
 async def limit_state(name: str) -> Any:
@@ -232,11 +245,9 @@ async def test_a_slot_is_given_back_one_window_after_the_answer_not_before(
 
 
 async def test_a_slot_due_while_this_process_waits_is_handed_on_without_the_server(
-    budgets: list[PrefectSharedBudget], account: str
+    budget: PrefectSharedBudget, account: str
 ) -> None:
-    budget = PrefectSharedBudget(account, AccountLimits(time_scale=10))
-    budgets.append(budget)
-    held = [await take(budget) for _ in range(5)]
+    held = await take_every_request_slot(budget)
     asks = budget.stats.asks
     waiting = asyncio.create_task(budget.acquire("request"))
     await asyncio.sleep(0.05)
@@ -248,8 +259,7 @@ async def test_a_slot_due_while_this_process_waits_is_handed_on_without_the_serv
     assert (await limit_state(limit_names(account)["request"])).active_slots == 5
 
 
-async def test_close_gives_every_slot_back_when_due(budgets: list[PrefectSharedBudget], account: str) -> None:
-    budget = PrefectSharedBudget(account, AccountLimits(time_scale=10))
+async def test_close_gives_every_slot_back_when_due(budget: PrefectSharedBudget, account: str) -> None:
     leases = [await take(budget, "bulk") for _ in range(3)] + [await take(budget)]
     due = HeldClock(budget)
     for lease in leases:
@@ -267,10 +277,8 @@ async def test_close_gives_every_slot_back_when_due(budgets: list[PrefectSharedB
         await budget.acquire("request")
 
 
-async def test_a_caller_cancelled_while_waiting_leaks_no_slot(budgets: list[PrefectSharedBudget], account: str) -> None:
-    budget = PrefectSharedBudget(account, AccountLimits(time_scale=10))
-    budgets.append(budget)
-    held = [await take(budget) for _ in range(5)]
+async def test_a_caller_cancelled_while_waiting_leaks_no_slot(budget: PrefectSharedBudget, account: str) -> None:
+    held = await take_every_request_slot(budget)
     waiting = asyncio.create_task(budget.acquire("request"))
     await asyncio.sleep(0.05)
     waiting.cancel()
@@ -354,12 +362,8 @@ async def test_without_a_budget_the_limiter_is_unchanged() -> None:
     await limiter.aclose()
 
 
-async def test_a_bulk_import_waiting_for_a_request_slot_goes_first(
-    budgets: list[PrefectSharedBudget], account: str
-) -> None:
-    budget = PrefectSharedBudget(account, AccountLimits(time_scale=10))
-    budgets.append(budget)
-    held = [await take(budget) for _ in range(5)]
+async def test_a_bulk_import_waiting_for_a_request_slot_goes_first(budget: PrefectSharedBudget) -> None:
+    held = await take_every_request_slot(budget)
     poll = asyncio.create_task(budget.acquire("request"))
     await asyncio.sleep(0.02)
     bulk = asyncio.create_task(budget.acquire("request", urgent=True))

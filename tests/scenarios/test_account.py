@@ -6,7 +6,6 @@ import asyncio
 import csv
 import math
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
-from tests.syncing import Admin, PauseWatch, ac_sync_cli, cli_env, kill_after_accepted, sync, wait_paused
+from tests.syncing import Admin, PauseWatch, ac_sync_cli, kill_after_accepted, start_cli, sync
 
 
 def people(path: Path, emails: list[str], **extra: list[str]) -> Path:
@@ -161,9 +160,7 @@ async def test_a_wrong_group_pauses_its_sync_alone(
         ],
     )
     run = asyncio.create_task(sync(syncs=str(spec), pause_timeout=60))
-    notice = await pauses.next()
-    assert notice.code == "INVALID_GROUP_NAME"
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused("INVALID_GROUP_NAME")
     # Paused on b, the others are done: exact, in ⌈600/250⌉ shared imports.
     assert admin.members("A") == set(emails(600)) and admin.members("C") == set(emails(200, start=100))
     assert [lst["name"] for lst in admin.state()["lists"]] == ["A", "C"]
@@ -209,13 +206,8 @@ async def test_kill_during_the_merged_upload_then_rerun(
         [{"name": n, "audience": f"{n}.csv", "list": n, "group": "Admin"} for n in lists],
     )
     total = math.ceil(4000 / 250)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ac_sync.cli", "run", "--syncs", str(spec), "--pause-timeout", "0"],
-        env=cli_env(),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    args = ["run", "--syncs", str(spec), "--pause-timeout", "0"]
+    proc = start_cli(*args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     await kill_after_accepted(proc, admin, 5)
     assert admin.accepted_bulk() < total
     code, summary = await sync(syncs=str(spec), pause_timeout=0)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prefect.settings import PREFECT_API_URL
@@ -29,6 +30,28 @@ def run_audience(audience: str, tmp_path: Path) -> subprocess.CompletedProcess[s
         "run", "--audience", audience, "--list", "Bad", "--group", "Admin", "--json", "--pause-timeout", "0",
         "--verbose-log", str(tmp_path / "rejected.csv"), cwd=tmp_path,
     )  # fmt: skip
+
+
+def completed(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The summary of a run that went through (exit 0, no traceback): its last line of JSON."""
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def write_people(path: Path, rows: list[tuple[str, str]]) -> Path:
+    """A CSV of (email, first_name) rows, written by the csv module as an export would be."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["email", "first_name"])
+        out.writerows(rows)
+    return path
+
+
+def rejected_rows(tmp_path: Path) -> list[dict[str, str]]:
+    """The rejected log the run wrote (--verbose-log), one dict a row."""
+    with (tmp_path / "rejected.csv").open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
 
 
 def assert_clean_failure(proc: subprocess.CompletedProcess[str], needle: str) -> None:
@@ -61,21 +84,12 @@ VALID = ["ok.one@example.com", "Mixed.Case@Example.ORG", "  spaced@example.net  
 
 def test_edge_case_addresses_end_in_the_rejected_log(sync_env: EmulatorProcess, tmp_path: Path) -> None:
     admin = Admin(sync_env.base_url)
-    path = tmp_path / "edge.csv"
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(["email", "first_name"])
-        for email in [*EDGE_CASES, *VALID]:
-            out.writerow([email, "Edge"])
-    proc = run_audience(str(path), tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    path = write_people(tmp_path / "edge.csv", [(email, "Edge") for email in [*EDGE_CASES, *VALID]])
+    summary = completed(run_audience(str(path), tmp_path))
     assert summary["valid"] == len(VALID) and summary["invalid"] == len(EDGE_CASES)
     assert admin.members("Bad") == {"ok.one@example.com", "mixed.case@example.org", "spaced@example.net",
                                     "plus+tag@example.com"}  # fmt: skip
-    with (tmp_path / "rejected.csv").open(newline="", encoding="utf-8") as fh:
-        rejected = list(csv.DictReader(fh))
+    rejected = rejected_rows(tmp_path)
     assert len(rejected) == len(EDGE_CASES)
     assert all(r["reason"].strip() and r["row"].isdigit() for r in rejected)
     bulk = [r for r in admin.requests() if r["path"].endswith("bulk_import") and r["method"] == "POST"]
@@ -84,26 +98,17 @@ def test_edge_case_addresses_end_in_the_rejected_log(sync_env: EmulatorProcess, 
 
 def test_one_megabyte_field_is_a_rejected_row_not_a_voided_batch(sync_env: EmulatorProcess, tmp_path: Path) -> None:
     admin = Admin(sync_env.base_url)
-    path = tmp_path / "big.csv"
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        out = csv.writer(fh)
-        out.writerow(["email", "first_name"])
-        out.writerow(["huge@example.com", "y" * 1_000_000])
-        out.writerow(["small@example.com", "Small"])
-    proc = run_audience(str(path), tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    path = write_people(tmp_path / "big.csv", [("huge@example.com", "y" * 1_000_000), ("small@example.com", "Small")])
+    completed(run_audience(str(path), tmp_path))
     assert admin.members("Bad") == {"small@example.com"}
-    with (tmp_path / "rejected.csv").open(newline="", encoding="utf-8") as fh:
-        rejected = {r["email"]: r["reason"] for r in csv.DictReader(fh)}
+    rejected = {r["email"]: r["reason"] for r in rejected_rows(tmp_path)}
     assert "too large" in rejected["huge@example.com"]
 
 
 def test_empty_audience_completes_with_nothing_to_do(sync_env: EmulatorProcess, tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_text("email,first_name\n", encoding="utf-8")
-    proc = run_audience(str(path), tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = completed(run_audience(str(path), tmp_path))
     assert (summary["audience_rows"], summary["subscribed"]) == (0, 0)
 
 

@@ -4,18 +4,15 @@ with at most one batch sent twice."""
 from __future__ import annotations
 
 import math
-import os
 import random
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from prefect.settings import PREFECT_API_URL
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.cli.sample import write_sample
-from tests.syncing import Admin, kill_after_accepted, sync
+from tests.syncing import Admin, kill_after_accepted, start_cli, sync
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -28,15 +25,8 @@ async def test_kill_at_random_point_then_rerun(
     sample = write_sample(tmp_path / "a.csv", 6000, seed=seed)
     total = math.ceil(len(sample.valid) / 250)
     kill_after = random.Random(seed).randint(1, total - 3)
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     args = ["run", "--audience", str(sample.path), "--list", "Crash", "--group", "Admin", "--pause-timeout", "0"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ac_sync.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_cli(*args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     await kill_after_accepted(proc, admin, kill_after)
     at_kill = admin.accepted_bulk()
     assert at_kill < total

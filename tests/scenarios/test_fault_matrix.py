@@ -17,7 +17,7 @@ from prefect.flow_runs import aresume_flow_run
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.cli.sample import write_sample
-from tests.syncing import Admin, PauseWatch, create_list, sync, wait_paused
+from tests.syncing import Admin, PauseWatch, create_list, sync
 
 RATE_BODY = {"success": 0, "message": "Rate limit exceeded.", "failureReasons": ["Up to 100 imports may be requested"]}
 BULK = "^/api/3/import/bulk_import$"
@@ -106,9 +106,7 @@ async def test_key_revoked_mid_run_then_restored(sync_env: EmulatorProcess, tmp_
     while admin.accepted_bulk() < 5:
         await asyncio.sleep(0.01)
     admin.post("/keys", {"valid": ["some-other-key"]})  # revoked mid-upload
-    notice = await pauses.next()
-    assert notice.code == "INVALID_CREDENTIALS"
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused("INVALID_CREDENTIALS")
     admin.post("/keys", {"valid": [sync_env.api_key]})  # restored
     await aresume_flow_run(UUID(notice.flow_run_id), run_input={"action": "retry"})
     code, summary = await run

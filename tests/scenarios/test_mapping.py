@@ -13,7 +13,7 @@ import pytest
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.cli.resolve import resolve
-from tests.syncing import Admin, PauseWatch, create_field, sync, wait_paused
+from tests.syncing import Admin, PauseWatch, create_field, sync
 
 HEADER = ["Email", "First Name", "Last Name", "Phone Number", "Company", "Signup Date", "Plan", "Interests", "Notes"]
 PLANS = ["Free", "pro", "Team", "Gold"]  # "pro" is the option Pro; "Gold" is no option
@@ -133,14 +133,11 @@ async def test_ambiguous_and_unknown_fields_pause_before_any_write(
     task = asyncio.ensure_future(
         sync(audience=str(export), list_name="Plans", group_name="Admin", fields={"Region": "REGION"})
     )
-    notice = await pauses.next()
-    assert notice.code == "AMBIGUOUS_FIELD"
+    notice = await pauses.paused("AMBIGUOUS_FIELD")
     assert admin.count("POST", "bulk_import") == 0 and admin.count("POST", "contact/sync") == 0
-    await wait_paused(notice.flow_run_id)
     await resolve(notice.flow_run_id, "use-field", [f"field={plan_2024}"])
-    notice = await pauses.next()
-    assert notice.code == "UNKNOWN_FIELD" and "REGION" in notice.playbook
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused("UNKNOWN_FIELD")
+    assert "REGION" in notice.playbook
     await resolve(notice.flow_run_id, "create-field", ["field_type=dropdown"])
     code, summary = await task
     assert code == 0, summary

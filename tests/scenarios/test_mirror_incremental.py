@@ -12,7 +12,7 @@ from uuid import UUID
 from prefect.flow_runs import aresume_flow_run
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
-from tests.syncing import Admin, PauseWatch, sync, wait_paused
+from tests.syncing import Admin, PauseWatch, sync
 
 CONTACT_WRITES = ("/api/3/import/bulk_import", "/api/3/contacts", "/api/3/contact/sync", "/api/3/contactLists")
 UNCHANGED_REQUESTS = 8
@@ -136,9 +136,7 @@ async def test_mirror_scenario(sync_env: EmulatorProcess, tmp_path: Path, pauses
     write_audience(csv_path, kept)
     mark = len(admin.requests())
     run = asyncio.create_task(sync(**common, pause_timeout=60))
-    notice = await pauses.next()
-    assert notice.code == "TOO_MANY_REMOVALS"
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused("TOO_MANY_REMOVALS")
     assert contact_writes(since(admin, mark)) == {}
     await aresume_flow_run(UUID(notice.flow_run_id), run_input={"action": "approve"})
     code, summary = await run

@@ -24,13 +24,12 @@ from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL
 from rich.console import Console
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.cli.runner import run_sync
 from ac_sync.cli.sample import write_sample
-from tests.syncing import Admin
+from tests.syncing import Admin, ac_sync_cli, cli_env, first_json, start_cli
 
 
 class Cli:
@@ -38,15 +37,7 @@ class Cli:
 
     def __init__(self, args: list[str], cwd: Path, **env: str) -> None:
         self.args = args
-        full_env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), **env}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ac_sync.cli", *args],
-            env=full_env,
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        self.proc = start_cli(*args, env={**cli_env(), **env}, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.err: list[str] = []
         self.out: list[str] = []
         self._readers = [
@@ -250,26 +241,11 @@ def test_resolve_from_another_shell_uses_the_paused_runs_local_server(
     env["PREFECT_HOME"] = str(home)
     sample = write_sample(tmp_path / "a.csv", 100)
     args = ["run", "--audience", str(sample.path), "--list", "Local", "--group", "Growth", "--pause-timeout", "300"]
-    run = subprocess.Popen(
-        [sys.executable, "-m", "ac_sync.cli", *args, "--json"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    run = start_cli(*args, "--json", env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        assert run.stdout is not None
-        paused = json.loads(run.stdout.readline())  # the paused line comes first on stdout
+        paused = first_json(run)
         assert paused["status"] == "paused" and paused["failure"]["code"] == "INVALID_GROUP_NAME"
-        resolved = subprocess.run(
-            [sys.executable, "-m", "ac_sync.cli", "resolve", paused["flow_run_id"], "--action", "create-group"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        resolved = ac_sync_cli("resolve", paused["flow_run_id"], "--action", "create-group", env=env, cwd=tmp_path)
         assert resolved.returncode == 0, resolved.stderr
         assert "starting a local Prefect API" not in resolved.stderr  # it used the run's server
         assert run.wait(timeout=300) == 0

@@ -19,7 +19,7 @@ from ac_sync.cli.resolve import resolve
 from ac_sync.cli.sample import write_sample
 from ac_sync.cli.verify_command import run_verify
 from ac_sync.engine.upload.state import SUBSCRIBED, SyncState, open_state
-from tests.syncing import Admin, PauseWatch, api_request, create_list, sync, wait_paused
+from tests.syncing import Admin, PauseWatch, api_request, create_list, sync
 
 
 async def verify(**options: Any) -> tuple[int, dict[str, Any]]:
@@ -34,9 +34,8 @@ async def verify(**options: Any) -> tuple[int, dict[str, Any]]:
 
 
 async def test_a_key_without_admin_rights_is_a_missing_permission_found_before_any_write(
-    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    admin: Admin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = Admin(sync_env.base_url)
     marketing = admin.group("Marketing")
     admin.post("/users", {"username": "marketer", "group_id": marketing, "api_key": "marketer-key"})
     monkeypatch.setenv("AC_SYNC_API_KEY", "marketer-key")
@@ -48,10 +47,7 @@ async def test_a_key_without_admin_rights_is_a_missing_permission_found_before_a
     assert [r for r in admin.requests() if r["method"] != "GET"] == []
 
 
-async def test_import_info_forgetting_a_batch_four_times_still_ends_exact(
-    sync_env: EmulatorProcess, tmp_path: Path
-) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_import_info_forgetting_a_batch_four_times_still_ends_exact(admin: Admin, tmp_path: Path) -> None:
     sample = write_sample(tmp_path / "a.csv", 1200)
     admin.post("/faults", {"rules": [{"method": "GET", "path": "import/info", "status": 404, "times": 4}]})
     code, summary = await sync(audience=str(sample.path), list_name="L", group_name="Admin")
@@ -65,9 +61,8 @@ async def test_import_info_forgetting_a_batch_four_times_still_ends_exact(
 
 
 async def test_a_batch_held_past_the_deadline_ends_the_run_and_the_next_confirms_it(
-    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    admin: Admin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = Admin(sync_env.base_url)
     sample = write_sample(tmp_path / "a.csv", 600)
     # The first batch stays `false` for 6 s (real seconds); the run waits 2 s at most (20 s of ActiveCampaign's
     # time at this time-scale) for a queued batch.
@@ -86,9 +81,8 @@ async def test_a_batch_held_past_the_deadline_ends_the_run_and_the_next_confirms
 
 @pytest.mark.parametrize(("automations", "runs"), [(None, 0), ("run", "all")])
 async def test_automations_start_only_when_asked(
-    sync_env: EmulatorProcess, tmp_path: Path, automations: str | None, runs: object
+    admin: Admin, tmp_path: Path, automations: str | None, runs: object
 ) -> None:
-    admin = Admin(sync_env.base_url)
     sample = write_sample(tmp_path / "a.csv", 400)
     code, summary = await sync(audience=str(sample.path), list_name="L", group_name="Admin", automations=automations)
     assert code == 0, summary
@@ -96,10 +90,7 @@ async def test_automations_start_only_when_asked(
     assert admin.state()["automation_runs"] == (len(sample.valid) if runs == "all" else 0)
 
 
-async def test_new_only_starts_automations_for_contacts_new_after_the_first_sync(
-    sync_env: EmulatorProcess, tmp_path: Path
-) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_new_only_starts_automations_for_contacts_new_after_the_first_sync(admin: Admin, tmp_path: Path) -> None:
     first = write_sample(tmp_path / "a.csv", 300)
     assert (await sync(audience=str(first.path), list_name="L", group_name="Admin", automations="new-only"))[0] == 0
     assert admin.state()["automation_runs"] == 0
@@ -110,10 +101,7 @@ async def test_new_only_starts_automations_for_contacts_new_after_the_first_sync
     assert admin.state()["automation_runs"] == len(more.valid)
 
 
-async def test_a_list_created_after_a_reset_starts_with_an_empty_state(
-    sync_env: EmulatorProcess, tmp_path: Path
-) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_a_list_created_after_a_reset_starts_with_an_empty_state(admin: Admin, tmp_path: Path) -> None:
     old = write_sample(tmp_path / "old.csv", 300)
     assert (await sync(audience=str(old.path), list_name="Old", group_name="Admin"))[0] == 0
     admin.http.post("/reset").raise_for_status()  # the account is reset: list ids start over
@@ -124,17 +112,14 @@ async def test_a_list_created_after_a_reset_starts_with_an_empty_state(
 
 
 async def test_a_state_written_for_another_list_is_reported_and_start_fresh_continues(
-    sync_env: EmulatorProcess, tmp_path: Path, pauses: PauseWatch
+    sync_env: EmulatorProcess, admin: Admin, tmp_path: Path, pauses: PauseWatch
 ) -> None:
-    admin = Admin(sync_env.base_url)
     sample = write_sample(tmp_path / "a.csv", 200)
     assert (await sync(audience=str(sample.path), list_name="Same name", group_name="Admin"))[0] == 0
     admin.http.post("/reset").raise_for_status()
     create_list(sync_env, "Same name")  # someone re-creates it by hand: same id, another stringid
     task = asyncio.ensure_future(sync(audience=str(sample.path), list_name="Same name", group_name="Admin"))
-    notice = await pauses.next()
-    assert notice.code == "STATE_MISMATCH"
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused("STATE_MISMATCH")
     await resolve(notice.flow_run_id, "start-fresh", [])
     code, summary = await task
     assert code == 0, summary
@@ -149,8 +134,7 @@ def test_one_account_under_any_url_form_keeps_one_state(tmp_path: Path) -> None:
     assert open_state(str(tmp_path), "https://Acme.API-US1.com/api/3", 7).root == state.root
 
 
-async def test_three_changed_contacts_take_no_bulk_import(sync_env: EmulatorProcess, tmp_path: Path) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_three_changed_contacts_take_no_bulk_import(admin: Admin, tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     rows = [f"p{i}@example.com,First{i}" for i in range(600)]
     path.write_text("email,first_name\n" + "\n".join(rows) + "\n")
@@ -166,9 +150,8 @@ async def test_three_changed_contacts_take_no_bulk_import(sync_env: EmulatorProc
 
 
 async def test_contacts_deleted_behind_the_tools_back_are_found_and_put_back(
-    sync_env: EmulatorProcess, tmp_path: Path
+    sync_env: EmulatorProcess, admin: Admin, tmp_path: Path
 ) -> None:
-    admin = Admin(sync_env.base_url)
     sample = write_sample(tmp_path / "a.csv", 300)
     assert (await sync(audience=str(sample.path), list_name="L", group_name="Admin"))[0] == 0
     gone = sorted(sample.valid)[:7]
@@ -186,9 +169,8 @@ async def test_contacts_deleted_behind_the_tools_back_are_found_and_put_back(
 
 
 async def test_the_plan_and_the_first_run_say_what_a_new_list_gets(
-    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sync_env: EmulatorProcess, admin: Admin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = Admin(sync_env.base_url)
     sample = write_sample(tmp_path / "a.csv", 20)
     params = {"audience": str(sample.path), "list_name": "New", "group_name": "Admin", "pause_timeout": 0}
     code, summary = await sync(**params, dry_run=True)

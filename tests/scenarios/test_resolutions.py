@@ -7,7 +7,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -30,7 +29,9 @@ from tests.syncing import (
     ac_sync_cli,
     cli_env,
     create_list,
+    first_json,
     kill_after_accepted,
+    start_cli,
     sync,
     wait_paused,
 )
@@ -73,9 +74,8 @@ def _closed_port() -> str:
     ],
 )
 async def test_each_failure_code_is_typed_with_its_playbook(
-    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str
+    sync_env: EmulatorProcess, admin: Admin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str
 ) -> None:
-    admin = Admin(sync_env.base_url)
     group, list_name = "Admin", "Spring"
     if code == "INVALID_CREDENTIALS":
         monkeypatch.setenv("AC_SYNC_API_KEY", "canary-wrong-key-1d2c")
@@ -111,13 +111,11 @@ async def test_each_failure_code_is_typed_with_its_playbook(
 
 
 async def test_playbook_artifact_and_form_reject_bad_input(
-    sync_env: EmulatorProcess, tmp_path: Path, pauses: PauseWatch
+    sync_env: EmulatorProcess, admin: Admin, tmp_path: Path, pauses: PauseWatch
 ) -> None:
-    admin = Admin(sync_env.base_url)
     sample = write_sample(tmp_path / "a.csv", 300)
     run = asyncio.create_task(sync(audience=str(sample.path), list_name="L", group_name="Marketing", pause_timeout=60))
-    notice = await pauses.next()
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused()
     run_id = UUID(notice.flow_run_id)
     async with get_client() as client:
         artifacts = await client.read_latest_artifacts()
@@ -150,14 +148,11 @@ async def test_playbook_artifact_and_form_reject_bad_input(
 
 
 async def test_group_a_resolved_from_another_process_with_create_group(
-    sync_env: EmulatorProcess, tmp_path: Path, pauses: PauseWatch
+    admin: Admin, tmp_path: Path, pauses: PauseWatch
 ) -> None:
-    admin = Admin(sync_env.base_url)
     sample = write_sample(tmp_path / "a.csv", 700)
     run = asyncio.create_task(sync(audience=str(sample.path), list_name="L", group_name="Growth", pause_timeout=60))
-    notice = await pauses.next()
-    assert notice.code == "INVALID_GROUP_NAME"
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused("INVALID_GROUP_NAME")
     resolved = ac_sync_cli("resolve", notice.flow_run_id, "--action", "create-group")
     assert resolved.returncode == 0, resolved.stderr
     code, summary = await run
@@ -171,15 +166,11 @@ async def test_group_a_resolved_from_another_process_with_create_group(
     assert admin.accepted_bulk() == math.ceil(len(sample.valid) / 250)
 
 
-async def test_group_a_resolved_with_the_corrected_name(
-    sync_env: EmulatorProcess, tmp_path: Path, pauses: PauseWatch
-) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_group_a_resolved_with_the_corrected_name(admin: Admin, tmp_path: Path, pauses: PauseWatch) -> None:
     admin.group("Marketing")
     sample = write_sample(tmp_path / "a.csv", 300)
     run = asyncio.create_task(sync(audience=str(sample.path), list_name="L", group_name="Marketting", pause_timeout=60))
-    notice = await pauses.next()
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused()
     resolved = ac_sync_cli("resolve", notice.flow_run_id, "--action", "use-group", "--set", "group_name=Marketing")
     assert resolved.returncode == 0, resolved.stderr
     code, summary = await run
@@ -204,8 +195,7 @@ async def task_states(flow_run_id: str) -> dict[str, list[str]]:
     return out
 
 
-async def test_group_b_ui_retry_after_outside_fix(sync_env: EmulatorProcess, tmp_path: Path) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_group_b_ui_retry_after_outside_fix(admin: Admin, tmp_path: Path) -> None:
     sample = write_sample(tmp_path / "a.csv", 300)
     code, summary = await sync(audience=str(sample.path), list_name="L", group_name="Growth", pause_timeout=0)
     assert code == 3 and summary["failure"]["code"] == "INVALID_GROUP_NAME"
@@ -219,8 +209,7 @@ async def test_group_b_ui_retry_after_outside_fix(sync_env: EmulatorProcess, tmp
     assert states["ensure-group"] == ["Failed", "Completed"]
 
 
-async def test_group_c_fresh_run_after_outside_fix(sync_env: EmulatorProcess, tmp_path: Path) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_group_c_fresh_run_after_outside_fix(admin: Admin, tmp_path: Path) -> None:
     sample = write_sample(tmp_path / "a.csv", 300)
     code, summary = await sync(audience=str(sample.path), list_name="L", group_name="Growth", pause_timeout=0)
     assert code == 3
@@ -232,15 +221,13 @@ async def test_group_c_fresh_run_after_outside_fix(sync_env: EmulatorProcess, tm
 
 
 async def test_credentials_a_key_rotated_mid_upload_resumes_without_resending(
-    sync_env: EmulatorProcess, tmp_path: Path, pauses: PauseWatch
+    admin: Admin, tmp_path: Path, pauses: PauseWatch
 ) -> None:
-    admin = Admin(sync_env.base_url)
     sample = write_sample(tmp_path / "a.csv", 2000)
     admin.post("/faults", {"rules": KEY_403_AFTER_TWO_BATCHES})
     run = asyncio.create_task(sync(audience=str(sample.path), list_name="L", group_name="Admin", pause_timeout=60))
-    notice = await pauses.next()
-    assert (notice.code, "upload-contacts" in notice.playbook) == ("INVALID_CREDENTIALS", True)
-    await wait_paused(notice.flow_run_id)
+    notice = await pauses.paused("INVALID_CREDENTIALS")
+    assert "upload-contacts" in notice.playbook
     admin.post("/faults", {"rules": []})  # the operator restored the key
     await aresume_flow_run(UUID(notice.flow_run_id), run_input={"action": "retry"})
     code, summary = await run
@@ -251,8 +238,7 @@ async def test_credentials_a_key_rotated_mid_upload_resumes_without_resending(
     assert writes(admin, "/api/3/lists") == 1 and writes(admin, "/api/3/listGroups") == 1
 
 
-async def test_credentials_b_ui_retry_after_key_fixed(sync_env: EmulatorProcess, tmp_path: Path) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_credentials_b_ui_retry_after_key_fixed(admin: Admin, tmp_path: Path) -> None:
     sample = write_sample(tmp_path / "a.csv", 2000)
     admin.post("/faults", {"rules": KEY_403_AFTER_TWO_BATCHES})
     code, summary = await sync(audience=str(sample.path), list_name="L", group_name="Admin", pause_timeout=0)
@@ -268,8 +254,7 @@ async def test_credentials_b_ui_retry_after_key_fixed(sync_env: EmulatorProcess,
     assert states["upload-contacts"] == ["Failed", "Completed"]
 
 
-async def test_credentials_c_fresh_run_after_key_fixed(sync_env: EmulatorProcess, tmp_path: Path) -> None:
-    admin = Admin(sync_env.base_url)
+async def test_credentials_c_fresh_run_after_key_fixed(admin: Admin, tmp_path: Path) -> None:
     sample = write_sample(tmp_path / "a.csv", 2000)
     admin.post("/faults", {"rules": KEY_403_AFTER_TWO_BATCHES})
     code, summary = await sync(audience=str(sample.path), list_name="L", group_name="Admin", pause_timeout=0)
@@ -285,10 +270,9 @@ async def test_credentials_c_fresh_run_after_key_fixed(sync_env: EmulatorProcess
 
 @pytest.mark.parametrize("seed_failure", ["INVALID_GROUP_NAME", "INVALID_CREDENTIALS"])
 async def test_d_resolved_then_killed_mid_upload_then_fresh_run(
-    sync_env: EmulatorProcess, tmp_path: Path, seed_failure: str
+    admin: Admin, tmp_path: Path, seed_failure: str
 ) -> None:
     """`ac-sync run` pauses, is resolved from another process, is killed -9 mid-upload; a fresh run finishes."""
-    admin = Admin(sync_env.base_url)
     # Slower, so that the kill lands mid-upload.
     admin.post("/config", {"time_scale": 2})
     env = {**cli_env(), "AC_SYNC_TIME_SCALE": "2"}
@@ -297,16 +281,9 @@ async def test_d_resolved_then_killed_mid_upload_then_fresh_run(
     if seed_failure == "INVALID_CREDENTIALS":
         admin.post("/faults", {"rules": KEY_403_AFTER_TWO_BATCHES})
     args = ["--audience", str(sample.path), "--list", "L", "--group", group, "--pause-timeout", "120", "--json"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ac_sync.cli", "run", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = start_cli("run", *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        assert proc.stdout is not None
-        paused = json.loads(proc.stdout.readline())
+        paused = first_json(proc)
         assert (paused["status"], paused["failure"]["code"]) == ("paused", seed_failure)
         await wait_paused(paused["flow_run_id"])
         if seed_failure == "INVALID_CREDENTIALS":
