@@ -22,6 +22,7 @@ from ac_sync.activecampaign.errors import (
     ServerError,
     ValidationError,
 )
+from ac_sync.activecampaign.models import MailingList
 from ac_sync.activecampaign.ratelimit import AccountLimiter, AccountLimits, Kind
 from ac_sync.activecampaign.urls import normalise_base_url
 
@@ -49,7 +50,7 @@ def with_option(name: str, *values: Any) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("emulator_config", configs, ids=[str(value) for value in values])
 
 
-async def new_list(ac: ACClient, name: str) -> dict[str, Any]:
+async def new_list(ac: ACClient, name: str) -> MailingList:
     """A list made through the client, with the sender details every new list needs."""
     stringid = name.lower().replace(" ", "-")
     return await ac.create_list(name=name, stringid=stringid, sender_url="https://x.example", sender_reminder="r")
@@ -269,17 +270,10 @@ async def test_duplicate_list_group_link_tolerated(
     emulator: EmulatorServer, emulator_admin: httpx.Client, emulator_config: EmulatorConfig
 ) -> None:
     async with make_client(emulator, time_scale=20) as ac:
-<<<<<<< HEAD
-        new = await ac.create_list(name="L", stringid="l", sender_url="https://x.example", sender_reminder="r")
+        new = await new_list(ac, "L")
         assert await ac.link_list_to_group(new.id, 3) is True
         second = await ac.link_list_to_group(new.id, 3)
-    assert second is (duplicate_list_group == "idempotent")
-=======
-        new = await new_list(ac, "L")
-        assert await ac.link_list_to_group(int(new["id"]), 3) is True
-        second = await ac.link_list_to_group(int(new["id"]), 3)
     assert second is (emulator_config.duplicate_list_group == "idempotent")
->>>>>>> fewer-duplicates
     state = emulator_admin.get("/state").json()
     assert [int(g) for g in state["lists"][0]["group_ids"]] == [3]
 

@@ -198,13 +198,8 @@ def test_a_walk_ends_on_an_empty_page_even_short_of_the_total() -> None:
 
 async def test_list_contacts_against_the_emulator(emulator: EmulatorServer, emulator_admin: httpx.Client) -> None:
     async with make_client(emulator, time_scale=20) as ac:
-<<<<<<< HEAD
-        new = await ac.create_list(name="L", stringid="l", sender_url="https://x.example", sender_reminder="r")
-        list_id = new.id
-=======
         new = await new_list(ac, "L")
-        list_id = int(new["id"])
->>>>>>> fewer-duplicates
+        list_id = new.id
         seeded = [{"email": f"c{i}@example.com", "lists": {str(list_id): 2 if i % 4 else 1}} for i in range(320)]
         emulator_admin.post("/contacts", json={"contacts": seeded}).raise_for_status()
         gone = [c.email async for c in ac.list_contacts(list_id, status=2)]
