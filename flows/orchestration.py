@@ -12,7 +12,7 @@ for its resolution and continuing alone.
 A failure of one sync — typed or not — sets it aside with its record. A typed one then waits for the operator
 (`await_resolution`); the action's effect changes the sync's decisions and sends it back to a step. A failure
 of the account's own steps (credentials, the URL) waits the same way, and stops every sync if unresolved. On a
-Retry (the flow run's second execution), what an earlier execution left failed is tried again.
+Retry (the flow run's second execution), completed steps are read from the cache and failed ones run again.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import get_run_logger
-from prefect.runtime import flow_run
 
 from ac_sync.activecampaign.models import Group
 from ac_sync.engine.audience.mapping import AccountField, ColumnMapping, choices_from_document
 from ac_sync.engine.errors import FailureRecord, record_of
-from ac_sync.engine.progress import CREDENTIALS, MAPPING, READING, Notice, Phase, Progress, publish, subscribe
+from ac_sync.engine.progress import CREDENTIALS, GROUP, MAPPING, READING, Notice, Phase, Progress, publish, subscribe
 from ac_sync.engine.results import AudienceDetails, GroupTarget, ImportSavings, ListTarget, UploadOutcome
 from ac_sync.engine.sending import ListUpload
 from ac_sync.engine.syncs import Decisions, RunOptions, SyncSpec
@@ -151,6 +150,8 @@ class Orchestration:
         client = lambda: self.session.client  # noqa: E731 - the session may open a new client on `retry`
         await self.account_step("validate-credentials", lambda: validate_credentials(client()))
         if any(not t.failed for t in self.targets):
+            # The account's groups are read once for every sync: that read is the run's "finding the group".
+            publish(Phase(GROUP))
             self.groups = await self.account_step("ensure-group", lambda: client().groups())
             self.fields = await self.account_step("mapping", lambda: discover_fields(client()))
 
@@ -205,7 +206,10 @@ class Orchestration:
         )
 
     async def upload(self, batch: list[Target]) -> None:
-        """upload-contacts for these targets at once; each gets its outcome, or is set aside with its failure."""
+        """upload-contacts for these targets at once; each gets its outcome, or is set aside with its failure.
+
+        A list's failure makes the step's state Failed with every list's outcome as its data: a failed step is
+        never cached, so a resolution or a Retry runs it again (what it confirmed is in the sync state)."""
         ready = [t for t in batch if not t.failed and t.next_step == UPLOAD]
         if not ready:
             return
@@ -224,7 +228,10 @@ class Orchestration:
         with self._watching(ready), contextlib.ExitStack() as counting:
             if len(ready) == 1:
                 counting.enter_context(self.counted(ready[0]))
-            done = await upload_contacts(self.session.client, uploads, self.options)
+            state = await upload_contacts(self.session.client, uploads, self.options, return_state=True)
+            done = await state.result(raise_on_failure=False)
+        if isinstance(done, BaseException):
+            raise done  # the step itself broke (a stop, a crash), not one of its lists
         self.imports.append(done.imports)
         for target in ready:
             target.outcome = done.lists[target.key]
@@ -266,8 +273,21 @@ class Orchestration:
             if action.reload:
                 await self.session.open()
             target.failure, target.error, target.next_step = None, None, action.step_after(failure)
+            try:
+                await self._reread(target.next_step)
+            except Exception as exc:
+                target.set_aside(exc, target.next_step)
+                continue
             await self.advance(target)
             await self.upload([target])
+
+    async def _reread(self, step: str) -> None:
+        """What the account had when the run opened may have changed while it waited (the operator made the
+        group or the field): the steps a resolution sends a sync back to read it again."""
+        if STEPS.index(step) <= STEPS.index("ensure-group"):
+            self.groups = await self.session.client.groups()
+        if step == "mapping":
+            self.fields = await discover_fields(self.session.client)
 
     async def run(self, syncs: list[SyncSpec]) -> RunOutcome:
         await self.read_audiences(syncs)
@@ -285,13 +305,6 @@ class Orchestration:
             if not target.failed:
                 await self.advance(target)
         await self.upload(self.targets)
-        if (flow_run.run_count or 1) > 1:
-            # A Retry: what an earlier execution left failed (and cached so) is tried once more, alone.
-            for target in self.targets:
-                if target.failed and not target.failure.resolvable and target.details is not None:  # type: ignore[union-attr]
-                    target.failure, target.error = None, None
-                    await self.advance(target)
-                    await self.upload([target])
         for target in self.targets:
             await self.resolve(target)
         return self.outcome()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from uuid import UUID
 
-from prefect import get_run_logger, task
+from prefect import State, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.states import Failed
 
 from ac_sync.activecampaign.client import ACClient
 from ac_sync.engine.progress import VERIFYING, Phase, Progress, publish
@@ -59,11 +60,17 @@ class UiProgress:
 
 
 @task(name="upload-contacts", cache_key_fn=run_scoped("upload-contacts", "lists", "options"), persist_result=True)
-async def upload_contacts(client: ACClient, lists: list[ListUpload], options: RunOptions) -> UploadOutcomes:
+async def upload_contacts(
+    client: ACClient, lists: list[ListUpload], options: RunOptions
+) -> UploadOutcomes | State[UploadOutcomes]:
     """With `options.dry_run`, only read: each list's plan. A list without an id (a plan's new list) is planned
-    as empty."""
+    as empty.
+
+    A list that failed makes the step Failed (so the UI shows where the run stopped, and a Retry or a
+    resolution runs it again instead of reading a cached failure); its outcomes are the state's data, read with
+    `result(raise_on_failure=False)`."""
     shown = UiProgress()
-    return await upload_lists(
+    outcomes = await upload_lists(
         client,
         lists,
         options,
@@ -72,3 +79,7 @@ async def upload_contacts(client: ACClient, lists: list[ListUpload], options: Ru
         on_progress=shown,
         on_verify=shown.verify,
     )
+    failed = [o.failure for o in outcomes.lists.values() if o.failure is not None]
+    if failed:
+        return Failed(message="; ".join(f"{f.sync}: {f.code}" for f in failed), data=outcomes)
+    return outcomes

@@ -82,6 +82,11 @@ class Admin:
         assert len(lists) == 1, f"expected one list named {list_name!r}, found {len(lists)}"
         return {email for email, s in lists[0]["members"].items() if s == status}
 
+    def member_count(self, list_name: str) -> int:
+        """Subscribed members of the list of that name, 0 while no such list exists yet."""
+        lists = [lst for lst in self.state()["lists"] if lst["name"] == list_name]
+        return sum(s == 1 for lst in lists for s in lst["members"].values())
+
     def contact(self, email: str) -> dict[str, Any]:
         """The emulator's view of one contact: names, field values by id, tags, list statuses."""
         resp = self.http.get("/contacts", params={"email": email})

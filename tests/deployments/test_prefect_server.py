@@ -155,7 +155,7 @@ def test_wrong_group_suspends_alerts_and_resumes_on_a_new_worker_run(
     assert steps["upload-contacts"] == ["Completed"], steps
     assert admin.accepted_bulk() == math.ceil(len(sample.valid) / 250)
     # Announced once: the re-execution that found the answer stored did not alert again.
-    assert playbook_artifacts(server, run_id) == ["playbook-invalid-group-name"]
+    assert playbook_artifacts(server, run_id) == ["playbook-invalid-group-name-growth-list"]
 
 
 def test_ui_retry_after_a_key_rotation_fixed_in_the_block(site: Site, webhook: WebhookReceiver, tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def test_a_stopped_run_and_its_continuation_add_up_to_the_list(slow_upload: Admi
     args = [*run_args(sample.path, "Adds Up"), "--json"]
     stopped = Cli(args, tmp_path)
     # Stopped once ActiveCampaign has applied several batches (the run confirms them as it polls).
-    stopped.wait_for(lambda: len(admin.members("Adds Up")) >= 2000, "2,000 members on the list")
+    stopped.wait_for(lambda: admin.member_count("Adds Up") >= 2000, "2,000 members on the list")
     stopped.proc.send_signal(signal.SIGINT)
     assert stopped.end(timeout=30) == 130, stopped.stderr[-3000:]
     first = json.loads(stopped.out[-1])
