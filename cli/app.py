@@ -463,21 +463,10 @@ def verify(
     """Compare the list's members in ActiveCampaign with what the sync state says was sent (100 a request)."""
     if rebuild_state and (repair or sample):
         _usage("--rebuild-state writes the state from the list itself: it goes without --repair and --sample")
-    from ac_sync.cli.verify_command import run_verify
+    from ac_sync.cli.verify_command import VerifyAsk, run_verify
 
-    code = asyncio.run(
-        run_verify(
-            list_name=list_name,
-            group_name=group,
-            state=state,
-            repair_missing=repair,
-            sample=sample,
-            rebuild=rebuild_state,
-            credentials_block=credentials_block,
-            console=err,
-            as_json=as_json,
-        )
-    )
+    ask = VerifyAsk(list_name, group, state, repair, sample, credentials_block, rebuild_state)
+    code = asyncio.run(run_verify(ask, console=err, as_json=as_json))
     raise typer.Exit(code)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -27,20 +28,22 @@ from ac_sync.engine.verify import ReadProgress, VerifyReport, repair, verify_cos
 EXIT_MATCHES, EXIT_DIFFERS, EXIT_USAGE = 0, 1, 2
 
 
-async def run_verify(
-    *,
-    list_name: str,
-    group_name: str,
-    state: str | None,
-    repair_missing: bool,
-    sample: int | None,
-    credentials_block: str | None,
-    console: Console,
-    as_json: bool,
-    rebuild: bool = False,
-) -> int:
-    """Verify (and with `repair_missing`, repair; with `rebuild`, first write the state anew from the list's
-    members) one list; answers the exit code."""
+@dataclass(frozen=True)
+class VerifyAsk:
+    """What the command asks of one list: with `repair_missing`, repair it; with `rebuild`, first write the
+    state anew from the list's members; with `sample`, check that many members only."""
+
+    list_name: str
+    group_name: str
+    state: str | None = None
+    repair_missing: bool = False
+    sample: int | None = None
+    credentials_block: str | None = None
+    rebuild: bool = False
+
+
+async def run_verify(ask: VerifyAsk, *, console: Console, as_json: bool) -> int:
+    """Verify one list as asked; answers the exit code."""
     display = RunDisplay(console)
     every = 100 if display.live_capable else 5_000  # into a file or a pipe: a line now and then, not per page
 
@@ -50,16 +53,14 @@ async def run_verify(
 
     try:
         with display.shown():
-            report = await _verify(
-                list_name, group_name, state, repair_missing, sample, credentials_block, rebuild, reading, console
-            )
+            report = await _verify(ask, reading, console)
     except SyncInputError as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         return EXIT_USAGE
     except ACError as exc:
         console.print(f"[red]failed:[/] {exc.message}", soft_wrap=True)
         return EXIT_DIFFERS
-    summary: dict[str, Any] = {**report.as_dict(), "list_name": list_name, "group_name": group_name}
+    summary: dict[str, Any] = {**report.as_dict(), "list_name": ask.list_name, "group_name": ask.group_name}
     summary["cost"] = verify_cost(report.members, len(report.opted_out))
     print_report(summary, console)
     if as_json:
@@ -67,19 +68,10 @@ async def run_verify(
     return EXIT_MATCHES if report.matches else EXIT_DIFFERS
 
 
-async def _verify(
-    list_name: str,
-    group_name: str,
-    state: str | None,
-    repair_missing: bool,
-    sample: int | None,
-    credentials_block: str | None,
-    rebuild: bool,
-    reading: ReadProgress,
-    console: Console,
-) -> VerifyReport:
+async def _verify(ask: VerifyAsk, reading: ReadProgress, console: Console) -> VerifyReport:
+    list_name, group_name, sample = ask.list_name, ask.group_name, ask.sample
     settings = checked_settings()
-    credentials = await load_credentials(credentials_block, settings)
+    credentials = await load_credentials(ask.credentials_block, settings)
     limits = AccountLimits(time_scale=settings.time_scale)
     async with credentials.get_client(limits=limits, timeout_s=settings.request_timeout_s) as client:
         groups = [g for g in await client.groups() if g.title == group_name]
@@ -89,9 +81,9 @@ async def _verify(
         if len(found) != 1:
             raise ConfigError(f"{len(found)} lists are named {list_name!r}: verify needs exactly one")
         list_id = found[0].id
-        sync_state = open_state(state or settings.state, client.base_url, list_id)
+        sync_state = open_state(ask.state or settings.state, client.base_url, list_id)
         sync_state.list_name, sync_state.group_name = list_name, group_name
-        if rebuild:
+        if ask.rebuild:
             owner = f"ac-sync verify (pid {os.getpid()})"
             async with ListLock(sync_state, wait_s=settings.lock_wait_s, owner=owner):
                 written = await rebuild_state(client, list_id, sync_state)
@@ -100,7 +92,7 @@ async def _verify(
                 " with unknown values, unsubscribed ones as opted out); the next run compares each one once"
             )
         report = await verify_list(client, list_id, sync_state, sample=sample, progress=reading)
-        if repair_missing and report.missing:
+        if ask.repair_missing and report.missing:
             await client.link_list_to_group(list_id, groups[0].id)
             repaired = await repair(client, list_id, sync_state, report)
             again = await verify_list(client, list_id, sync_state, sample=sample, progress=reading)

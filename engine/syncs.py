@@ -217,9 +217,11 @@ class RunOptions(BaseModel):
 
     @classmethod
     def of(cls, settings: SyncSettings, **given: Any) -> RunOptions:
-        """The options of a run: what its parameters give (None: not given), else the settings'."""
+        """The options of a run: what its parameters give (None: not given; RUN_PARAMETERS), else the settings'."""
         given = {k: v for k, v in given.items() if v is not None}
         dry_run = bool(given.get("dry_run"))
+        if dry_run:
+            given["verify_every"] = 0  # a plan only reads: it counts no run towards a verify
         template = given.pop("verbose_log", None) or (settings.verbose_log_path if settings.verbose_log else None)
         return cls(
             state=given.pop("state", None) or settings.state,
@@ -234,6 +236,10 @@ class RunOptions(BaseModel):
             alert_rejected_share=settings.alert_rejected_share,
             **{k: v for k, v in given.items() if k in ("dry_run", "full_resync", "verify_every")},
         )
+
+
+# The run's own parameters (the rest of a one-list run's parameters are its sync's): RunOptions.of reads them.
+RUN_PARAMETERS = ("state", "verbose_log", "batch_size", "full_resync", "pause_timeout", "dry_run", "verify_every")
 
 
 class Decisions(BaseModel):

@@ -10,7 +10,7 @@ from prefect import flow
 
 from ac_sync.engine.secrets import install_redaction
 from ac_sync.engine.settings import SyncSettings
-from ac_sync.engine.syncs import RunOptions, one_list_sync
+from ac_sync.engine.syncs import RUN_PARAMETERS, RunOptions, one_list_sync
 from ac_sync.flows.alerts import alerting
 from ac_sync.flows.records import run_name
 from ac_sync.flows.running import run_plan
@@ -56,35 +56,15 @@ async def sync_audience(
     `verify_every` N > 0: every Nth run (counted in the list's state) also compares the whole list with the
     state, as `ac-sync verify` does, and reports it in the summary's `verify` (a deployment's drift check).
     """
+    given = {k: v for k, v in locals().items() if k != "credentials_block"}
     install_redaction()  # also in a deployment's flow-run process, which ac-sync's runner never sees
     async with alerting([name for name in (list_name or campaign,) if name]):
         begin_execution()
         quiet_expected_tracebacks()
         settings = SyncSettings()
-        sync = one_list_sync(
-            audience=audience,
-            list_name=list_name,
-            group_name=group_name,
-            campaign=campaign,
-            list_template=list_template,
-            settings=settings,
-            mode=mode,
-            max_removals=max_removals,
-            fields=fields or None,
-            clear_empty=clear_empty,
-            tags=tags,
-            automations=automations,
-        )
-        options = RunOptions.of(
-            settings,
-            state=state,
-            verbose_log=verbose_log,
-            batch_size=batch_size,
-            full_resync=full_resync,
-            pause_timeout=pause_timeout,
-            dry_run=dry_run,
-            verify_every=0 if dry_run else verify_every,
-        )
+        # One carrier each: the run's parameters make its options, the others its one sync.
+        sync = one_list_sync(settings=settings, **{k: v for k, v in given.items() if k not in RUN_PARAMETERS})
+        options = RunOptions.of(settings, **{k: v for k, v in given.items() if k in RUN_PARAMETERS})
         return await run_plan(
             [sync],
             options,

@@ -145,23 +145,26 @@ def surely_invalid_sql(expr: str) -> str:
     )
 
 
+# Addresses as a mail server takes them: no lookups, no quoting, literals or display names; strict enforces the
+# 64-character local-part limit, which mail servers rely on.
+_STRICT: dict[str, bool] = {
+    "check_deliverability": False,
+    "allow_smtputf8": False,
+    "allow_quoted_local": False,
+    "allow_domain_literal": False,
+    "allow_display_name": False,
+    "allow_empty_local": False,
+    "strict": True,
+}
+
+
 def check_email(value: str | None) -> tuple[str | None, str | None]:
     """Decide one raw email value: (normalised email, None) or (None, reason)."""
     address = (value or "").strip(WHITESPACE)
     if not address:
         return None, MISSING_EMAIL
     try:
-        result = validate_email(
-            address,
-            check_deliverability=False,
-            allow_smtputf8=False,
-            allow_quoted_local=False,
-            allow_domain_literal=False,
-            allow_display_name=False,
-            allow_empty_local=False,
-            # strict enforces the 64-character local-part limit, which mail servers rely on.
-            strict=True,
-        )
+        result = validate_email(address, **_STRICT)
     except EmailNotValidError as exc:
         return None, str(exc)
     # ascii_email carries the Punycode form of an internationalised domain; ActiveCampaign wants ASCII.

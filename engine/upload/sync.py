@@ -126,21 +126,15 @@ class Sent:
         return sent_counts(self.result, resubscribed=self.resubscribed, contact_writes=self.contact_writes)
 
 
+# What SentCounts takes from the uploader's result under the same name (batches are its confirmed batches).
+_SAME_NAMES = ("added", "updated", "subscribed", "unsubscribed", "confirmed_earlier", "rejected", "batches_resent")
+_MORE_SAME = ("unconfirmed", "format_rejections", "polls")
+
+
 def sent_counts(result: UploadResult, *, resubscribed: int = 0, contact_writes: int = 0) -> SentCounts:
+    same = {name: getattr(result, name) for name in (*_SAME_NAMES, *_MORE_SAME)}
     return SentCounts(
-        added=result.added,
-        updated=result.updated,
-        subscribed=result.subscribed,
-        unsubscribed=result.unsubscribed,
-        resubscribed=resubscribed,
-        confirmed_earlier=result.confirmed_earlier,
-        contact_writes=contact_writes,
-        rejected=result.rejected,
-        batches=result.batches_confirmed,
-        batches_resent=result.batches_resent,
-        unconfirmed=result.unconfirmed,
-        format_rejections=result.format_rejections,
-        polls=result.polls,
+        **same, batches=result.batches_confirmed, resubscribed=resubscribed, contact_writes=contact_writes
     )
 
 

@@ -7,18 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ac_sync.activecampaign.errors import (
-    ACError,
-    ApiUrlError,
-    AuthenticationError,
-    NotFoundError,
-    PaymentRequiredError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-    UnexpectedAnswerError,
-    ValidationError,
-)
+from ac_sync.activecampaign import errors as ac
 from ac_sync.activecampaign.judgement import (
     RULES,
     Action,
@@ -34,7 +23,7 @@ FORBIDDEN = {"errors": [{"title": "Forbidden", "detail": "You do not have permis
 NOW = 1_748_959_509.0  # Tue, 03 Jun 2025 14:05:09 GMT
 
 
-def verdict_of(status: int, body: Any = None, **headers: str) -> tuple[Action, type[ACError] | None]:
+def verdict_of(status: int, body: Any = None, **headers: str) -> tuple[Action, type[ac.ACError] | None]:
     verdict = judge(status, body, httpx.Headers({k.replace("_", "-"): v for k, v in headers.items()}), now=NOW)
     return verdict.action, verdict.error
 
@@ -46,33 +35,33 @@ def verdict_of(status: int, body: Any = None, **headers: str) -> tuple[Action, t
         (201, None, {}, (Action.OK, None)),
         (204, None, {}, (Action.OK, None)),
         (200, "<html>not the API</html>", {}, (Action.OK, None)),  # whether it fits is the operation's to say
-        (301, None, {"Location": "https://acme.activehosted.com"}, (Action.REFUSE, ApiUrlError)),
-        (302, "moved", {}, (Action.REFUSE, ApiUrlError)),
-        (307, None, {}, (Action.REFUSE, ApiUrlError)),
-        (429, None, {}, (Action.THROTTLE, RateLimitedError)),
-        (429, {"message": "Too Many Requests"}, {"Retry-After": "2"}, (Action.THROTTLE, RateLimitedError)),
-        (503, None, {"Retry-After": "1"}, (Action.THROTTLE, RateLimitedError)),
-        (503, None, {"Retry-After": ""}, (Action.RETRY, ServerError)),
-        (503, "<html>Service Unavailable</html>", {}, (Action.RETRY, ServerError)),
-        (400, BULK_LIMIT, {}, (Action.THROTTLE, RateLimitedError)),
-        (400, {"message": "RATE LIMIT EXCEEDED"}, {}, (Action.THROTTLE, RateLimitedError)),
-        (400, {"errors": "Rate limit exceeded."}, {}, (Action.REFUSE, ValidationError)),  # only `message` says it
-        (422, {"message": "Rate limit exceeded."}, {}, (Action.REFUSE, ValidationError)),
-        (400, {"success": 0, "message": "No import found for batchId b-1."}, {}, (Action.REFUSE, ValidationError)),
-        (500, None, {}, (Action.RETRY, ServerError)),
-        (502, "<html>Bad Gateway</html>", {}, (Action.RETRY, ServerError)),
-        (504, None, {"Retry-After": "5"}, (Action.RETRY, ServerError)),
-        (402, {"message": "Pay"}, {}, (Action.REFUSE, PaymentRequiredError)),
-        (403, FORBIDDEN, {}, (Action.REFUSE, AuthenticationError)),
-        (403, None, {"Retry-After": "5"}, (Action.REFUSE, AuthenticationError)),
-        (404, {"message": "No Result found"}, {}, (Action.REFUSE, NotFoundError)),
-        (400, {"errors": [{"title": "Invalid email"}]}, {}, (Action.REFUSE, ValidationError)),
-        (409, None, {}, (Action.REFUSE, ValidationError)),
-        (422, {"errors": [{"title": "duplicate"}]}, {}, (Action.REFUSE, ValidationError)),
+        (301, None, {"Location": "https://acme.activehosted.com"}, (Action.REFUSE, ac.ApiUrlError)),
+        (302, "moved", {}, (Action.REFUSE, ac.ApiUrlError)),
+        (307, None, {}, (Action.REFUSE, ac.ApiUrlError)),
+        (429, None, {}, (Action.THROTTLE, ac.RateLimitedError)),
+        (429, {"message": "Too Many Requests"}, {"Retry-After": "2"}, (Action.THROTTLE, ac.RateLimitedError)),
+        (503, None, {"Retry-After": "1"}, (Action.THROTTLE, ac.RateLimitedError)),
+        (503, None, {"Retry-After": ""}, (Action.RETRY, ac.ServerError)),
+        (503, "<html>Service Unavailable</html>", {}, (Action.RETRY, ac.ServerError)),
+        (400, BULK_LIMIT, {}, (Action.THROTTLE, ac.RateLimitedError)),
+        (400, {"message": "RATE LIMIT EXCEEDED"}, {}, (Action.THROTTLE, ac.RateLimitedError)),
+        (400, {"errors": "Rate limit exceeded."}, {}, (Action.REFUSE, ac.ValidationError)),  # only `message` says it
+        (422, {"message": "Rate limit exceeded."}, {}, (Action.REFUSE, ac.ValidationError)),
+        (400, {"success": 0, "message": "No import found for batchId b-1."}, {}, (Action.REFUSE, ac.ValidationError)),
+        (500, None, {}, (Action.RETRY, ac.ServerError)),
+        (502, "<html>Bad Gateway</html>", {}, (Action.RETRY, ac.ServerError)),
+        (504, None, {"Retry-After": "5"}, (Action.RETRY, ac.ServerError)),
+        (402, {"message": "Pay"}, {}, (Action.REFUSE, ac.PaymentRequiredError)),
+        (403, FORBIDDEN, {}, (Action.REFUSE, ac.AuthenticationError)),
+        (403, None, {"Retry-After": "5"}, (Action.REFUSE, ac.AuthenticationError)),
+        (404, {"message": "No Result found"}, {}, (Action.REFUSE, ac.NotFoundError)),
+        (400, {"errors": [{"title": "Invalid email"}]}, {}, (Action.REFUSE, ac.ValidationError)),
+        (409, None, {}, (Action.REFUSE, ac.ValidationError)),
+        (422, {"errors": [{"title": "duplicate"}]}, {}, (Action.REFUSE, ac.ValidationError)),
     ],
 )
 def test_each_answer_gets_its_verdict(
-    status: int, body: Any, headers: dict[str, str], expected: tuple[Action, type[ACError] | None]
+    status: int, body: Any, headers: dict[str, str], expected: tuple[Action, type[ac.ACError] | None]
 ) -> None:
     assert verdict_of(status, body, **headers) == expected
 
@@ -167,14 +156,14 @@ def test_the_words_of_each_verdict(status: int, body: Any, message: str) -> None
 @pytest.mark.parametrize(
     ("exc", "error"),
     [
-        (httpx.ConnectError("refused"), ApiUrlError),  # never reached: the URL is wrong
-        (httpx.ConnectTimeout("slow"), TransportError),  # a slow host may answer later
-        (httpx.ReadTimeout("slow"), TransportError),
-        (httpx.RemoteProtocolError("reset"), TransportError),
-        (httpx.WriteError("broken pipe"), TransportError),
+        (httpx.ConnectError("refused"), ac.ApiUrlError),  # never reached: the URL is wrong
+        (httpx.ConnectTimeout("slow"), ac.TransportError),  # a slow host may answer later
+        (httpx.ReadTimeout("slow"), ac.TransportError),
+        (httpx.RemoteProtocolError("reset"), ac.TransportError),
+        (httpx.WriteError("broken pipe"), ac.TransportError),
     ],
 )
-def test_no_answer_is_retried_then_raised_by_kind(exc: httpx.TransportError, error: type[ACError]) -> None:
+def test_no_answer_is_retried_then_raised_by_kind(exc: httpx.TransportError, error: type[ac.ACError]) -> None:
     verdict = judge_transport(exc)
     assert (verdict.action, verdict.error) == (Action.RETRY, error)
     words = verdict.message(where="GET /api/3/users/me", url="https://a.api-us1.com/api/3", reason=type(exc).__name__)
@@ -184,8 +173,8 @@ def test_no_answer_is_retried_then_raised_by_kind(exc: httpx.TransportError, err
 def test_an_unreadable_answer_is_retried_unless_the_request_creates_something() -> None:
     facts = {"where": "POST /api/3/lists", "status": 201, "attempts": 3, "reason": "no 'list' object in {}"}
     retried, not_retried = judge_unparsed(retry_allowed=True), judge_unparsed(retry_allowed=False)
-    assert (retried.action, retried.error) == (Action.RETRY, UnexpectedAnswerError)
-    assert (not_retried.action, not_retried.error) == (Action.REFUSE, UnexpectedAnswerError)
+    assert (retried.action, retried.error) == (Action.RETRY, ac.UnexpectedAnswerError)
+    assert (not_retried.action, not_retried.error) == (Action.REFUSE, ac.UnexpectedAnswerError)
     assert retried.message(**facts) == (
         "POST /api/3/lists: unexpected answer (201, after 3 attempts): no 'list' object in {}"
     )

@@ -7,19 +7,7 @@ import pickle
 
 import pytest
 
-from ac_sync.activecampaign.errors import (
-    ACError,
-    ApiUrlError,
-    KeyRefusedError,
-    NotFoundError,
-    PaymentRequiredError,
-    PermissionDeniedError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-    UnexpectedAnswerError,
-    ValidationError,
-)
+from ac_sync.activecampaign import errors as ac
 from ac_sync.engine.errors import (
     SYNC_FAILURES,
     AudienceError,
@@ -34,10 +22,10 @@ from ac_sync.resolutions.playbooks import PLAYBOOKS
 
 
 def test_every_typed_code_of_both_trees_has_a_playbook() -> None:
-    def tree(cls: type[ACError]) -> set[type[ACError]]:
+    def tree(cls: type[ac.ACError]) -> set[type[ac.ACError]]:
         return {cls}.union(*(tree(sub) for sub in cls.__subclasses__()))
 
-    client_codes = {cls.code for cls in tree(ACError)} - {None}
+    client_codes = {cls.code for cls in tree(ac.ACError)} - {None}
     assert client_codes == {
         "API_URL_INVALID",
         "INVALID_CREDENTIALS",
@@ -51,10 +39,10 @@ def test_every_typed_code_of_both_trees_has_a_playbook() -> None:
 @pytest.mark.parametrize(
     ("exc", "code"),
     [
-        (KeyRefusedError("GET /api/3/groups: forbidden (403)", status=403), "INVALID_CREDENTIALS"),
-        (ApiUrlError("cannot reach"), "API_URL_INVALID"),
-        (PaymentRequiredError("402"), "PAYMENT_REQUIRED"),
-        (RateLimitedError("throttled"), "RATE_LIMIT_EXHAUSTED"),
+        (ac.KeyRefusedError("GET /api/3/groups: forbidden (403)", status=403), "INVALID_CREDENTIALS"),
+        (ac.ApiUrlError("cannot reach"), "API_URL_INVALID"),
+        (ac.PaymentRequiredError("402"), "PAYMENT_REQUIRED"),
+        (ac.RateLimitedError("throttled"), "RATE_LIMIT_EXHAUSTED"),
         (InvalidGroupName("no group", group_name="G", suggestions=[]), "INVALID_GROUP_NAME"),
         (TooManyRemovals("too many", removals=40, limit=1), "TOO_MANY_REMOVALS"),
     ],
@@ -67,7 +55,7 @@ def test_a_typed_error_is_resolvable_by_its_code(exc: Exception, code: str) -> N
 
 
 def test_a_missing_right_is_named() -> None:
-    denied = PermissionDeniedError(
+    denied = ac.PermissionDeniedError(
         "POST /api/3/lists: forbidden (403)", right="add a list", method="POST", path="lists"
     )
     record = record_of(denied, step="upload-contacts")
@@ -77,11 +65,11 @@ def test_a_missing_right_is_named() -> None:
 @pytest.mark.parametrize(
     ("exc", "code", "kind"),
     [
-        (ServerError("500 persisted"), "API_UNAVAILABLE", "transient"),
-        (TransportError("reset"), "API_UNAVAILABLE", "transient"),
-        (UnexpectedAnswerError("HTML page"), "UNEXPECTED_ANSWER", "error"),
-        (ValidationError("refused"), "API_REFUSED", "error"),
-        (NotFoundError("404"), "API_REFUSED", "error"),
+        (ac.ServerError("500 persisted"), "API_UNAVAILABLE", "transient"),
+        (ac.TransportError("reset"), "API_UNAVAILABLE", "transient"),
+        (ac.UnexpectedAnswerError("HTML page"), "UNEXPECTED_ANSWER", "error"),
+        (ac.ValidationError("refused"), "API_REFUSED", "error"),
+        (ac.NotFoundError("404"), "API_REFUSED", "error"),
         (ConfigError("set AC_SYNC_API_URL"), "CONFIG_INVALID", "input"),
         (AudienceError("no email column"), "AUDIENCE_INVALID", "input"),
         (StateError("damaged"), "STATE_DAMAGED", "input"),

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.cli.sample import write_sample
-from ac_sync.cli.verify_command import run_verify
+from ac_sync.cli.verify_command import VerifyAsk, run_verify
 from tests.syncing import Admin, sync
 
 
@@ -35,17 +35,7 @@ async def test_a_cut_snapshot_names_itself_and_the_rebuild_then_the_rebuild_work
     assert "ac-sync verify --list L --group Admin --rebuild-state" in summary["error"]
     assert admin.accepted_bulk(since) == 0
     out = io.StringIO()
-    code = await run_verify(
-        list_name="L",
-        group_name="Admin",
-        state=None,
-        repair_missing=False,
-        sample=None,
-        credentials_block=None,
-        console=Console(file=out, width=200),
-        as_json=False,
-        rebuild=True,
-    )
+    code = await run_verify(VerifyAsk("L", "Admin", rebuild=True), console=Console(file=out, width=200), as_json=False)
     assert code == 0, out.getvalue()
     assert f"from its {len(sample.valid)} members" in out.getvalue()
     assert state_files(tmp_path, "*damaged*") or any("damaged" in str(p) for p in (tmp_path / "state").rglob("*"))

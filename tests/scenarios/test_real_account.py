@@ -17,7 +17,7 @@ from rich.console import Console
 from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.cli.resolve import resolve
 from ac_sync.cli.sample import write_sample
-from ac_sync.cli.verify_command import run_verify
+from ac_sync.cli.verify_command import VerifyAsk, run_verify
 from ac_sync.engine.upload.state import SUBSCRIBED, SyncState, open_state
 from tests.syncing import Admin, PauseWatch, api_request, create_list, sync
 
@@ -26,9 +26,7 @@ async def verify(**options: Any) -> tuple[int, dict[str, Any]]:
     """`ac-sync verify --json` in this process: (exit code, its JSON summary)."""
     out, shown = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = await run_verify(
-            state=None, sample=None, credentials_block=None, console=Console(file=shown), as_json=True, **options
-        )
+        code = await run_verify(VerifyAsk(**options), console=Console(file=shown), as_json=True)
     assert out.getvalue(), shown.getvalue()
     return code, json.loads(out.getvalue().strip().splitlines()[-1])
 
