@@ -162,14 +162,14 @@ async def test_a_merged_plan_of_two_new_lists_counts_their_creations_and_links(
 
 async def test_history_keeps_plans_apart(sync_env: EmulatorProcess, tmp_path: Path) -> None:
     sample = write_sample(tmp_path / "a.csv", 40, seed=6)
-    common = {"audience": str(sample.path), "list_name": "Planned", "group_name": "Admin"}
+    common = {"audience": str(sample.path), "list_name": "Plans Apart", "group_name": "Admin"}
     assert (await sync(**common, dry_run=True))[0] == 0
     code, summary = await sync(**common)
     assert code == 0
-    runs = await list_history("Planned")
+    runs = await list_history("Plans Apart")
     assert [r["flow_run_id"] for r in runs] == [summary["flow_run_id"]]
     assert runs[0]["added"] == len(sample.valid)
-    everything = await list_history("Planned", plans=True)
+    everything = await list_history("Plans Apart", plans=True)
     assert [r["kind"] for r in everything] == ["run", "plan"] and everything[1]["added"] is None
 
 
