@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import pytest
 import yaml
 from prefect.client.orchestration import get_client
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.cli.history import list_history
 from ac_sync.cli.sample import write_sample
+from ac_sync.flows import alerts as alerting_module
 from tests.scenarios.test_operator import Cli, run_args
 from tests.syncing import Admin, create_field, create_list, sync
 
@@ -66,9 +68,11 @@ async def test_a_list_alone_and_in_an_account_run_report_alike(sync_env: Emulato
 
 
 async def test_one_failing_sync_fails_the_run_and_holds_no_other_back(
-    sync_env: EmulatorProcess, tmp_path: Path
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     admin = Admin(sync_env.base_url)
+    alerts: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(alerting_module, "_emit", lambda event, payload: alerts.append((event, payload)))
     create_list(sync_env, "Healthy")  # exists: its sync never creates a list
     healthy = write_sample(tmp_path / "healthy.csv", 65, malformed_ratio=0, duplicate_ratio=0, seed=1)
     broken = write_sample(tmp_path / "broken.csv", 40, seed=2)
@@ -93,6 +97,10 @@ async def test_one_failing_sync_fails_the_run_and_holds_no_other_back(
         run = await client.read_flow_run(UUID(summary["flow_run_id"]))
     assert run.state is not None and run.state.is_failed(), run.state
     assert "sync broken: API_UNAVAILABLE in step ensure-list" in (run.state.message or "")
+    assert [(e, p["error"], p["lists"]) for e, p in alerts] == [
+        (alerting_module.RUN_FAILED, "API_UNAVAILABLE", ["Broken"])
+    ]
+    alerts.clear()
     # Fixed: the next run completes the broken sync and leaves the healthy one as it is.
     admin.post("/faults", {"rules": []})
     mark = len(admin.requests())
@@ -100,6 +108,8 @@ async def test_one_failing_sync_fails_the_run_and_holds_no_other_back(
     assert code == 0 and summary["status"] == "completed", summary
     assert admin.members("Broken") == set(broken.valid)
     assert summary["syncs"]["healthy"]["added"] == 0 and admin.accepted_bulk(mark) == 1
+    # The failed list's recovery is announced; the healthy list had not failed.
+    assert [(e, p["list"]) for e, p in alerts] == [(alerting_module.RECOVERED, "Broken")]
 
 
 async def test_a_typed_failure_of_one_sync_is_set_aside_and_the_run_ends_failed(
