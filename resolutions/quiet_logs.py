@@ -5,6 +5,10 @@ Prefect logs a task's or a flow's exception with its traceback on the run logger
 playbook is the run's artifact), a bad input (one line) or a run whose syncs failed (each named, with its
 playbook), the traceback only buries the message: such an exception's class says so (`quiet_traceback`), and
 this filter keeps the line and drops the traceback. Any other exception keeps its traceback: a bug to report.
+
+The reason is said once, by the run: the engines' "Encountered exception during execution" and "Task run
+failed with exception" lines for such an exception repeat it, and are dropped; their "Finished in state
+Failed(<the reason>)" lines keep the state's name only (the state keeps its message, which the UI shows).
 """
 
 from __future__ import annotations
@@ -19,12 +23,30 @@ def expected(exc: BaseException | None) -> bool:
     return exc is not None and bool(getattr(type(exc), "quiet_traceback", False))
 
 
+_ENCOUNTERED = ("Encountered exception during execution", "Task run failed with exception")
+_FINISHED = "Finished in state"
+
+
 class DropExpectedTracebacks(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._said: set[str] = set()  # the reasons of expected exceptions this process has logged
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if expected(exc):
             record.exc_info = None
             record.exc_text = None
+            if record.getMessage().startswith(_ENCOUNTERED):
+                self._said.add(str(exc))
+                return False
+        elif str(record.msg).startswith(_FINISHED) and self._said:
+            text = record.getMessage()
+            said = next((reason for reason in self._said if reason and reason in text), None)
+            if said is not None:
+                self._said.discard(said)
+                name = text[len(_FINISHED) :].strip().split("(", 1)[0] or "Failed"
+                record.msg, record.args = f"{_FINISHED} {name} (its reason is in the flow run's log)", ()
         return True
 
 
