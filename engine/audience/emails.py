@@ -229,6 +229,10 @@ class DomainVerdicts:
             verdict = self._domains[domain] = check_email("a@" + domain)
         probe, reason = verdict
         if probe is None:
+            # The probe may have failed on the address's length, whose count the probe's one-letter local
+            # part gets wrong: a domain long enough for that is validated with the address whole.
+            if 2 + 4 * len(domain.encode()) > MAX_EMAIL_LENGTH:
+                return check_email(value)
             return None, reason
         ascii_domain = probe[2:]
         # Normalised forms can be longer than the input; a Unicode domain is at most 4 bytes a code point,
