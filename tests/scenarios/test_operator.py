@@ -154,7 +154,8 @@ async def test_signal_while_paused_records_the_run_stopped(
 
 # --- the display -------------------------------------------------------------------------------------------
 
-SGR = re.compile(r"\x1b\[[0-9;]*m")
+# Colours and cursor show/hide move nothing, so they are not where a line starts or ends.
+SGR = re.compile(r"\x1b\[(?:[0-9;]*m|\?25[lh])")
 LOG_START = re.compile(r"\d\d:\d\d:\d\d\.\d{3} \| ")
 
 
