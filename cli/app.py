@@ -494,6 +494,34 @@ def history(
     print_history(list_name, rows, console_for(), as_json)
 
 
+@app.command(cls=Command)
+def rejected(
+    file: Annotated[Path | None, typer.Argument(help="Print this rejected-rows file")] = None,
+    list_name: Annotated[str | None, typer.Option("--list", help="Only this list's files")] = None,
+    find: Annotated[
+        str | None,
+        typer.Option("--find", help="The rows whose digest (shown beside a masked email in Prefect) is this"),
+    ] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="The sync state's location (default AC_SYNC_STATE)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line on stdout instead of the table")] = False,
+) -> None:
+    """The private rejected-rows files kept beside the sync state (AC_SYNC_REJECTED_KEEP_DAYS and _RUNS say how
+    long): listed newest first, one printed, or a row of a Prefect artifact found by its digest."""
+    from ac_sync.cli import rejected_command
+    from ac_sync.engine.rejected_files import rejected_root
+    from ac_sync.engine.settings import SyncSettings
+
+    root = rejected_root(state or SyncSettings().state)
+    console = console_for()
+    if file is not None:
+        raise typer.Exit(rejected_command.show(file, console))
+    if find is not None:
+        raise typer.Exit(rejected_command.find(root, find, console, as_json))
+    raise typer.Exit(rejected_command.list_files(root, list_name, console, as_json))
+
+
 register_prefect_commands(app)
 
 

@@ -86,7 +86,7 @@ def _demo(term: Terminal, *, contacts: int, time_scale: float, console: Console)
             "list_name": DEMO_LIST,
             "group_name": DEMO_GROUP,
             "state": str(work / "state"),
-            "verbose_log": str(Path.cwd() / "ac-sync-demo-rejected.csv"),
+            "verbose_log": str(Path.cwd() / ".ac-sync-demo" / "rejected" / "{list}" / "{when}-{run}.csv"),
         }
         code, summary = term.run(params)
         state = httpx.get(f"{emu.base_url}/__emulator__/state").json()

@@ -86,7 +86,7 @@ def write_sample(
         for i in range(contacts):
             roll = rnd.random()
             if roll < malformed_ratio:
-                out.writerow([MALFORMED[i % len(MALFORMED)].format(i=i), "Bad", "Row", "", "", *blank])
+                out.writerow([MALFORMED[i % len(MALFORMED)].format(i=f"{i}{salt}"), "Bad", "Row", "", "", *blank])
                 invalid += 1
                 continue
             if roll < malformed_ratio + duplicate_ratio and valid:

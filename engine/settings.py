@@ -34,8 +34,15 @@ class SyncSettings(BaseSettings):
     # warehouse URLs often carry a password.
     database_url: SecretStr | None = None
     verbose_log: bool = True
-    # A file per list and per run ({list}, {when}, {run} filled in); a path without them is one file.
-    verbose_log_path: str = "ac-sync-rejected/{list}/{when}-{run}.csv"
+    # A private file per list and per run ({state}, {list}, {when}, {run} filled in), written only when a run
+    # rejects rows; a path without them is one file.
+    verbose_log_path: str = "{state}/rejected/{list}/{when}-{run}.csv"
+    # How long the rejected-rows files of a list are kept: this many days, and at most this many runs' files.
+    rejected_keep_days: int = Field(30, ge=0)
+    rejected_keep_runs: int = Field(20, ge=1)
+    # Off: nothing Prefect stores (artifacts, logs, states, events) holds an audience email or a mapped value;
+    # on, for a team whose Prefect is as restricted as its warehouse, the rejected rows show them as they are.
+    prefect_personal_data: bool = False
     batch_size: int = Field(250, ge=1, le=250)
     list_sender_url: str = "https://www.example.com"
     list_sender_reminder: str = "You are receiving this because you signed up with us."

@@ -209,7 +209,10 @@ class RunOptions(BaseModel):
     confirm_timeout_s: float | None = None  # real seconds a queued batch is waited for
     verify_every: int = Field(0, ge=0)  # every Nth run also compares the whole list with its state
     automations: Literal["skip", "run", "new-only"] = "skip"  # for syncs that do not say
-    rejected_log: str | None = None  # the rejected-rows file of each list: {list}, {run}, {when} filled in
+    rejected_log: str | None = None  # the rejected-rows file of each list: {state}, {list}, {run}, {when} filled in
+    rejected_keep_days: int = Field(30, ge=0)  # a list's rejected-rows files older than this are removed
+    rejected_keep_runs: int = Field(20, ge=1)  # and those beyond its newest this many
+    prefect_personal_data: bool = False  # whether Prefect may hold emails and mapped values (settings.py)
     sender_url: str = "https://www.example.com"  # what a list this run creates is given
     sender_reminder: str = "You are receiving this because you signed up with us."
     lock_wait_s: float = 60.0
@@ -234,6 +237,9 @@ class RunOptions(BaseModel):
             sender_reminder=settings.list_sender_reminder,
             lock_wait_s=settings.lock_wait_s,
             alert_rejected_share=settings.alert_rejected_share,
+            rejected_keep_days=settings.rejected_keep_days,
+            rejected_keep_runs=settings.rejected_keep_runs,
+            prefect_personal_data=settings.prefect_personal_data,
             **{k: v for k, v in given.items() if k in ("dry_run", "full_resync", "verify_every")},
         )
 

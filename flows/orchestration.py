@@ -41,7 +41,7 @@ from ac_sync.resolutions.pause import NotResolved, await_resolution
 from ac_sync.tasks.ensure_group import ensure_group
 from ac_sync.tasks.ensure_list import ensure_list
 from ac_sync.tasks.get_details import get_details
-from ac_sync.tasks.upload_contacts import upload_contacts
+from ac_sync.tasks.upload_contacts import plan_contacts, upload_contacts
 from ac_sync.tasks.validate_credentials import validate_credentials
 
 T = TypeVar("T")
@@ -117,6 +117,9 @@ class Orchestration:
         for sync in syncs:
             try:
                 details = await get_details(sync, str(self.workdir / sync.name))
+                if not Path(details.db_path).exists():
+                    # A Retry of an ended run: its working copy went with it (workspace.py), so it is read again.
+                    details = await get_details.with_options(refresh_cache=True)(sync, str(self.workdir / sync.name))
             except Exception as exc:
                 target = Target(sync.name, sync, sync.list or sync.name, None)
                 target.set_aside(exc, "get-details")
@@ -228,7 +231,8 @@ class Orchestration:
         with self._watching(ready), contextlib.ExitStack() as counting:
             if len(ready) == 1:
                 counting.enter_context(self.counted(ready[0]))
-            state = await upload_contacts(self.session.client, uploads, self.options, return_state=True)
+            step = plan_contacts if self.options.dry_run else upload_contacts
+            state = await step(self.session.client, uploads, self.options, return_state=True)
             done = await state.result(raise_on_failure=False)
         if isinstance(done, BaseException):
             raise done  # the step itself broke (a stop, a crash), not one of its lists

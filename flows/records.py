@@ -19,6 +19,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from ac_sync.engine.audience import rejected_rows, write_rejected_csv
+from ac_sync.engine.privacy import Digester, masked
+from ac_sync.engine.rejected_files import list_folder, prune, state_folder
+from ac_sync.engine.syncs import RunOptions
 
 SUMMARY_PREFIX = "sync-summary-"
 REJECTED_PREFIX = "rejected-rows-"
@@ -84,12 +87,17 @@ async def tag_run(list_names: list[str], *, plan: bool = False) -> None:
             await client.update_flow_run(flow_run.id, tags=tags)
 
 
-def rejected_log_path(template: str, list_name: str, run_id: str) -> str:
-    """The rejected-rows file of this run of this list: `template` with {list}, {run} and {when} filled (a path
-    without them is used as it is, one file)."""
-    safe = re.sub(r"[^\w .-]+", "_", list_name).strip() or "list"
+def rejected_log_path(template: str, list_name: str, run_id: str, state: str) -> str:
+    """The rejected-rows file of this run of this list: `template` with {state}, {list}, {run} and {when} filled
+    (a path without them is used as it is, one file). {state} is state_folder's."""
+    safe = list_folder(list_name)
     when = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    filled = template.replace("{list}", safe).replace("{run}", run_id[:8]).replace("{when}", when)
+    filled = (
+        template.replace("{state}", state_folder(state))
+        .replace("{list}", safe)
+        .replace("{run}", run_id[:8])
+        .replace("{when}", when)
+    )
     return str(Path(filled).absolute())  # the summary names a file one can open from anywhere
 
 
@@ -107,22 +115,50 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-async def publish_run(summary: dict[str, Any], db_path: str | None, log_path: str | None) -> int:
-    """The summary table and, with rejected rows, their file (`log_path`) and a table of the first UI_ROWS;
-    answers the rejected rows written."""
+def shown_rejected(rows: list[dict[str, Any]], digest: Digester, personal_data: bool) -> list[dict[str, Any]]:
+    """The rejected rows as Prefect may keep them: unless the team lets its Prefect hold personal data
+    (AC_SYNC_PREFECT_PERSONAL_DATA), the email masked beside its digest (the private file has the same digest
+    beside the address) and the refused value left out of the row and of its reason."""
+    if personal_data:
+        return rows
+    shown = []
+    for row in rows:
+        reason, value = row.get("reason") or "", row.get("value")
+        quoted = f"'{(value or '')[:100]}' "
+        shown.append(
+            {
+                "row": row.get("row"),
+                "email": masked(row.get("email")),
+                "digest": digest(row.get("email")),
+                "column_name": row.get("column_name"),
+                "reason": f"the value {reason.removeprefix(quoted)}"
+                if value is not None and reason.startswith(quoted)
+                else reason,
+            }
+        )
+    return shown
+
+
+async def publish_run(summary: dict[str, Any], db_path: str | None, log_path: str | None, options: RunOptions) -> int:
+    """The summary table and, with rejected rows, their private file (`log_path`, its list's older files pruned
+    to the options' retention) and a table of the first UI_ROWS (shown_rejected's); answers the rows written."""
     name = summary.get("list_name") or "list"
     written = 0
+    personal_data = options.prefect_personal_data
     if log_path and db_path:
-        written = write_rejected_csv(Path(db_path), Path(log_path))
-        summary["verbose_log"] = log_path
+        digest = Digester()
+        written = write_rejected_csv(Path(db_path), Path(log_path), digest=digest)
+        if written and options.rejected_log and ("{run}" in options.rejected_log or "{when}" in options.rejected_log):
+            prune(Path(log_path).parent, options.rejected_keep_days, options.rejected_keep_runs)
         if written:
-            shown = rejected_rows(Path(db_path), UI_ROWS)
+            summary["verbose_log"] = log_path
+            shown = shown_rejected(rejected_rows(Path(db_path), UI_ROWS), digest, personal_data)
             first = f"the first {UI_ROWS} of {written}" if written > UI_ROWS else f"all {written}"
             await create_table_artifact(
                 shown,
                 key=REJECTED_PREFIX + list_key(name),
                 description=f"Rejected rows of list {name!r}: {first}; every one, with its original values, in"
-                f" {log_path}",
+                f" {log_path} (find a row there by its digest: ac-sync rejected --find DIGEST)",
             )
     await create_table_artifact(
         summary_rows(summary),

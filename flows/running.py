@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,12 @@ from typing import Any
 from prefect import get_run_logger
 from prefect.runtime import flow_run
 
+from ac_sync.engine.privacy import private_files
 from ac_sync.engine.progress import Stopped as StoppedNotice
 from ac_sync.engine.progress import publish
 from ac_sync.engine.syncs import RunOptions, SyncSpec
 from ac_sync.engine.upload.stores import check_location, check_output_file
+from ac_sync.engine.workspace import work_folder
 from ac_sync.flows.alerts import completed
 from ac_sync.flows.orchestration import RunOutcome, Stopped, run_syncs
 from ac_sync.flows.records import publish_run, rejected_log_path, tag_run
@@ -30,7 +31,18 @@ async def run_plan(
     credentials_block: str | None,
     summarise: Callable[[RunOutcome, RunOptions, str], dict[str, Any]],
 ) -> dict[str, Any]:
-    """Run the syncs; answer the summary `summarise` makes of them, or raise RunFailed carrying it."""
+    """Run the syncs; answer the summary `summarise` makes of them, or raise RunFailed carrying it. Everything
+    the run writes is private (umask 077), and its working copy of the audiences is gone when it ends."""
+    with private_files():
+        return await _run_plan(syncs, options, credentials_block, summarise)
+
+
+async def _run_plan(
+    syncs: list[SyncSpec],
+    options: RunOptions,
+    credentials_block: str | None,
+    summarise: Callable[[RunOutcome, RunOptions, str], dict[str, Any]],
+) -> dict[str, Any]:
     log = get_run_logger()
     run_id = str(flow_run.id or "local")
     list_names = [s.list or s.name for s in syncs]
@@ -38,16 +50,16 @@ async def run_plan(
         check_location(options.state)
         if options.rejected_log:
             for name in list_names:
-                check_output_file(rejected_log_path(options.rejected_log, name, run_id))
+                check_output_file(rejected_log_path(options.rejected_log, name, run_id, options.state))
     await tag_run(list_names, plan=options.dry_run)
-    workdir = Path(".ac-sync/work") / run_id
-    try:
-        outcome = await run_syncs(syncs, options, Session(credentials_block), workdir, run_id)
-    except Stopped as stop:
-        summary = await _record(stop.outcome, options, run_id, summarise)
-        publish(StoppedNotice(summary))
-        raise asyncio.CancelledError from None
-    summary = await _record(outcome, options, run_id, summarise)
+    with work_folder(Path(".ac-sync/work"), run_id) as workdir:
+        try:
+            outcome = await run_syncs(syncs, options, Session(credentials_block), workdir, run_id)
+        except Stopped as stop:
+            summary = await _record(stop.outcome, options, run_id, summarise)
+            publish(StoppedNotice(summary))
+            raise asyncio.CancelledError from None
+        summary = await _record(outcome, options, run_id, summarise)
     for target in outcome.targets:
         if target.outcome is not None and target.outcome.sent.unconfirmed:
             log.warning(
@@ -60,7 +72,6 @@ async def run_plan(
     failures = [t.failure for t in outcome.targets if t.failure is not None]
     if failures:
         raise RunFailed(summary, failures)
-    shutil.rmtree(workdir, ignore_errors=True)
     return summary
 
 
@@ -76,9 +87,13 @@ async def _record(
     shown = where()
     for target in outcome.targets:
         one = list_summary(target, options, run_id, where=shown, stopped=outcome.stopped)
-        log_path = rejected_log_path(options.rejected_log, target.list_name, run_id) if options.rejected_log else None
+        log_path = (
+            rejected_log_path(options.rejected_log, target.list_name, run_id, options.state)
+            if options.rejected_log
+            else None
+        )
         db_path = target.details.db_path if target.details else None
-        written = await publish_run(one, db_path, log_path)
+        written = await publish_run(one, db_path, log_path, options)
         if written:
             log.info("Wrote %d rejected rows to %s", written, log_path)
         _name_log(summary, target.key, one.get("verbose_log"))

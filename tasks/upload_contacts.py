@@ -8,6 +8,7 @@ from uuid import UUID
 
 from prefect import State, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from ac_sync.activecampaign.client import ACClient
@@ -83,3 +84,8 @@ async def upload_contacts(
     if failed:
         return Failed(message="; ".join(f"{f.sync}: {f.code}" for f in failed), data=outcomes)
     return outcomes
+
+
+# The same step for a plan: its outcome holds a few emails of each change (for `plan --show`), so it is never
+# written to Prefect's result storage, where it would outlive the run (a plan is made again, never continued).
+plan_contacts = task(name="upload-contacts", persist_result=False, cache_policy=NO_CACHE)(upload_contacts.fn)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from ac_sync.engine.errors import AudienceError
+from ac_sync.engine.privacy import open_private
 
 from .db import connect_db
 from .read import iter_rows
@@ -70,24 +72,31 @@ def shown_row(source: str | None, source_row: int) -> int:
     return source_row + 1 if source is not None and source.lower().endswith(".csv") else source_row
 
 
-def write_rejected_csv(db_path: Path | str, out_path: Path | str) -> int:
-    """Write `row,email,column,value,reason` and then the row's original values, one column each as the
-    source names them (RFC 4180 quoting), to out_path; return the number of rows. `row` is shown_row's."""
+def write_rejected_csv(
+    db_path: Path | str, out_path: Path | str, digest: Callable[[str | None], str] | None = None
+) -> int:
+    """Write `row,email,column,value,reason` (with `digest`, a `digest` column after `email`: the one the UI's
+    masked rows show) and then the row's original values, one column each as the source names them (RFC 4180
+    quoting), to out_path, a file only its owner reads; return the number of rows. `row` is shown_row's. With
+    no rejected rows no file is written."""
     complete_rejected(db_path)
+    if sum(count_rejected(db_path)) == 0:
+        return 0
     source = recorded_source(db_path)
     count = 0
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    names = LOG_COLUMNS if digest is None else [*LOG_COLUMNS[:2], "digest", *LOG_COLUMNS[2:]]
     con = connect_db(db_path)
     try:
         query, original = _with_originals(con, source)
-        with out.open("w", newline="", encoding="utf-8") as fh:
+        with open_private(Path(out_path), newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(LOG_COLUMNS + [f"original {name}" if name in LOG_COLUMNS else name for name in original])
+            writer.writerow(names + [f"original {name}" if name in names else name for name in original])
             for row in iter_rows(con, query):
                 reason = _renumbered(source, row["reason"] or "")
+                email = row["email"]
                 writer.writerow(
-                    [shown_row(source, row["source_row"]), row["email"], row["column_name"], row["value"], reason]
+                    [shown_row(source, row["source_row"]), email, *([] if digest is None else [digest(email)])]
+                    + [row["column_name"], row["value"], reason]
                     + [_text(row.get(f"__o{i}")) for i in range(len(original))]
                 )
                 count += 1

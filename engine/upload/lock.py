@@ -123,7 +123,8 @@ class _FileLock:
     def try_acquire(self, mine: Holder) -> Holder | None:
         assert fcntl is not None
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # names the run holding it: the owner's only
+        os.fchmod(fd, 0o600)  # a lock file an earlier version made readable becomes private too
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

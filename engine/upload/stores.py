@@ -33,6 +33,7 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.registry import known_implementations, registry
 
 from ac_sync.engine.errors import ConfigError, StateError, one_line
+from ac_sync.engine.privacy import make_private_folder
 
 STATE_OPTIONS_ENV = "AC_SYNC_STATE_OPTIONS"
 PACKAGE = "activecampaign-audience-sync"
@@ -136,6 +137,7 @@ def check_location(location: str) -> None:
             raise StateError(f"{where} is a file, not a folder: give a folder (or a bucket prefix) for the state")
         if is_local(fs):
             _local_folder(Path(root), where)
+            make_private_folder(Path(root))  # the state lists every contact: its folder is the operator's alone
         elif not is_object_store(fs):
             fs.makedirs(root, exist_ok=True)
         probe = f"{root.rstrip('/')}/.ac-sync-probe-{uuid.uuid4().hex[:12]}"

@@ -23,6 +23,7 @@ from ac_sync.engine.audience.count import pending_columns, prepared_mapping
 from ac_sync.engine.audience.mapping import AccountField, ColumnMapping, map_columns
 from ac_sync.engine.audience.normalise import value_column
 from ac_sync.engine.errors import TooManyRemovals
+from ac_sync.engine.privacy import masked
 from ac_sync.engine.results import PlanSummary, SentCounts
 from ac_sync.engine.syncs import Decisions, RunOptions, SyncSpec
 from ac_sync.engine.upload.account_fields import relate_fields
@@ -470,7 +471,9 @@ class ListSync:
                 removed_at and changed_at and changed_at <= datetime.fromisoformat(removed_at) + REMOVAL_CLOCK_SLACK
             )
             if not ours:
-                self.log.info("%s unsubscribed from the list since this tool removed them: not re-subscribed", email)
+                self.log.info(  # masked: the run's log is Prefect's, and the address is nobody's business there
+                    "%s unsubscribed from the list since this tool removed them: not re-subscribed", masked(email)
+                )
                 self.state.checkpoint([(email, fields_hash, OPTED_OUT, sent)])
                 self.con.execute("DELETE FROM to_send WHERE email = ?", [email])
                 continue

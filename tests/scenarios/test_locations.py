@@ -49,7 +49,7 @@ async def test_two_lists_keep_two_rejected_files_per_run(
     assert code_a == code_b == 0
     log_a, log_b = Path(summary_a["verbose_log"]), Path(summary_b["verbose_log"])
     assert log_a != log_b and log_a.parent.name == "Spring VIP" and log_b.parent.name == "Autumn"
-    assert log_a.is_relative_to(tmp_path / "ac-sync-rejected")
+    assert log_a.is_relative_to(tmp_path / "state" / "rejected")  # beside the sync state
     with log_a.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     # Spreadsheet rows: the header is row 1, a@ row 2, the bad ones rows 3 and 4; the original values follow.
@@ -63,3 +63,22 @@ async def test_two_lists_keep_two_rejected_files_per_run(
     # Another run of the same list keeps the first run's file.
     code, again = await sync(audience=str(first), list_name="Spring VIP", group_name="Admin")
     assert code == 0 and Path(again["verbose_log"]) != log_a and log_a.exists()
+
+
+async def test_rejected_files_are_written_only_with_rejected_rows_and_kept_as_set(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AC_SYNC_VERBOSE_LOG_PATH")
+    monkeypatch.setenv("AC_SYNC_REJECTED_KEEP_RUNS", "2")
+    clean = audience(tmp_path / "clean.csv", ["c@example.com"], bad=0)
+    code, summary = await sync(audience=str(clean), list_name="Kept", group_name="Admin")
+    assert code == 0 and summary["invalid"] == 0 and "verbose_log" not in summary, summary
+    folder = tmp_path / "state" / "rejected" / "Kept"
+    assert not any(folder.glob("*.csv"))  # nothing rejected: no file, not even a header
+    written = []
+    for n in range(3):
+        bad = audience(tmp_path / f"bad{n}.csv", ["c@example.com"], bad=n + 1)
+        code, summary = await sync(audience=str(bad), list_name="Kept", group_name="Admin")
+        assert code == 0 and summary["invalid"] == n + 1, summary
+        written.append(Path(summary["verbose_log"]))
+    assert sorted(folder.iterdir()) == sorted(written[1:])  # the newest two runs' files
