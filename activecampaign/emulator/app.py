@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from email.utils import formatdate
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import admin, api_automations, api_contacts, api_fields, api_imports, api_lists, api_tags, api_users
 from .config import EmulatorConfig
 from .core import Emulator
 from .gate import ApiGate
+from .model import account_now, set_clock_offset
+
+
+class AccountClock:
+    """Every answer's Date header, and every timestamp made while answering, by the account's clock."""
+
+    def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
+        self.app, self.emulator = app, emulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        set_clock_offset(self.emulator.config.clock_offset_s)
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", formatdate(account_now(), usegmt=True).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, dated)
 
 
 def create_app(config: EmulatorConfig | None = None, emulator: Emulator | None = None) -> Starlette:
@@ -25,7 +51,7 @@ def create_app(config: EmulatorConfig | None = None, emulator: Emulator | None =
             *api_imports.ROUTES,
             *admin.ROUTES,
         ],
-        middleware=[Middleware(ApiGate, emulator=emu)],
+        middleware=[Middleware(AccountClock, emulator=emu), Middleware(ApiGate, emulator=emu)],
     )
     app.state.emulator = emu
     return app

@@ -27,6 +27,9 @@ class EmulatorConfig:
     api_key: str = "emulator-key"
     # Every ActiveCampaign window and delay runs this many times faster (1.0 = real speed).
     time_scale: float = 1.0
+    # ActiveCampaign's clock minus this machine's, in seconds: its timestamps (udate, cdate) and its Date
+    # header run this far ahead (negative: behind). A client must decide nothing by its own clock.
+    clock_offset_s: float = 0.0
     forbidden_body: str = _one_of("empty", "json")
     limit_over_max: str = _one_of("clamp", "error")
     name_filter: str = _one_of("partial", "exact")
@@ -134,7 +137,7 @@ def _check(name: str, value: Any) -> Any:
     if kind in (int, float) and name not in CHOICES:
         if name == "time_scale" and value <= 0:
             raise ConfigError("time_scale must be positive")
-        if value < 0:
+        if value < 0 and name != "clock_offset_s":
             raise ConfigError(f"{name} must not be negative")
         if name in ("requests_per_second", "bulk_per_minute", "bulk_single_per_minute") and value < 1:
             raise ConfigError(f"{name} must be at least 1")

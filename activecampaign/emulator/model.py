@@ -74,6 +74,17 @@ PERMISSIONS = [
 
 
 _now_stamp: tuple[int, str] = (-1, "")
+_clock_offset_s = 0.0  # the config's clock_offset_s, set by the app for each request (app.py)
+
+
+def set_clock_offset(seconds: float) -> None:
+    global _clock_offset_s
+    _clock_offset_s = seconds
+
+
+def account_now() -> float:
+    """ActiveCampaign's clock, in epoch seconds: this machine's, shifted by clock_offset_s."""
+    return time.time() + _clock_offset_s
 
 
 def timestamp(moment: datetime | None = None) -> str:
@@ -82,7 +93,7 @@ def timestamp(moment: datetime | None = None) -> str:
     if moment is not None:
         return moment.astimezone().isoformat(timespec="seconds")
     # A bulk import stamps several records per contact: format each second once.
-    second = int(time.time())
+    second = int(account_now())
     if _now_stamp[0] != second:
         _now_stamp = (second, datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds"))
     return _now_stamp[1]

@@ -39,7 +39,12 @@ def _base_url(sock: socket.socket) -> str:
 
 def _uvicorn(emulator: Emulator) -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(emulator=emulator), log_level="warning", access_log=False, lifespan="off", ws="none"
+        create_app(emulator=emulator),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        date_header=False,  # the app dates its answers by the account's clock (app.py)
     )
     server = uvicorn.Server(config)
     emulator.connection_lookup = _connection_lookup(server)
