@@ -522,6 +522,28 @@ def rejected(
     raise typer.Exit(rejected_command.list_files(root, list_name, console, as_json))
 
 
+@app.command(cls=Command)
+def consent(
+    list_name: Annotated[str, typer.Option("--list", help="The list's exact name")],
+    show: Annotated[int, typer.Option("--show", min=0, help="People shown of each kind")] = 20,
+    state: Annotated[
+        str | None, typer.Option("--state", help="The sync state's location (default AC_SYNC_STATE)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line on stdout, everyone in it")] = False,
+) -> None:
+    """The list's consent record, from its sync state (read here, never sent to Prefect): whom this tool removed
+    and when, who opted out by themselves and how that was established, whom it re-subscribed and on what
+    evidence (ActiveCampaign's own stamps), and that nobody who opted out was re-subscribed (exit 1 if not)."""
+    from ac_sync.cli.consent_command import print_consent
+    from ac_sync.engine.settings import SyncSettings
+
+    try:
+        code = print_consent(state or SyncSettings().state, list_name, console_for(), as_json, show)
+    except ConfigError as exc:
+        _usage(str(exc))
+    raise typer.Exit(code)
+
+
 register_prefect_commands(app)
 
 

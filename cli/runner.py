@@ -66,6 +66,11 @@ def print_summary(summary: dict[str, Any], console: Console, *, show: int = 0) -
         sent += f"; {_n(summary['unchanged'])} unchanged (not sent again)"
         if summary.get("opted_out"):
             sent += f"; {_n(summary['opted_out'])} opted out of the list themselves (skipped, never re-subscribed)"
+        if summary.get("held"):
+            sent += (
+                f"; {_n(summary['held'])} held for consent (removed by this tool, then changed by themselves, or"
+                f" ActiveCampaign could not say: not re-subscribed; ac-sync consent --list NAME says why)"
+            )
         console.print(sent, soft_wrap=True)
         if summary.get("unconfirmed"):
             console.print(

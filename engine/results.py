@@ -93,6 +93,7 @@ class SentCounts(_Model):
     subscribed: int = 0  # added + updated (and re-subscribed ones' values)
     unsubscribed: int = 0
     resubscribed: int = 0
+    held: int = 0  # removed by this tool and back in the audience, but not re-subscribed: consent (consent.py)
     confirmed_earlier: int = 0
     contact_writes: int = 0
     rejected: int = 0  # refused by ActiveCampaign

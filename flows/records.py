@@ -41,6 +41,7 @@ SUMMARY_ROWS = (
     ("confirmed from earlier batches", "confirmed_earlier"),
     ("unchanged", "unchanged"),
     ("opted out", "opted_out"),
+    ("held for consent", "held"),
     ("rejected", "rejected"),
     ("still queued", "unconfirmed"),
 )

@@ -17,6 +17,7 @@ COUNTS = (
     "subscribed",
     "unsubscribed",
     "resubscribed",
+    "held",
     "confirmed_earlier",
     "unchanged",
     "opted_out",

@@ -3,9 +3,9 @@ terminal, the Prefect artifacts and `ac-sync history` show.
 
 A list's counts add up: of its valid audience, `added` + `updated` + `resubscribed` contacts this run sent and had
 confirmed, `confirmed_earlier` contacts an earlier (stopped) run had sent and this run confirmed, `unchanged`
-ones that needed nothing, and `opted_out` ones skipped (plus, rarely, `unconfirmed` ones still queued and ones
-ActiveCampaign refused). A stopped run reports what it had confirmed when it stopped, so that a list's runs in
-`history` add up to the list.
+ones that needed nothing, `opted_out` ones skipped, and `held` ones this tool had removed and may not
+re-subscribe (plus, rarely, `unconfirmed` ones still queued and ones ActiveCampaign refused). A stopped run
+reports what it had confirmed when it stopped, so that a list's runs in `history` add up to the list.
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ def list_summary(
         "subscribed": sent.subscribed,
         "unsubscribed": sent.unsubscribed,
         "resubscribed": sent.resubscribed,
+        "held": sent.held,
         "confirmed_earlier": sent.confirmed_earlier,
         "unchanged": unchanged,
         "opted_out": plan.opted_out if plan else 0,

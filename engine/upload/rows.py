@@ -21,6 +21,10 @@ ENVELOPE_BYTES = len(encode_json(bulk_import_body([])))
 PARTIAL = "partial"
 STANDARD_VALUES = ("first_name", "last_name", "phone")
 REMOVED_AT = "_removed_at"  # in what the state says was sent: when this tool's removal took effect
+# The consent record kept beside it (`ac-sync consent` reads them): how an opt-out was established, and the
+# evidence on which this tool re-subscribed someone it had removed. Both by ActiveCampaign's clock.
+OPTED_OUT_NOTE = "_opted_out"
+RESUBSCRIBED_NOTE = "_resubscribed"
 
 
 def encoded_size(payload: Any) -> int:
@@ -78,8 +82,11 @@ class Row:
             held.pop(REMOVED_AT, None)
             if self.tags:
                 held["tags"] = merge_tags(held.get("tags") or [], self.tags)
-        elif removed_at is not None:
-            held[REMOVED_AT] = removed_at.isoformat()
+        else:  # a new removal: the consent record starts again from it
+            held.pop(OPTED_OUT_NOTE, None)
+            held.pop(RESUBSCRIBED_NOTE, None)
+            if removed_at is not None:
+                held[REMOVED_AT] = removed_at.isoformat()
         return dump_values(held)
 
     @property
@@ -90,6 +97,11 @@ class Row:
 def held_values(sent: str | None) -> dict[str, Any]:
     loaded = json.loads(sent) if sent else {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+def with_note(sent: str | None, key: str, note: dict[str, Any]) -> str:
+    """What the state says was sent, with a consent note (OPTED_OUT_NOTE, RESUBSCRIBED_NOTE) added."""
+    return dump_values({**held_values(sent), key: {k: v for k, v in note.items() if v is not None}})
 
 
 def dump_values(values: dict[str, Any]) -> str:

@@ -45,7 +45,16 @@ from ac_sync.engine.upload.planner import (
     route_small_changes,
     rows_to_send,
 )
-from ac_sync.engine.upload.rows import PARTIAL, REMOVED_AT, Row, held_values, make_batches
+from ac_sync.engine.upload.rows import (
+    OPTED_OUT_NOTE,
+    PARTIAL,
+    REMOVED_AT,
+    RESUBSCRIBED_NOTE,
+    Row,
+    held_values,
+    make_batches,
+    with_note,
+)
 from ac_sync.engine.upload.state import OPTED_OUT, SUBSCRIBED, open_state
 from ac_sync.engine.upload.uploader import Uploader, UploadResult
 
@@ -121,10 +130,13 @@ class Sent:
     resubscribed: int
     plan: Plan
     contact_writes: int = 0
+    held: int = 0
 
     def counts(self) -> SentCounts:
         """What the upload did, as the step's summary reports it (one list's run and an account run alike)."""
-        return sent_counts(self.result, resubscribed=self.resubscribed, contact_writes=self.contact_writes)
+        return sent_counts(
+            self.result, resubscribed=self.resubscribed, contact_writes=self.contact_writes, held=self.held
+        )
 
 
 # What SentCounts takes from the uploader's result under the same name (batches are its confirmed batches).
@@ -132,10 +144,10 @@ _SAME_NAMES = ("added", "updated", "subscribed", "unsubscribed", "confirmed_earl
 _MORE_SAME = ("unconfirmed", "format_rejections", "polls")
 
 
-def sent_counts(result: UploadResult, *, resubscribed: int = 0, contact_writes: int = 0) -> SentCounts:
+def sent_counts(result: UploadResult, *, resubscribed: int = 0, contact_writes: int = 0, held: int = 0) -> SentCounts:
     same = {name: getattr(result, name) for name in (*_SAME_NAMES, *_MORE_SAME)}
     return SentCounts(
-        **same, batches=result.batches_confirmed, resubscribed=resubscribed, contact_writes=contact_writes
+        **same, batches=result.batches_confirmed, resubscribed=resubscribed, contact_writes=contact_writes, held=held
     )
 
 
@@ -172,6 +184,7 @@ class ListSync:
         self.options = options
         self.list_created = list_created
         self.list_name = list_name
+        self.held = 0  # removed by this tool, back in the audience, and held by the re-subscribe check
         self.log = log or logging.getLogger(__name__)
         self.con = duckdb.connect(db_path)
         self._writer = self.con.cursor()
@@ -399,7 +412,7 @@ class ListSync:
             self.log.info("Plan, now known: %d adds, %d opted-out skips", plan.counts.adds, plan.counts.opted_out)
             await self.after_bulk(None, contact_api=False)
         self.log_result(result, resubscribed)
-        return Sent(result, resubscribed, plan, contact_done)
+        return Sent(result, resubscribed, plan, contact_done, held=self.held)
 
     async def before_bulk(self) -> int:
         """What must precede the imports: fields related to the list, re-subscriptions; answers how many of those."""
@@ -436,9 +449,37 @@ class ListSync:
                 self.log.info("Recorded %d unchanged contacts anew in the sync state", rerecorded)
         # Leavers who unsubscribed themselves: remembered as opted out, so no later run re-subscribes them.
         opted_leavers = self.con.execute("SELECT email, fields_hash, sent FROM leavers WHERE opted_out").fetchall()
-        state.checkpoint((email, fields_hash, OPTED_OUT, sent) for email, fields_hash, sent in opted_leavers)
+        how = {"how": "unsubscribed from the list while a member (ActiveCampaign's unsubscribed contacts of the list)"}
+        state.checkpoint(
+            (email, fields_hash, OPTED_OUT, with_note(sent, OPTED_OUT_NOTE, how))
+            for email, fields_hash, sent in opted_leavers
+        )
+        state.checkpoint(
+            (email, fields_hash, OPTED_OUT, with_note(sent, OPTED_OUT_NOTE, {"how": OPTED_OUT_IN_AUDIENCE}))
+            for email, fields_hash, sent in self._opted_out_members()
+        )
         state.compact(self.con)
         return written
+
+    def _opted_out_members(self) -> list[tuple[str, str | None, str | None]]:
+        """Audience contacts that unsubscribed from the list by themselves, not yet recorded as opted out (those
+        this tool removed are the re-subscribe check's): the consent record names them."""
+        have = {
+            name
+            for (name,) in self.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_name IN ('list_unsubscribed', 'state')"
+            ).fetchall()
+        }
+        if "list_unsubscribed" not in have:
+            return []
+        if "state" not in have:
+            query = "SELECT a.email, a.fields_hash, NULL FROM audience a JOIN list_unsubscribed u USING (email)"
+        else:
+            query = (
+                "SELECT a.email, a.fields_hash, s.sent FROM audience a JOIN list_unsubscribed u USING (email)"
+                f" LEFT JOIN state s USING (email) WHERE s.status IS NULL OR s.status = '{SUBSCRIBED}'"
+            )
+        return [(e, h, sent) for e, h, sent in self.con.execute(query).fetchall()]
 
     def log_result(self, result: UploadResult, resubscribed: int) -> None:
         self.log.info(
@@ -470,14 +511,32 @@ class ListSync:
             ours = bool(
                 removed_at and changed_at and changed_at <= datetime.fromisoformat(removed_at) + REMOVAL_CLOCK_SLACK
             )
+            stamps = {"removed_at": removed_at, "changed_at": changed_at.isoformat() if changed_at else None}
             if not ours:
                 self.log.info(  # masked: the run's log is Prefect's, and the address is nobody's business there
                     "%s unsubscribed from the list since this tool removed them: not re-subscribed", masked(email)
                 )
-                self.state.checkpoint([(email, fields_hash, OPTED_OUT, sent)])
+                self.held += 1
+                note = {"how": _held_because(removed_at, changed_at), **stamps}
+                self.state.checkpoint([(email, fields_hash, OPTED_OUT, with_note(sent, OPTED_OUT_NOTE, note))])
                 self.con.execute("DELETE FROM to_send WHERE email = ?", [email])
                 continue
             await self.client.set_list_status(self.list_id, int(contact_id), 1, sourceid=RESUBSCRIBE_SOURCE)
+            sent = with_note(sent, RESUBSCRIBED_NOTE, stamps)
             self.state.checkpoint([(email, PARTIAL if bulk else fields_hash, SUBSCRIBED, sent)])
+            # Its import to come records what it sent over this: the note goes with it.
+            self.con.execute("UPDATE to_send SET sent_before = ? WHERE email = ?", [sent, email])
             done += 1
         return done
+
+
+OPTED_OUT_IN_AUDIENCE = "unsubscribed from the list by themselves while in the audience (ActiveCampaign's status)"
+
+
+def _held_because(removed_at: str | None, changed_at: datetime | None) -> str:
+    """Why a contact this tool removed is not re-subscribed, as the consent record says it."""
+    if not removed_at:
+        return "held: the record has no stamp of this tool's removal, so the latest change may be theirs"
+    if changed_at is None:
+        return "held: ActiveCampaign's answer did not say when the list status last changed"
+    return "their list status changed after this tool removed them"

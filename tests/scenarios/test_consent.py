@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
+from ac_sync.engine.consent import consent_record
 from tests.syncing import Admin, api_request, sync
 
 PEOPLE = [f"p{i}@example.com" for i in range(60)]
@@ -78,6 +79,7 @@ async def test_remove_self_resubscribe_self_unsubscribe_then_return(
     assert code == 0, summary
     # Everyone removed but came_and_went (theirs is the latest change) and came_back (back by themselves).
     assert summary["resubscribed"] == removals - 2
+    assert summary["held"] == 1  # came_and_went: counted, not guessed
     active, unsubscribed = admin.members("Consent"), admin.members("Consent", status=2)
     assert back_untouched in active and came_back in active
     assert came_and_went in unsubscribed and never_ours in unsubscribed
@@ -94,3 +96,15 @@ async def test_remove_self_resubscribe_self_unsubscribe_then_return(
     code, summary = await sync(**common)
     assert code == 0 and list_writes(admin, since) == []
     assert came_and_went in admin.members("Consent", status=2)
+
+    # The consent record says who was removed, who opted out and how, and whom the tool re-subscribed on what.
+    (record,) = consent_record(str(tmp_path / "state"), "Consent")
+    opted = {r["email"]: r for r in record.opted_out}
+    assert set(opted) == {came_and_went, never_ours}
+    assert opted[came_and_went]["how"] == "their list status changed after this tool removed them"
+    assert opted[came_and_went]["changed_at"] > opted[came_and_went]["removed_at"]
+    assert opted[never_ours]["how"].startswith("unsubscribed from the list by themselves while in the audience")
+    again = {r["email"]: r for r in record.resubscribed}
+    assert set(again) == {back_untouched, *removed[3:]}
+    assert all(r["changed_at"] and r["removed_at"] for r in again.values())
+    assert record.opted_out_but_subscribed == []

@@ -5,6 +5,7 @@ token nowhere; every file the tool wrote is private whatever the umask, and no w
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sqlite3
 import stat
@@ -23,7 +24,7 @@ from ac_sync.cli.demo import seed_demo_fields
 from ac_sync.cli.sample import write_sample
 from ac_sync.engine.rejected_files import files_of, find_digest, rejected_root
 from ac_sync.flows.records import REJECTED_PREFIX, list_key
-from tests.syncing import Admin, sync
+from tests.syncing import Admin, ac_sync_cli, sync
 
 TOKEN = "qz7canary"  # in every email and every first name, and in the plan values no option takes
 
@@ -73,8 +74,6 @@ async def latest_rejected_artifact(list_name: str) -> list[dict[str, object]]:
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[REJECTED_PREFIX + list_key(list_name)])),
             limit=1,
         )
-    import json
-
     return json.loads(found[0].data) if isinstance(found[0].data, str) else found[0].data
 
 
@@ -103,7 +102,7 @@ async def test_no_email_or_mapped_value_reaches_prefect_and_every_file_is_privat
     )
     tokened(sample.path, audience)
     code, summary = await sync(**common)  # they come back; one unsubscribed by themselves since: held, and logged
-    assert code == 0 and summary["resubscribed"] == len(removed) - 1, summary
+    assert code == 0 and summary["resubscribed"] == len(removed) - 1 and summary["held"] == 1, summary
     code, summary = await sync(**{**common, "group_name": "Nobody"}, pause_timeout=0)  # a typed failure
     assert code != 0, summary
     spec = tmp_path / "syncs.yaml"
@@ -128,6 +127,17 @@ async def test_no_email_or_mapped_value_reaches_prefect_and_every_file_is_privat
     hits = list(find_digest(rejected_root(str(tmp_path / "state")), str(shown[0]["digest"])))
     assert hits and all(TOKEN in row["email"].lower() for _, row in hits)
     assert len(files_of(rejected_root(str(tmp_path / "state")))) >= 4
+    found = ac_sync_cli("rejected", "--find", str(shown[0]["digest"]))  # as the operator looks it up
+    assert found.returncode == 0 and TOKEN in found.stdout.lower(), found.stderr
+    listed = json.loads(ac_sync_cli("rejected", "--list", "Private", "--json").stdout)
+    assert {f["list"] for f in listed["files"]} == {"Private"} and all(f["rows"] > 0 for f in listed["files"])
+
+    # The consent record, read here (never in Prefect): the contact who unsubscribed themselves is in it.
+    record = ac_sync_cli("consent", "--list", "Private", "--json")
+    assert record.returncode == 0, record.stderr
+    (kept,) = json.loads(record.stdout)["states"]
+    assert removed[0] in {r["email"] for r in kept["opted_out"]} and kept["opted_out_but_subscribed"] == []
+    assert len(kept["resubscribed"]) == len(removed) - 1
 
     # Whatever the umask, what the tool wrote is its owner's alone, and no working copy is left.
     assert not any((tmp_path / ".ac-sync" / "work").iterdir())
