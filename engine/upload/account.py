@@ -107,23 +107,25 @@ def _keyed(index: int, target: Target) -> Iterator[tuple[str, int, Row]]:
 
 
 def _merged_values(rows: list[Row]) -> tuple[Row, int]:
-    """The first list's value for each field, and how many later lists wanted another one."""
+    """The first list's value for each field, and how many later lists wanted another one. Only the lists that
+    add or update the contact give values: a list that removes it never carries values or tags into the import."""
     merged = Row(rows[0].email)
     conflicts = 0
+    givers = [r for r in rows if r.action == SUBSCRIBE]
     for key in ("first_name", "last_name", "phone"):
-        seen = [getattr(r, key) for r in rows if r.action == SUBSCRIBE and getattr(r, key)]
+        seen = [getattr(r, key) for r in givers if getattr(r, key)]
         if seen:
             setattr(merged, key, seen[0])
             conflicts += len(set(seen)) - 1
     fields: dict[int, str] = {}
-    for row in rows:
+    for row in givers:
         for fid, value in (row.fields or {}).items():
             if fid in fields and fields[fid] != value:
                 conflicts += 1
             fields.setdefault(fid, value)
     merged.fields = fields or None
     tags: list[str] = []
-    for row in rows:
+    for row in givers:
         tags = merge_tags(tags, row.tags or [])
     merged.tags = tags or None
     return merged, conflicts

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.engine.consent import consent_record
+from tests.scenarios.test_real_account import verify
 from tests.syncing import Admin, api_request, sync
 
 PEOPLE = [f"p{i}@example.com" for i in range(60)]
@@ -108,3 +110,65 @@ async def test_remove_self_resubscribe_self_unsubscribe_then_return(
     assert set(again) == {back_untouched, *removed[3:]}
     assert all(r["changed_at"] and r["removed_at"] for r in again.values())
     assert record.opted_out_but_subscribed == []
+
+
+async def test_opted_out_of_one_of_two_overlapping_lists(sync_env: EmulatorProcess, tmp_path: Path) -> None:
+    """In a merged account run: a contact who opted out of one list stays out of it and on the other, and one the
+    mirror list removes keeps, on the other list, the values that list sends (the removal carries none)."""
+    admin = Admin(sync_env.base_url)
+    both = PEOPLE[:30]
+    write(tmp_path / "news.csv", both)
+    write(tmp_path / "vip.csv", both)
+    spec = tmp_path / "syncs.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "defaults": {"group": "Admin"},
+                "syncs": [
+                    {"name": "vip", "audience": "vip.csv", "list": "VIP", "mode": "mirror"},
+                    {"name": "news", "audience": "news.csv", "list": "News"},
+                ],
+            }
+        )
+    )
+    code, summary = await sync(syncs=str(spec))
+    assert code == 0, summary
+    vip_id = str(summary["syncs"]["vip"]["list_id"])
+    opted, leaving = both[0], both[1]
+    admin.post("/contacts", {"contacts": [{"email": opted, "lists": {vip_id: 2}, "list_udate": later()}]})
+    write(tmp_path / "vip.csv", [e for e in both if e != leaving])  # the mirror list drops one contact
+    with (tmp_path / "news.csv").open("w", newline="") as fh:  # the other list renames everyone
+        out = csv.writer(fh)
+        out.writerow(["email", "first_name"])
+        out.writerows([e, f"New {e.split('@')[0]}"] for e in both)
+    code, summary = await sync(syncs=str(spec))
+    assert code == 0, summary
+    assert summary["syncs"]["vip"]["removed"] == 1 and summary["syncs"]["vip"]["resubscribed"] == 0
+    assert opted in admin.members("VIP", status=2) and opted in admin.members("News")
+    assert leaving in admin.members("VIP", status=2) and leaving in admin.members("News")
+    contact = api_request(sync_env, "GET", "/contacts", params={"email": leaving})["contacts"][0]
+    assert contact["firstName"] == f"New {leaving.split('@')[0]}"
+    (record,) = consent_record(str(tmp_path / "state"), "VIP")
+    assert {r["email"] for r in record.opted_out} == {opted} and record.opted_out_but_subscribed == []
+    assert {r["email"] for r in record.removed} == {leaving}
+
+
+async def test_verify_repair_puts_back_the_deleted_and_never_the_unsubscribed(
+    sync_env: EmulatorProcess, tmp_path: Path
+) -> None:
+    admin = Admin(sync_env.base_url)
+    audience = write(tmp_path / "a.csv", PEOPLE[:20])
+    code, summary = await sync(audience=audience, list_name="Checked", group_name="Admin")
+    assert code == 0, summary
+    list_id = str(summary["list_id"])
+    themselves, deleted = PEOPLE[:3], PEOPLE[3:5]
+    admin.post(
+        "/contacts", {"contacts": [{"email": e, "lists": {list_id: 2}, "list_udate": later()} for e in themselves]}
+    )
+    for email in deleted:
+        contact_id = api_request(sync_env, "GET", "/contacts", params={"email": email})["contacts"][0]["id"]
+        api_request(sync_env, "DELETE", f"/contacts/{contact_id}")
+    code, report = await verify(list_name="Checked", group_name="Admin", repair_missing=True)
+    assert code == 0 and (report["repaired"], report["opted_out"]) == (2, 3), report
+    assert set(themselves) <= admin.members("Checked", status=2)
+    assert admin.members("Checked") == set(PEOPLE[3:20])

@@ -176,3 +176,13 @@ def test_compaction_keeps_the_layout(tmp_path: Path, state: SyncState) -> None:
         "status": SUBSCRIBED,
         "sent": '{"first_name": "B"}',
     }
+
+
+def test_a_merged_contact_takes_no_values_or_tags_from_a_list_that_removes_it() -> None:
+    from ac_sync.engine.upload.account import _merged_values
+    from ac_sync.engine.upload.rows import UNSUBSCRIBE, Row
+
+    leaving = Row("a@example.com", action=UNSUBSCRIBE, first_name="Old", tags=["gone"], fields={7: "x"})
+    staying = Row("a@example.com", first_name="New", tags=["kept"], fields={8: "y"})
+    merged, conflicts = _merged_values([leaving, staying])
+    assert (merged.first_name, merged.tags, merged.fields, conflicts) == ("New", ["kept"], {8: "y"}, 0)
