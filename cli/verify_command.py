@@ -18,6 +18,7 @@ from ac_sync.activecampaign.ratelimit import AccountLimits
 from ac_sync.cli.display import RunDisplay
 from ac_sync.cli.preflight import checked_settings
 from ac_sync.engine.errors import ConfigError, SyncInputError
+from ac_sync.engine.privacy import private_files
 from ac_sync.engine.progress import VERIFYING, Phase
 from ac_sync.engine.settings import load_credentials
 from ac_sync.engine.upload.lock import ListLock
@@ -52,7 +53,7 @@ async def run_verify(ask: VerifyAsk, *, console: Console, as_json: bool) -> int:
             display.on_notice(Phase(VERIFYING, f"{read:,} members read (the sync state expects {expected:,})"))
 
     try:
-        with display.shown():
+        with display.shown(), private_files():  # --repair and --rebuild-state write the sync state
             report = await _verify(ask, reading, console)
     except SyncInputError as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True)
