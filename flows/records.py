@@ -124,7 +124,9 @@ def shown_rejected(rows: list[dict[str, Any]], digest: Digester, personal_data: 
         return rows
     shown = []
     for row in rows:
-        reason, value = row.get("reason") or "", row.get("value")
+        reason, value, email = row.get("reason") or "", row.get("value"), (row.get("email") or "").strip()
+        if email:  # ActiveCampaign's own wording may quote the address it refused
+            reason = re.sub(re.escape(email), masked(email), reason, flags=re.IGNORECASE)
         quoted = f"'{(value or '')[:100]}' "
         shown.append(
             {
