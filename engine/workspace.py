@@ -1,8 +1,11 @@
 """A run's working folder, which holds its copy of the audience: private, held while its run lives, removed when
-the run ends whatever its end, and any folder a killed run left behind removed by the next run that starts."""
+the run completes or is stopped, and any folder a killed run left behind removed by the next run that starts. A
+run that ends failed or suspended can be continued (a UI Retry, a resume) without redoing its completed steps,
+so its folder is kept, marked CONTINUABLE, until that run id ends again."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 HELD = ".held"  # flock'ed by the living run: a folder whose lock can be taken has no run any more
+CONTINUABLE = ".continuable"  # its run ended failed or suspended: a Retry continues from it
 
 
 @contextlib.contextmanager
@@ -25,9 +29,17 @@ def work_folder(root: Path, run_id: str) -> Iterator[Path]:
     try:
         with contextlib.suppress(OSError):  # a run never waits for its own folder
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        (folder / CONTINUABLE).unlink(missing_ok=True)
         yield folder
-    finally:
+    except asyncio.CancelledError:  # stopped by the operator: a new run starts over
         shutil.rmtree(folder, ignore_errors=True)
+        raise
+    except BaseException:
+        (folder / CONTINUABLE).touch(mode=stat.S_IRUSR | stat.S_IWUSR)
+        raise
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+    finally:
         os.close(fd)
 
 
@@ -37,7 +49,7 @@ def sweep(root: Path, keep: str | None = None) -> list[str]:
     if not root.is_dir():
         return removed
     for folder in root.iterdir():
-        if folder.name == keep or not folder.is_dir() or folder.is_symlink():
+        if folder.name == keep or not folder.is_dir() or folder.is_symlink() or (folder / CONTINUABLE).exists():
             continue
         try:
             fd = os.open(folder / HELD, os.O_CREAT | os.O_RDWR, stat.S_IRUSR | stat.S_IWUSR)

@@ -32,7 +32,8 @@ async def run_plan(
     summarise: Callable[[RunOutcome, RunOptions, str], dict[str, Any]],
 ) -> dict[str, Any]:
     """Run the syncs; answer the summary `summarise` makes of them, or raise RunFailed carrying it. Everything
-    the run writes is private (umask 077), and its working copy of the audiences is gone when it ends."""
+    the run writes is private (umask 077); its working copy of the audiences goes when it completes or is
+    stopped, and stays (private) for a Retry when it fails (workspace.py)."""
     with private_files():
         return await _run_plan(syncs, options, credentials_block, summarise)
 
@@ -60,18 +61,18 @@ async def _run_plan(
             publish(StoppedNotice(summary))
             raise asyncio.CancelledError from None
         summary = await _record(outcome, options, run_id, summarise)
-    for target in outcome.targets:
-        if target.outcome is not None and target.outcome.sent.unconfirmed:
-            log.warning(
-                "%s: %d contacts are still queued at ActiveCampaign after %.0f s (AC_SYNC_CONFIRM_TIMEOUT_S): the"
-                " next run confirms them, or sends them again",
-                target.key,
-                target.outcome.sent.unconfirmed,
-                options.confirm_timeout_s or 0,
-            )
-    failures = [t.failure for t in outcome.targets if t.failure is not None]
-    if failures:
-        raise RunFailed(summary, failures)
+        for target in outcome.targets:
+            if target.outcome is not None and target.outcome.sent.unconfirmed:
+                log.warning(
+                    "%s: %d contacts are still queued at ActiveCampaign after %.0f s (AC_SYNC_CONFIRM_TIMEOUT_S):"
+                    " the next run confirms them, or sends them again",
+                    target.key,
+                    target.outcome.sent.unconfirmed,
+                    options.confirm_timeout_s or 0,
+                )
+        failures = [t.failure for t in outcome.targets if t.failure is not None]
+        if failures:  # inside: a failed run keeps its working copy for a Retry (workspace.py)
+            raise RunFailed(summary, failures)
     return summary
 
 

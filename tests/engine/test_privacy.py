@@ -12,7 +12,7 @@ import pytest
 
 from ac_sync.engine.privacy import Digester, is_digest, masked, open_private, private_files
 from ac_sync.engine.rejected_files import prune
-from ac_sync.engine.workspace import HELD, sweep, work_folder
+from ac_sync.engine.workspace import CONTINUABLE, HELD, sweep, work_folder
 
 
 @pytest.mark.parametrize(
@@ -103,3 +103,18 @@ def test_prune_keeps_the_newest_runs_and_none_too_old(tmp_path: Path) -> None:
     assert sorted(p.name for p in removed) == ["run2.csv", "run3.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run0.csv", "run1.csv"]
     assert prune(tmp_path, keep_days=0, keep_runs=5, now=now + 10**9) == []  # 0 days: no age limit
+
+
+async def test_a_failed_run_keeps_its_folder_for_a_retry_and_a_stopped_one_does_not(tmp_path: Path) -> None:
+    import asyncio
+
+    root = tmp_path / "work"
+    with pytest.raises(RuntimeError), work_folder(root, "failed"):
+        raise RuntimeError("a sync failed")
+    with pytest.raises(asyncio.CancelledError), work_folder(root, "stopped"):
+        raise asyncio.CancelledError
+    assert [p.name for p in root.iterdir()] == ["failed"] and (root / "failed" / CONTINUABLE).exists()
+    assert sweep(root) == []  # kept for its Retry
+    with work_folder(root, "failed"):  # the Retry, which completes
+        assert not (root / "failed" / CONTINUABLE).exists()
+    assert list(root.iterdir()) == []

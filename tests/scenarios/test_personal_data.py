@@ -23,6 +23,7 @@ from ac_sync.activecampaign.emulator import EmulatorProcess
 from ac_sync.cli.demo import seed_demo_fields
 from ac_sync.cli.sample import write_sample
 from ac_sync.engine.rejected_files import files_of, find_digest, rejected_root
+from ac_sync.engine.workspace import CONTINUABLE
 from ac_sync.flows.records import REJECTED_PREFIX, list_key
 from tests.syncing import Admin, ac_sync_cli, sync
 
@@ -140,7 +141,9 @@ async def test_no_email_or_mapped_value_reaches_prefect_and_every_file_is_privat
     assert len(kept["resubscribed"]) == len(removed) - 1
 
     # Whatever the umask, what the tool wrote is its owner's alone, and no working copy is left.
-    assert not any((tmp_path / ".ac-sync" / "work").iterdir())
+    # Only the failed run's copy is left, private and marked for its Retry; the completed runs' are gone.
+    left = list((tmp_path / ".ac-sync" / "work").iterdir())
+    assert len(left) == 1 and (left[0] / CONTINUABLE).exists()
     wrote = [p for p in tmp_path.rglob("*") if p.name not in inputs]
     assert any(p.suffix == ".csv" for p in wrote) and any("state" in p.parts for p in wrote)
     loose = [(str(p), oct(p.stat().st_mode & 0o777)) for p in wrote if p.stat().st_mode & 0o077]
