@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: typer reads these annotations at runtime, and the run/plan options
 # are declared inside a function.
 import asyncio
+import csv
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from rich.markup import escape
 from ac_sync.cli.display import console_for
 from ac_sync.cli.help import Command, Group
 from ac_sync.cli.prefect_setup import register as register_prefect_commands
-from ac_sync.engine.errors import ConfigError, SyncInputError
+from ac_sync.engine.errors import ConfigError, StateError, SyncInputError
 
 # No telemetry from the local Prefect server: it cannot reach the internet and says so noisily.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -494,6 +495,10 @@ def history(
     print_history(list_name, rows, console_for(), as_json)
 
 
+# Where `rejected` and `consent` read: the sync state's location.
+StateOption = Annotated[str | None, typer.Option("--state", help="The sync state's location (default AC_SYNC_STATE)")]
+
+
 @app.command(cls=Command)
 def rejected(
     file: Annotated[Path | None, typer.Argument(help="Print this rejected-rows file")] = None,
@@ -502,9 +507,7 @@ def rejected(
         str | None,
         typer.Option("--find", help="The rows whose digest (shown beside a masked email in Prefect) is this"),
     ] = None,
-    state: Annotated[
-        str | None, typer.Option("--state", help="The sync state's location (default AC_SYNC_STATE)")
-    ] = None,
+    state: StateOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line on stdout instead of the table")] = False,
 ) -> None:
     """The private rejected-rows files kept beside the sync state (AC_SYNC_REJECTED_KEEP_DAYS and _RUNS say how
@@ -515,20 +518,23 @@ def rejected(
 
     root = rejected_root(state or SyncSettings().state)
     console = console_for()
-    if file is not None:
-        raise typer.Exit(rejected_command.show(file, console))
-    if find is not None:
-        raise typer.Exit(rejected_command.find(root, find, console, as_json))
-    raise typer.Exit(rejected_command.list_files(root, list_name, console, as_json))
+    try:
+        if file is not None:
+            code = rejected_command.show(file, console)
+        elif find is not None:
+            code = rejected_command.find(root, find, console, as_json)
+        else:
+            code = rejected_command.list_files(root, list_name, console, as_json)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:  # a file edited, damaged or unreadable: one line
+        _usage(f"cannot read {file or f'the rejected-rows files under {root}'}: {type(exc).__name__}: {exc}")
+    raise typer.Exit(code)
 
 
 @app.command(cls=Command)
 def consent(
     list_name: Annotated[str, typer.Option("--list", help="The list's exact name")],
     show: Annotated[int, typer.Option("--show", min=0, help="People shown of each kind")] = 20,
-    state: Annotated[
-        str | None, typer.Option("--state", help="The sync state's location (default AC_SYNC_STATE)")
-    ] = None,
+    state: StateOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line on stdout, everyone in it")] = False,
 ) -> None:
     """The list's consent record, from its sync state (read here, never sent to Prefect): whom this tool removed
@@ -539,7 +545,7 @@ def consent(
 
     try:
         code = print_consent(state or SyncSettings().state, list_name, console_for(), as_json, show)
-    except ConfigError as exc:
+    except (ConfigError, StateError) as exc:  # a damaged state names its file and the command that rebuilds it
         _usage(str(exc))
     raise typer.Exit(code)
 

@@ -60,24 +60,6 @@ def private_files() -> Iterator[None]:
         os.umask(before)
 
 
-def make_private(path: Path) -> None:
-    """A folder (and what it holds) or a file made the owner's only: for what an earlier version, or another
-    umask, left readable."""
-    with contextlib.suppress(FileNotFoundError, PermissionError):
-        if path.is_symlink():
-            return
-        if not path.is_dir():
-            path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-            return
-        path.chmod(stat.S_IRWXU)
-        for root, dirs, files in os.walk(path):
-            for name in dirs:
-                Path(root, name).chmod(stat.S_IRWXU)
-            for name in files:
-                with contextlib.suppress(FileNotFoundError):
-                    Path(root, name).chmod(stat.S_IRUSR | stat.S_IWUSR)
-
-
 def private_parent(path: Path) -> None:
     """`path`'s folder, created 0700 (with the folders it needs) whatever the umask."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=stat.S_IRWXU)

@@ -35,45 +35,36 @@ async def run_plan(
     the run writes is private (umask 077); its working copy of the audiences goes when it completes or is
     stopped, and stays (private) for a Retry when it fails (workspace.py)."""
     with private_files():
-        return await _run_plan(syncs, options, credentials_block, summarise)
-
-
-async def _run_plan(
-    syncs: list[SyncSpec],
-    options: RunOptions,
-    credentials_block: str | None,
-    summarise: Callable[[RunOutcome, RunOptions, str], dict[str, Any]],
-) -> dict[str, Any]:
-    log = get_run_logger()
-    run_id = str(flow_run.id or "local")
-    list_names = [s.list or s.name for s in syncs]
-    if not options.dry_run:  # before anything is read or written: where the state and the rejected rows go
-        check_location(options.state)
-        if options.rejected_log:
-            for name in list_names:
-                check_output_file(rejected_log_path(options.rejected_log, name, run_id, options.state))
-    await tag_run(list_names, plan=options.dry_run)
-    with work_folder(Path(".ac-sync/work"), run_id) as workdir:
-        try:
-            outcome = await run_syncs(syncs, options, Session(credentials_block), workdir, run_id)
-        except Stopped as stop:
-            summary = await _record(stop.outcome, options, run_id, summarise)
-            publish(StoppedNotice(summary))
-            raise asyncio.CancelledError from None
-        summary = await _record(outcome, options, run_id, summarise)
-        for target in outcome.targets:
-            if target.outcome is not None and target.outcome.sent.unconfirmed:
-                log.warning(
-                    "%s: %d contacts are still queued at ActiveCampaign after %.0f s (AC_SYNC_CONFIRM_TIMEOUT_S):"
-                    " the next run confirms them, or sends them again",
-                    target.key,
-                    target.outcome.sent.unconfirmed,
-                    options.confirm_timeout_s or 0,
-                )
-        failures = [t.failure for t in outcome.targets if t.failure is not None]
-        if failures:  # inside: a failed run keeps its working copy for a Retry (workspace.py)
-            raise RunFailed(summary, failures)
-    return summary
+        log = get_run_logger()
+        run_id = str(flow_run.id or "local")
+        list_names = [s.list or s.name for s in syncs]
+        if not options.dry_run:  # before anything is read or written: where the state and the rejected rows go
+            check_location(options.state)
+            if options.rejected_log:
+                for name in list_names:
+                    check_output_file(rejected_log_path(options.rejected_log, name, run_id, options.state))
+        await tag_run(list_names, plan=options.dry_run)
+        with work_folder(Path(".ac-sync/work"), run_id) as workdir:
+            try:
+                outcome = await run_syncs(syncs, options, Session(credentials_block), workdir, run_id)
+            except Stopped as stop:
+                summary = await _record(stop.outcome, options, run_id, summarise)
+                publish(StoppedNotice(summary))
+                raise asyncio.CancelledError from None
+            summary = await _record(outcome, options, run_id, summarise)
+            for target in outcome.targets:
+                if target.outcome is not None and target.outcome.sent.unconfirmed:
+                    log.warning(
+                        "%s: %d contacts are still queued at ActiveCampaign after %.0f s (AC_SYNC_CONFIRM_TIMEOUT_S):"
+                        " the next run confirms them, or sends them again",
+                        target.key,
+                        target.outcome.sent.unconfirmed,
+                        options.confirm_timeout_s or 0,
+                    )
+            failures = [t.failure for t in outcome.targets if t.failure is not None]
+            if failures:  # inside: a failed run keeps its working copy for a Retry (workspace.py)
+                raise RunFailed(summary, failures)
+        return summary
 
 
 async def _record(

@@ -162,3 +162,30 @@ async def test_a_team_can_let_its_prefect_show_the_rejected_emails(
     shown = await latest_rejected_artifact("Shown Emails")
     assert all(token in str(row["email"]).lower() for row in shown)
     assert "artifact" in prefect_rows_holding(token)  # the scan above sees what is there
+
+
+@pytest.mark.parametrize("kind", ["parquet", "json", "duckdb-query"])
+async def test_no_email_reaches_prefect_from_any_kind_of_source(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    import duckdb
+
+    monkeypatch.delenv("AC_SYNC_VERBOSE_LOG_PATH")  # the default: beside the sync state
+
+    token = f"qz9{kind.replace('-', '')}"
+    sample = write_sample(tmp_path / "a.csv", 120, salt=token, malformed_ratio=0.2)
+    con = duckdb.connect()
+    read = f"read_csv('{sample.path}', all_varchar=true)"
+    if kind == "parquet":
+        audience = str(tmp_path / "a.parquet")
+        con.execute(f"COPY (SELECT * FROM {read}) TO '{audience}' (FORMAT parquet)")
+    elif kind == "json":
+        audience = str(tmp_path / "a.jsonl")
+        con.execute(f"COPY (SELECT * FROM {read}) TO '{audience}' (FORMAT json)")
+    else:
+        audience = f"SELECT email, first_name FROM '{sample.path}'"
+    con.close()
+    code, summary = await sync(audience=audience, list_name=f"Source {kind}", group_name="Admin")
+    assert code == 0 and summary["invalid"] > 0, summary
+    assert prefect_rows_holding(token) == {}
+    assert any(token in p.read_text().lower() for p in (tmp_path / "state" / "rejected").rglob("*.csv"))
