@@ -3,7 +3,6 @@
 # No `from __future__ import annotations`: typer reads these annotations at runtime, and the run/plan options
 # are declared inside a function.
 import asyncio
-import csv
 import json
 import os
 import sys
@@ -501,7 +500,9 @@ StateOption = Annotated[str | None, typer.Option("--state", help="The sync state
 
 @app.command(cls=Command)
 def rejected(
-    file: Annotated[Path | None, typer.Argument(help="Print this rejected-rows file")] = None,
+    file: Annotated[
+        str | None, typer.Argument(help="Print this rejected-rows file (as a summary names it, a path or a URL)")
+    ] = None,
     list_name: Annotated[str | None, typer.Option("--list", help="Only this list's files")] = None,
     find: Annotated[
         str | None,
@@ -510,22 +511,29 @@ def rejected(
     state: StateOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line on stdout instead of the table")] = False,
 ) -> None:
-    """The private rejected-rows files kept beside the sync state (AC_SYNC_REJECTED_KEEP_DAYS and _RUNS say how
-    long): listed newest first, one printed, or a row of a Prefect artifact found by its digest."""
+    """The private rejected-rows files kept beside the sync state, wherever it lives (AC_SYNC_REJECTED_KEEP_DAYS
+    and _RUNS say how long): listed newest first, one printed, or a row of a Prefect artifact found by its
+    digest."""
     from ac_sync.cli import rejected_command
-    from ac_sync.engine.rejected_files import rejected_root
+    from ac_sync.engine.rejected_files import located, rejected_root, state_folder
     from ac_sync.engine.settings import SyncSettings
+    from ac_sync.engine.upload.stores import open_location
 
-    root = rejected_root(state or SyncSettings().state)
+    location = state or SyncSettings().state
+    root = rejected_root(location)
     console = console_for()
     try:
         if file is not None:
-            code = rejected_command.show(file, console)
+            # A summary names the file relative to the state's location: found from there too.
+            named = file if Path(file).is_absolute() or Path(file).exists() else located(file, state_folder(location))
+            code = rejected_command.show(*open_location(named), console)
         elif find is not None:
-            code = rejected_command.find(root, find, console, as_json)
+            code = rejected_command.find(*open_location(root), find, console, as_json)
         else:
-            code = rejected_command.list_files(root, list_name, console, as_json)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:  # a file edited, damaged or unreadable: one line
+            code = rejected_command.list_files(*open_location(root), list_name, console, as_json)
+    except ConfigError as exc:
+        _usage(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a file edited, damaged or unreadable, or a store's refusal: one line
         _usage(f"cannot read {file or f'the rejected-rows files under {root}'}: {type(exc).__name__}: {exc}")
     raise typer.Exit(code)
 

@@ -18,6 +18,7 @@ from ac_sync.cli.quiet_errors import quiet_expected
 from ac_sync.cli.stopping import Stop, Stopper
 from ac_sync.engine import progress as progress_events
 from ac_sync.engine.errors import SyncInputError
+from ac_sync.engine.rejected_files import located
 from ac_sync.engine.secrets import install_redaction, kept_from_children, scrub
 from ac_sync.flows.records import list_shown
 from ac_sync.flows.shape import empty_summary
@@ -121,19 +122,27 @@ def print_summary(summary: dict[str, Any], console: Console, *, show: int = 0) -
         _print_plan(summary, plan, console, show)
 
 
+def _rejected_file(summary: dict[str, Any]) -> str:
+    """Where the list's rejected rows are, as a path to open on this machine (the summary names it relative to
+    the state's folder)."""
+    if not summary.get("verbose_log"):
+        return ""
+    return f" — see {located(summary['verbose_log'], summary.get('verbose_log_root'))}"
+
+
 def _print_not_synced(summary: dict[str, Any], console: Console) -> None:
     rejected = int(summary.get("rejected") or 0)
     if rejected:
         # `rejected` counts every row not synced: this tool's refusals and ActiveCampaign's.
         refused = max(rejected - int(summary["invalid"] or 0) - int(summary["duplicates"] or 0), 0)
-        where = f" — see {summary['verbose_log']}" if summary.get("verbose_log") else ""
+        where = _rejected_file(summary)
         console.print(
             f"  not synced: {plural(rejected, 'row')} ({plural(summary['invalid'], 'invalid email')}, "
             f"{plural(summary['duplicates'], 'duplicate')}, {_n(refused)} refused by ActiveCampaign){escape(where)}",
             soft_wrap=True,
         )
     if summary.get("rejected_values"):
-        where = f" — see {summary['verbose_log']}" if summary.get("verbose_log") else ""
+        where = _rejected_file(summary)
         console.print(
             f"  values left out of synced contacts (they do not fit their field): {_n(summary['rejected_values'])}"
             + escape(where),

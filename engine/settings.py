@@ -40,6 +40,9 @@ class SyncSettings(BaseSettings):
     # How long the rejected-rows files of a list are kept: this many days, and at most this many runs' files.
     rejected_keep_days: int = Field(30, ge=0)
     rejected_keep_runs: int = Field(20, ge=1)
+    # How long a failed or suspended run's private working copy waits for its Retry (0: until a later run
+    # completes its lists); the next run after that removes it.
+    work_keep_days: float = Field(7, ge=0)
     # Off: nothing Prefect stores (artifacts, logs, states, events) holds an audience email or a mapped value;
     # on, for a team whose Prefect is as restricted as its warehouse, the rejected rows show them as they are.
     prefect_personal_data: bool = False

@@ -212,6 +212,7 @@ class RunOptions(BaseModel):
     rejected_log: str | None = None  # the rejected-rows file of each list: {state}, {list}, {run}, {when} filled in
     rejected_keep_days: int = Field(30, ge=0)  # a list's rejected-rows files older than this are removed
     rejected_keep_runs: int = Field(20, ge=1)  # and those beyond its newest this many
+    work_keep_days: float = Field(7, ge=0)  # a failed run's working copy waits this long for its Retry
     prefect_personal_data: bool = False  # whether Prefect may hold emails and mapped values (settings.py)
     sender_url: str = "https://www.example.com"  # what a list this run creates is given
     sender_reminder: str = "You are receiving this because you signed up with us."
@@ -239,6 +240,7 @@ class RunOptions(BaseModel):
             alert_rejected_share=settings.alert_rejected_share,
             rejected_keep_days=settings.rejected_keep_days,
             rejected_keep_runs=settings.rejected_keep_runs,
+            work_keep_days=settings.work_keep_days,
             prefect_personal_data=settings.prefect_personal_data,
             **{k: v for k, v in given.items() if k in ("dry_run", "full_resync", "verify_every")},
         )

@@ -69,7 +69,8 @@ async def completed(summary: dict[str, Any], rejected_share: float | None) -> No
                 "rejected": rejected,
                 "rows": rows,
                 "text": f"ac-sync: {rejected} of {rows} rows of list {name!r} were rejected ({rejected / rows:.1%},"
-                f" over AC_SYNC_ALERT_REJECTED_SHARE {rejected_share:.1%}); see {summary.get('verbose_log')}",
+                f" over AC_SYNC_ALERT_REJECTED_SHARE {rejected_share:.1%}); see {summary.get('verbose_log')}"
+                + (" beside the sync state" if summary.get("verbose_log_root") else ""),
             },
         )
     if await _previous_run_failed(name):

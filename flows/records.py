@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import re
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from prefect.runtime import flow_run
 
 from ac_sync.engine.audience import rejected_rows, write_rejected_csv
 from ac_sync.engine.privacy import Digester, masked
-from ac_sync.engine.rejected_files import list_folder, prune, state_folder
+from ac_sync.engine.rejected_files import is_remote, list_folder, prune, shown_path, state_folder
 from ac_sync.engine.syncs import RunOptions
+from ac_sync.engine.upload.stores import open_location, put_private
 
 SUMMARY_PREFIX = "sync-summary-"
 REJECTED_PREFIX = "rejected-rows-"
@@ -99,7 +101,7 @@ def rejected_log_path(template: str, list_name: str, run_id: str, state: str) ->
         .replace("{run}", run_id[:8])
         .replace("{when}", when)
     )
-    return str(Path(filled).absolute())  # the summary names a file one can open from anywhere
+    return filled if is_remote(filled) else str(Path(filled).absolute())
 
 
 def summary_table(data: Any) -> dict[str, Any]:
@@ -142,6 +144,19 @@ def shown_rejected(rows: list[dict[str, Any]], digest: Digester, personal_data: 
     return shown
 
 
+def _write_rejected(db_path: Path, log_path: str, digest: Digester) -> int:
+    """The rejected rows into their private file: on this machine directly, or written here (privately, for
+    the moment it takes) and put where the state lives, private there too (stores.put_private)."""
+    if not is_remote(log_path):
+        return write_rejected_csv(db_path, Path(log_path), digest=digest)
+    with tempfile.TemporaryDirectory(prefix="ac-sync-rejected-") as folder:
+        local = Path(folder) / "rejected.csv"
+        written = write_rejected_csv(db_path, local, digest=digest)
+        if written:
+            put_private(local, log_path)
+        return written
+
+
 async def publish_run(summary: dict[str, Any], db_path: str | None, log_path: str | None, options: RunOptions) -> int:
     """The summary table and, with rejected rows, their private file (`log_path`, its list's older files pruned
     to the options' retention) and a table of the first UI_ROWS (shown_rejected's); answers the rows written."""
@@ -150,18 +165,23 @@ async def publish_run(summary: dict[str, Any], db_path: str | None, log_path: st
     personal_data = options.prefect_personal_data
     if log_path and db_path:
         digest = Digester()
-        written = write_rejected_csv(Path(db_path), Path(log_path), digest=digest)
+        written = _write_rejected(Path(db_path), log_path, digest)
         if written and options.rejected_log and ("{run}" in options.rejected_log or "{when}" in options.rejected_log):
-            prune(Path(log_path).parent, options.rejected_keep_days, options.rejected_keep_runs)
+            fs, path = open_location(log_path)
+            prune(fs, path.rsplit("/", 1)[0], options.rejected_keep_days, options.rejected_keep_runs)
         if written:
-            summary["verbose_log"] = log_path
+            name_shown, root = shown_path(log_path, options.state)
+            summary["verbose_log"] = name_shown
+            if root is not None:
+                summary["verbose_log_root"] = root
+            where = f"{name_shown} beside the sync state" if root is not None else name_shown
             shown = shown_rejected(rejected_rows(Path(db_path), UI_ROWS), digest, personal_data)
             first = f"the first {UI_ROWS} of {written}" if written > UI_ROWS else f"all {written}"
             await create_table_artifact(
                 shown,
                 key=REJECTED_PREFIX + list_key(name),
                 description=f"Rejected rows of list {name!r}: {first}; every one, with its original values, in"
-                f" {log_path} (find a row there by its digest: ac-sync rejected --find DIGEST)",
+                f" {where} (find a row there by its digest: ac-sync rejected --find DIGEST)",
             )
     await create_table_artifact(
         summary_rows(summary),

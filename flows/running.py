@@ -33,7 +33,7 @@ async def run_plan(
 ) -> dict[str, Any]:
     """Run the syncs; answer the summary `summarise` makes of them, or raise RunFailed carrying it. Everything
     the run writes is private (umask 077); its working copy of the audiences goes when it completes or is
-    stopped, and stays (private) for a Retry when it fails (workspace.py)."""
+    stopped, and stays (private) for a Retry when it fails, until a later run completes its lists (workspace.py)."""
     with private_files():
         log = get_run_logger()
         run_id = str(flow_run.id or "local")
@@ -44,7 +44,11 @@ async def run_plan(
                 for name in list_names:
                     check_output_file(rejected_log_path(options.rejected_log, name, run_id, options.state))
         await tag_run(list_names, plan=options.dry_run)
-        with work_folder(Path(".ac-sync/work"), run_id) as workdir:
+        # What a kept working copy is for: a later run that completes these lists makes it stale (workspace.py).
+        scope = [f"{credentials_block or ''}|{options.state}|{name}" for name in list_names]
+        with work_folder(
+            Path(".ac-sync/work"), run_id, scope, keep_days=options.work_keep_days, retires=not options.dry_run
+        ) as workdir:
             try:
                 outcome = await run_syncs(syncs, options, Session(credentials_block), workdir, run_id)
             except Stopped as stop:
@@ -88,20 +92,22 @@ async def _record(
         written = await publish_run(one, db_path, log_path, options)
         if written:
             log.info("Wrote %d rejected rows to %s", written, log_path)
-        _name_log(summary, target.key, one.get("verbose_log"))
+        _name_log(summary, target.key, one)
         await completed(one, options.alert_rejected_share)
     return summary
 
 
-def _name_log(summary: dict[str, Any], key: str, path: str | None) -> None:
-    """The list's rejected-rows file, in the summary that holds the list (the run's own, or its sync's)."""
-    if path is None:
+def _name_log(summary: dict[str, Any], key: str, one: dict[str, Any]) -> None:
+    """The list's rejected-rows file (records.shown_path's name and folder), in the summary that holds the
+    list (the run's own, or its sync's)."""
+    named = {k: one[k] for k in ("verbose_log", "verbose_log_root") if k in one}
+    if not named:
         return
     name, _, sub = key.partition("/")
     syncs = summary.get("syncs")
     if syncs is None:
-        summary["verbose_log"] = path
+        summary.update(named)
     elif sub:
-        syncs[name]["sub_audiences"][sub]["verbose_log"] = path
+        syncs[name]["sub_audiences"][sub].update(named)
     else:
-        syncs[name]["verbose_log"] = path
+        syncs[name].update(named)

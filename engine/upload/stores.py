@@ -21,6 +21,7 @@ more place).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -159,8 +160,17 @@ def check_output_file(path: str | Path) -> None:
     The path must not be a folder, and its folder (created when missing, as the writer does) must be writable:
     a probe file is created there and removed. An existing file is not touched.
     """
-    target = Path(path)
     where = f"the rejected-rows file {path}"
+    if protocol_of(str(path)) != "file":  # on a store: a probe where it goes, as check_location does
+        fs, remote = open_location(str(path))
+        probe = f"{remote.rsplit('/', 1)[0]}/.ac-sync-probe-{uuid.uuid4().hex[:12]}"
+        try:
+            fs.pipe_file(probe, b"")
+            fs.rm_file(probe)
+        except Exception as exc:  # noqa: BLE001 - any driver's failure (network, credentials) becomes one line
+            raise ConfigError(f"{where} cannot be written ({_reason(exc)}){_credentials(str(path))}") from None
+        return
+    target = Path(path)
     if target.is_dir():
         raise ConfigError(f"{where} is a folder: give a file path (--verbose-log PATH)")
     try:
@@ -195,3 +205,26 @@ def _reason(exc: BaseException) -> str:
 def _credentials(location: str) -> str:
     hint = CREDENTIALS_HINT.get(EXTRAS.get(protocol_of(location), ""))
     return f"; check the credentials in {hint}, or {STATE_OPTIONS_ENV}" if hint else ""
+
+
+def put_private(local: Path, url: str) -> None:
+    """Put a local file at `url` readable by its owner alone: on S3 with the canned ACL `private` (a bucket
+    with ACLs off, S3's default since 2023, refuses any ACL and keeps every object its owner's); on another
+    store that takes ACLs, with `private` set after (a local file is open_private's). Raises StateError in one
+    line."""
+    fs, path = open_location(url)
+    try:
+        if "s3" in protocols(fs):
+            try:
+                fs.put_file(str(local), path, ACL="private")
+            except Exception as exc:  # noqa: BLE001 - the store's own refusal of ACLs, whatever its class
+                if "AccessControlListNotSupported" not in f"{type(exc).__name__} {exc}":
+                    raise
+                fs.put_file(str(local), path)
+        else:
+            fs.put_file(str(local), path)
+            if hasattr(fs, "chmod"):
+                with contextlib.suppress(Exception):  # a store without ACLs keeps its own access rules
+                    fs.chmod(path, acl="private")
+    except Exception as exc:  # noqa: BLE001 - any driver's failure becomes one line naming the place
+        raise StateError(f"cannot write the rejected-rows file {url}: {_reason(exc)}{_credentials(url)}") from None

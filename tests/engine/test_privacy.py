@@ -6,13 +6,15 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from ac_sync.engine.privacy import Digester, is_digest, masked, open_private, private_files
 from ac_sync.engine.rejected_files import prune
-from ac_sync.engine.workspace import CONTINUABLE, HELD, sweep, work_folder
+from ac_sync.engine.workspace import CONTINUABLE, DAY_S, HELD, sweep, work_folder
 
 
 @pytest.mark.parametrize(
@@ -99,10 +101,11 @@ def test_prune_keeps_the_newest_runs_and_none_too_old(tmp_path: Path) -> None:
         path = tmp_path / f"run{n}.csv"
         path.write_text("row\n")
         os.utime(path, (now - age_days * 86_400, now - age_days * 86_400))
-    removed = prune(tmp_path, keep_days=30, keep_runs=2, now=now)
-    assert sorted(p.name for p in removed) == ["run2.csv", "run3.csv"]
+    local = fsspec.filesystem("file")
+    removed = prune(local, str(tmp_path), keep_days=30, keep_runs=2, now=now)
+    assert sorted(Path(p).name for p in removed) == ["run2.csv", "run3.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run0.csv", "run1.csv"]
-    assert prune(tmp_path, keep_days=0, keep_runs=5, now=now + 10**9) == []  # 0 days: no age limit
+    assert prune(local, str(tmp_path), keep_days=0, keep_runs=5, now=now + 10**9) == []  # 0 days: no age limit
 
 
 async def test_a_failed_run_keeps_its_folder_for_a_retry_and_a_stopped_one_does_not(tmp_path: Path) -> None:
@@ -118,3 +121,19 @@ async def test_a_failed_run_keeps_its_folder_for_a_retry_and_a_stopped_one_does_
     with work_folder(root, "failed"):  # the Retry, which completes
         assert not (root / "failed" / CONTINUABLE).exists()
     assert list(root.iterdir()) == []
+
+
+def test_a_kept_folder_goes_when_a_later_run_completes_its_lists_or_when_too_old(tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    for run, scope in (("both", ["a", "b"]), ("only-a", ["a"]), ("old", ["c"])):
+        with pytest.raises(RuntimeError), work_folder(root, run, scope):
+            raise RuntimeError("a sync failed")
+    with work_folder(root, "plan-of-a", ["a"], retires=False):  # a plan syncs nothing: it makes nothing stale
+        pass
+    assert sorted(p.name for p in root.iterdir()) == ["both", "old", "only-a"]
+    with work_folder(root, "sync-of-a", ["a"]):  # completes list a: a Retry of only-a would send a stale copy
+        pass
+    assert sorted(p.name for p in root.iterdir()) == ["both", "old"]  # both still has b to continue
+    assert sweep(root, keep_days=7, now=time.time() + 6 * DAY_S) == []
+    assert sorted(sweep(root, keep_days=7, now=time.time() + 8 * DAY_S)) == ["both", "old"]
+    assert sweep(root, keep_days=0) == []  # 0: no age limit, and nothing is left anyway

@@ -12,6 +12,13 @@ from ac_sync.activecampaign.emulator import EmulatorProcess
 from tests.syncing import Admin, sync
 
 
+def rejected_file(summary: dict[str, object]) -> Path:
+    """The file a summary names relative to the state's folder, which it names beside it."""
+    name, root = str(summary["verbose_log"]), summary.get("verbose_log_root")
+    assert not Path(name).is_absolute() and name.startswith("rejected/"), summary  # relative to the state
+    return Path(str(root)) / name
+
+
 def audience(path: Path, emails: list[str], bad: int = 0) -> Path:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
@@ -47,7 +54,7 @@ async def test_two_lists_keep_two_rejected_files_per_run(
     code_a, summary_a = await sync(audience=str(first), list_name="Spring VIP", group_name="Admin")
     code_b, summary_b = await sync(audience=str(second), list_name="Autumn", group_name="Admin")
     assert code_a == code_b == 0
-    log_a, log_b = Path(summary_a["verbose_log"]), Path(summary_b["verbose_log"])
+    log_a, log_b = rejected_file(summary_a), rejected_file(summary_b)
     assert log_a != log_b and log_a.parent.name == "Spring VIP" and log_b.parent.name == "Autumn"
     assert log_a.is_relative_to(tmp_path / "state" / "rejected")  # beside the sync state
     with log_a.open(newline="") as fh:
@@ -62,7 +69,7 @@ async def test_two_lists_keep_two_rejected_files_per_run(
         assert len(list(csv.DictReader(fh))) == 3
     # Another run of the same list keeps the first run's file.
     code, again = await sync(audience=str(first), list_name="Spring VIP", group_name="Admin")
-    assert code == 0 and Path(again["verbose_log"]) != log_a and log_a.exists()
+    assert code == 0 and rejected_file(again) != log_a and log_a.exists()
 
 
 async def test_rejected_files_are_written_only_with_rejected_rows_and_kept_as_set(
@@ -80,5 +87,5 @@ async def test_rejected_files_are_written_only_with_rejected_rows_and_kept_as_se
         bad = audience(tmp_path / f"bad{n}.csv", ["c@example.com"], bad=n + 1)
         code, summary = await sync(audience=str(bad), list_name="Kept", group_name="Admin")
         assert code == 0 and summary["invalid"] == n + 1, summary
-        written.append(Path(summary["verbose_log"]))
+        written.append(rejected_file(summary))
     assert sorted(folder.iterdir()) == sorted(written[1:])  # the newest two runs' files

@@ -25,7 +25,7 @@ from tests.scenarios.test_operator import Cli, run_args
 from tests.syncing import Admin, create_field, create_list, sync
 
 # Keys whose values differ between two runs of two lists by nature: which run, which list, what it cost.
-APART = {"flow_run_id", "list_name", "list_id", "sync", "requests", "verbose_log", "plan"}
+APART = {"flow_run_id", "list_name", "list_id", "sync", "requests", "verbose_log", "verbose_log_root", "plan"}
 
 
 def syncs_file(path: Path, syncs: list[dict[str, Any]]) -> Path:

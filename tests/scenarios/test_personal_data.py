@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import fsspec
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
@@ -93,6 +94,10 @@ async def test_no_email_or_mapped_value_reaches_prefect_and_every_file_is_privat
     assert code == 0, summary
     code, summary = await sync(**common)  # a first sync
     assert code == 0 and summary["invalid"] > 0 and summary["rejected_values"] > 0, summary
+    named = summary["verbose_log"]  # relative to the state's folder; the operator prints it by that name
+    assert named.startswith("rejected/Private/") and summary["verbose_log_root"] == str(tmp_path / "state")
+    printed = ac_sync_cli("rejected", named)
+    assert printed.returncode == 0 and TOKEN in printed.stdout.lower(), printed.stderr
     tokened(sample.path, audience, keep=200)
     code, summary = await sync(**common, max_removals="60%")  # a mirror removal
     assert code == 0 and summary["removed"] > 0, summary
@@ -106,6 +111,8 @@ async def test_no_email_or_mapped_value_reaches_prefect_and_every_file_is_privat
     assert code == 0 and summary["resubscribed"] == len(removed) - 1 and summary["held"] == 1, summary
     code, summary = await sync(**{**common, "group_name": "Nobody"}, pause_timeout=0)  # a typed failure
     assert code != 0, summary
+    (kept,) = (tmp_path / ".ac-sync" / "work").iterdir()  # private, marked for its Retry
+    assert (kept / CONTINUABLE).exists()
     spec = tmp_path / "syncs.yaml"
     spec.write_text(
         yaml.safe_dump(
@@ -125,9 +132,10 @@ async def test_no_email_or_mapped_value_reaches_prefect_and_every_file_is_privat
     # The UI's masked row is found in the private file by its digest.
     shown = await latest_rejected_artifact("Private")
     assert shown and all("•••" in str(row["email"]) for row in shown)
-    hits = list(find_digest(rejected_root(str(tmp_path / "state")), str(shown[0]["digest"])))
+    local, root = fsspec.filesystem("file"), rejected_root(str(tmp_path / "state"))
+    hits = list(find_digest(local, root, str(shown[0]["digest"])))
     assert hits and all(TOKEN in row["email"].lower() for _, row in hits)
-    assert len(files_of(rejected_root(str(tmp_path / "state")))) >= 4
+    assert len(files_of(local, root)) >= 4
     found = ac_sync_cli("rejected", "--find", str(shown[0]["digest"]))  # as the operator looks it up
     assert found.returncode == 0 and TOKEN in found.stdout.lower(), found.stderr
     listed = json.loads(ac_sync_cli("rejected", "--list", "Private", "--json").stdout)
@@ -140,10 +148,9 @@ async def test_no_email_or_mapped_value_reaches_prefect_and_every_file_is_privat
     assert removed[0] in {r["email"] for r in kept["opted_out"]} and kept["opted_out_but_subscribed"] == []
     assert len(kept["resubscribed"]) == len(removed) - 1
 
-    # Whatever the umask, what the tool wrote is its owner's alone, and no working copy is left.
-    # Only the failed run's copy is left, private and marked for its Retry; the completed runs' are gone.
-    left = list((tmp_path / ".ac-sync" / "work").iterdir())
-    assert len(left) == 1 and (left[0] / CONTINUABLE).exists()
+    # Whatever the umask, what the tool wrote is its owner's alone, and no working copy is left: the failed
+    # run's, kept for its Retry, went when the account run completed its list.
+    assert list((tmp_path / ".ac-sync" / "work").iterdir()) == []
     wrote = [p for p in tmp_path.rglob("*") if p.name not in inputs]
     assert any(p.suffix == ".csv" for p in wrote) and any("state" in p.parts for p in wrote)
     loose = [(str(p), oct(p.stat().st_mode & 0o777)) for p in wrote if p.stat().st_mode & 0o077]
