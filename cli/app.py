@@ -442,7 +442,18 @@ def verify(
         str | None, typer.Option("--state", help="Where the sync state lives (path or fsspec URL)")
     ] = None,
     repair: Annotated[
-        bool, typer.Option("--repair", help="Send the missing contacts again (never anyone who unsubscribed)")
+        bool,
+        typer.Option(
+            "--repair", help="Send the missing contacts again (never anyone who unsubscribed; bounced ones stay off)"
+        ),
+    ] = False,
+    repair_bounced: Annotated[
+        bool,
+        typer.Option(
+            "--repair-bounced",
+            help="With --repair: bounced contacts too (ActiveCampaign makes them active again: a risk to the"
+            " sender's reputation)",
+        ),
     ] = False,
     sample: Annotated[
         int | None, typer.Option("--sample", min=1, help="Check N random contacts instead (two requests each)")
@@ -463,9 +474,11 @@ def verify(
     """Compare the list's members in ActiveCampaign with what the sync state says was sent (100 a request)."""
     if rebuild_state and (repair or sample):
         _usage("--rebuild-state writes the state from the list itself: it goes without --repair and --sample")
+    if repair_bounced and not repair:
+        _usage("--repair-bounced goes with --repair")
     from ac_sync.cli.verify_command import VerifyAsk, run_verify
 
-    ask = VerifyAsk(list_name, group, state, repair, sample, credentials_block, rebuild_state)
+    ask = VerifyAsk(list_name, group, state, repair, sample, credentials_block, rebuild_state, repair_bounced)
     code = asyncio.run(run_verify(ask, console=err, as_json=as_json))
     raise typer.Exit(code)
 

@@ -41,6 +41,7 @@ class VerifyAsk:
     sample: int | None = None
     credentials_block: str | None = None
     rebuild: bool = False
+    repair_bounced: bool = False  # with repair_missing: bounced contacts too (made active again)
 
 
 async def run_verify(ask: VerifyAsk, *, console: Console, as_json: bool) -> int:
@@ -95,7 +96,7 @@ async def _verify(ask: VerifyAsk, reading: ReadProgress, console: Console) -> Ve
         report = await verify_list(client, list_id, sync_state, sample=sample, progress=reading)
         if ask.repair_missing and report.missing:
             await client.link_list_to_group(list_id, groups[0].id)
-            repaired = await repair(client, list_id, sync_state, report)
+            repaired = await repair(client, list_id, sync_state, report, bounced=ask.repair_bounced)
             again = await verify_list(client, list_id, sync_state, sample=sample, progress=reading)
             again.repaired = repaired
             report = again
@@ -117,7 +118,12 @@ def print_report(summary: dict[str, Any], console: Console) -> None:
         shown = summary["examples"][kind]
         if shown:
             console.print(f"  {kind}: " + ", ".join(shown) + (" …" if summary[kind] > len(shown) else ""))
-    if summary["missing"] and not summary["repaired"]:
+    if summary["bounced"]:
+        console.print(
+            f"  {summary['bounced']} bounced: --repair leaves them off; --repair --repair-bounced puts them back"
+            " (ActiveCampaign makes them active again, a risk to the sender's reputation)"
+        )
+    if summary["missing"] > summary["bounced"] and not summary["repaired"]:
         console.print(
             f"  put them back with: ac-sync verify --list '{summary['list_name']}' --group '{summary['group_name']}'"
             " --repair"

@@ -5,7 +5,8 @@ are invisible to it (a tool that trusts its own record marks them synced for goo
 members (100 a request) and compares: `missing` are contacts the tool subscribed that are not active on the
 list (deleted, bounced, removed), leaving out those who unsubscribed (they opted out: never put back);
 `extra` are active members the tool did not subscribe. `--repair` sends the missing ones again, with the values
-the state says were sent — bulk import never re-subscribes anyone who unsubscribed — and reads the list again.
+the state says were sent — bulk import never re-subscribes anyone who unsubscribed; bounced ones only with
+`--repair-bounced` — and reads the list again.
 """
 
 from __future__ import annotations
@@ -185,11 +186,16 @@ async def _verify_sample(
     return report
 
 
-def repair_rows(report: VerifyReport, state: SyncState) -> list[Row]:
-    """The missing contacts as rows to send again, with the values the state says were sent."""
+def repair_rows(report: VerifyReport, state: SyncState, *, bounced: bool = False) -> list[Row]:
+    """The missing contacts as rows to send again, with the values the state says were sent; the bounced ones
+    only with `bounced` (a bulk import makes a bounced contact active again: the sender's reputation is the
+    operator's choice)."""
     expected = _expected(state)
+    left_out = set() if bounced else set(report.bounced)
     rows = []
     for email in report.missing:
+        if email in left_out:
+            continue
         digest, sent = expected[email]
         held = held_values(sent)
         fields = {int(k[1:]): str(v) for k, v in held.items() if k.startswith("f") and k[1:].isdigit() and v}
@@ -206,10 +212,12 @@ def repair_rows(report: VerifyReport, state: SyncState) -> list[Row]:
     return rows
 
 
-async def repair(client: ACClient, list_id: int, state: SyncState, report: VerifyReport) -> int:
-    """Send the missing contacts again (bulk import: nobody who unsubscribed is re-subscribed); answers how many
-    the API confirmed."""
-    rows = await asyncio.to_thread(repair_rows, report, state)
+async def repair(
+    client: ACClient, list_id: int, state: SyncState, report: VerifyReport, *, bounced: bool = False
+) -> int:
+    """Send the missing contacts again (bulk import: nobody who unsubscribed is re-subscribed; the bounced only
+    with `bounced`); answers how many the API confirmed."""
+    rows = await asyncio.to_thread(repair_rows, report, state, bounced=bounced)
     if not rows:
         return 0
     con = duckdb.connect()

@@ -214,7 +214,9 @@ async def send_account(
         own.batches_resent += result.batches_resent
         own.unconfirmed += result.unconfirmed
         target.sync.log_result(own, resubscribed[target.key])
-        sent.per_list[target.key] = Sent(own, resubscribed[target.key], target.plan, written + few[target.key])
+        sent.per_list[target.key] = Sent(
+            own, resubscribed[target.key], target.plan, written + few[target.key], held=target.sync.held
+        )
     sent.merged_imports = result.batches_confirmed
     sent.one_by_one_imports = sum(t.plan.requests.get("bulk_import", 0) for t in targets)
     return sent

@@ -172,3 +172,88 @@ async def test_verify_repair_puts_back_the_deleted_and_never_the_unsubscribed(
     assert code == 0 and (report["repaired"], report["opted_out"]) == (2, 3), report
     assert set(themselves) <= admin.members("Checked", status=2)
     assert admin.members("Checked") == set(PEOPLE[3:20])
+
+
+async def test_a_campaign_sub_audience_keeps_the_same_consent(sync_env: EmulatorProcess, tmp_path: Path) -> None:
+    """A campaign's sub-audience lists go through the same rule: removed by the tool, then a change of their
+    own, then back in the audience — only those whose latest change is the tool's removal are re-subscribed."""
+    admin = Admin(sync_env.base_url)
+    arm = {e: "treatment" if i % 2 else "control" for i, e in enumerate(PEOPLE[:40])}
+    treatment = [e for e, a in arm.items() if a == "treatment"]
+
+    def audience(members: list[str]) -> None:
+        with (tmp_path / "spring.csv").open("w", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(["email", "arm"])
+            out.writerows([e, arm[e]] for e in members)
+
+    spec = tmp_path / "syncs.yaml"
+    campaign = {
+        "name": "spring",
+        "audience": "spring.csv",
+        "campaign": "Spring",
+        "sub_audience": "arm",
+        "list_template": "{campaign_name} – {sub_audience}",
+        "mode": "mirror",
+        "max_removals": "50%",
+    }
+    spec.write_text(yaml.safe_dump({"defaults": {"group": "Admin"}, "syncs": [campaign]}))
+    audience(list(arm))
+    code, summary = await sync(syncs=str(spec))
+    assert code == 0, summary
+    list_id = str(summary["syncs"]["spring"]["sub_audiences"]["treatment"]["list_id"])
+    removed = treatment[:5]
+    audience([e for e in arm if e not in removed])
+    code, summary = await sync(syncs=str(spec))
+    assert code == 0 and summary["syncs"]["spring"]["sub_audiences"]["treatment"]["unsubscribed"] == 5, summary
+
+    came_and_went, came_back, never_ours = removed[0], removed[1], treatment[7]
+    admin.post(
+        "/contacts",
+        {
+            "contacts": [
+                {"email": came_and_went, "lists": {list_id: 2}, "list_udate": later()},
+                {"email": came_back, "lists": {list_id: 1}, "list_udate": later()},
+                {"email": never_ours, "lists": {list_id: 2}, "list_udate": later()},
+            ]
+        },
+    )
+    audience(list(arm))
+    code, summary = await sync(syncs=str(spec))
+    assert code == 0, summary
+    part = summary["syncs"]["spring"]["sub_audiences"]["treatment"]
+    assert (part["resubscribed"], part["held"]) == (3, 1), part
+    assert came_and_went in admin.members("Spring – treatment", status=2)
+    assert never_ours in admin.members("Spring – treatment", status=2)
+    assert admin.members("Spring – treatment") == set(treatment) - {came_and_went, never_ours}
+    assert admin.members("Spring – control") == {e for e, a in arm.items() if a == "control"}
+    (record,) = consent_record(str(tmp_path / "state"), "Spring – treatment")
+    assert {r["email"] for r in record.opted_out} == {came_and_went, never_ours}
+    assert record.opted_out_but_subscribed == []
+
+
+@pytest.mark.parametrize("repair_bounced", [False, True], ids=["repair", "repair-bounced"])
+async def test_verify_repair_leaves_bounced_contacts_off_unless_asked(
+    sync_env: EmulatorProcess, tmp_path: Path, repair_bounced: bool
+) -> None:
+    admin = Admin(sync_env.base_url)
+    audience = write(tmp_path / "a.csv", PEOPLE[:20])
+    code, summary = await sync(audience=audience, list_name="Bounces", group_name="Admin")
+    assert code == 0, summary
+    list_id = str(summary["list_id"])
+    bounced, deleted = PEOPLE[:3], PEOPLE[3:5]
+    admin.post("/contacts", {"contacts": [{"email": e, "lists": {list_id: 3}} for e in bounced]})
+    for email in deleted:
+        contact_id = api_request(sync_env, "GET", "/contacts", params={"email": email})["contacts"][0]["id"]
+        api_request(sync_env, "DELETE", f"/contacts/{contact_id}")
+    code, report = await verify(
+        list_name="Bounces", group_name="Admin", repair_missing=True, repair_bounced=repair_bounced
+    )
+    if repair_bounced:
+        assert code == 0 and (report["repaired"], report["bounced"]) == (5, 0), report
+        assert admin.members("Bounces") == set(PEOPLE[:20])
+    else:
+        # The deleted come back; the bounced stay bounced, and the list still differs by them.
+        assert code == 1 and (report["repaired"], report["missing"], report["bounced"]) == (2, 3, 3), report
+        assert admin.members("Bounces", status=3) == set(bounced)
+        assert admin.members("Bounces") == set(PEOPLE[3:20])
