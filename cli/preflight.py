@@ -60,24 +60,19 @@ def check_credentials(params: dict[str, Any], settings: Any) -> None:
         raise ConfigError(f"AC_SYNC_API_URL: {exc.message}") from None
 
 
-def check_audience(source: str, database_url: str | None) -> None:
-    """The audience source has a form the run can read: a readable file of a known type, or a query that binds."""
+def check_audience(source: str, database_url: str | None, query_folders: str | None = None) -> None:
+    """The audience source has a form the run can read: a readable file of a known type, or a query that binds
+    in its sandbox (the folders it may read: `query_folders`, as AC_SYNC_QUERY_FOLDERS)."""
     from ac_sync.engine.audience.postgres import check_database_url
-    from ac_sync.engine.audience.source import looks_like_path, open_source
+    from ac_sync.engine.audience.sandbox import QueryPolicy
+    from ac_sync.engine.audience.source import check_source, looks_like_path
 
     if database_url is not None:
         check_database_url(database_url)
         if looks_like_path(source):
             raise AudienceError("with a database URL the audience must be a SQL query (SELECT ...)")
         return  # the query runs on that server: the run finds out
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        # Reads a file's header or schema, or binds the query: the engine's own checks, without reading rows.
-        open_source(con, source, None, "main")
-    finally:
-        con.close()
+    check_source(source, QueryPolicy.of(query_folders))
 
 
 def check_run(params: dict[str, Any]) -> None:
@@ -86,7 +81,7 @@ def check_run(params: dict[str, Any]) -> None:
     check_names(params, settings)
     check_credentials(params, settings)
     database_url = settings.database_url.get_secret_value() if settings.database_url else None
-    check_audience(params["audience"], database_url)
+    check_audience(params["audience"], database_url, settings.query_folders)
 
 
 def check_account(params: dict[str, Any]) -> None:

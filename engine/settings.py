@@ -33,6 +33,9 @@ class SyncSettings(BaseSettings):
     # Where the audience SQL runs when it is not the embedded DuckDB; kept out of flow parameters because
     # warehouse URLs often carry a password.
     database_url: SecretStr | None = None
+    # The folders (separated as in PATH) a DuckDB audience query may read files from; unset, any file this
+    # process can read. Either way the query loads no extension and cannot change DuckDB's settings.
+    query_folders: str | None = None
     verbose_log: bool = True
     # A private file per list and per run ({state}, {list}, {when}, {run} filled in), written only when a run
     # rejects rows; a path without them is one file.

@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 
 from ac_sync.engine.audience import count_audience, pending_counts
 from ac_sync.engine.audience.count import split_audience
+from ac_sync.engine.audience.sandbox import QueryPolicy
 from ac_sync.engine.results import AudienceDetails
 from ac_sync.engine.settings import SyncSettings
 from ac_sync.engine.syncs import SyncSpec
@@ -24,7 +25,8 @@ async def get_details(sync: SyncSpec, workdir: str) -> AudienceDetails:
     database_url = settings.database_url.get_secret_value() if settings.database_url else None
     # DuckDB releases the GIL, so the event loop (and the Prefect heartbeat) keep going meanwhile. The audience
     # is only counted here; upload-contacts prepares it, and can start sending before it has finished.
-    summary = await asyncio.to_thread(count_audience, sync.audience, db_path, database_url=database_url)
+    policy = QueryPolicy.of(settings.query_folders)
+    summary = await asyncio.to_thread(count_audience, sync.audience, db_path, database_url=database_url, policy=policy)
     get_run_logger().info(
         "Audience: %d rows, %d valid, %d invalid, %d duplicates",
         summary.rows,

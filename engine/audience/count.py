@@ -28,6 +28,7 @@ from .mapping import ColumnMapping, map_columns, mapping_from_json, mapping_to_j
 from .normalise import REJECTED, UNDECIDED, VALID, email_select
 from .prepare import AudienceSummary, prepare_audience
 from .rejected import REJECTED_COLUMNS
+from .sandbox import ANY_FILE, QueryPolicy
 from .source import (
     FILE_KINDS,
     STAGED_SOURCE,
@@ -62,7 +63,9 @@ def pending_counts(db_path: Path | str) -> dict[str, int] | None:
     return dict(json.loads(path.read_text())["counts"])
 
 
-def count_audience(source: str, db_path: Path, *, database_url: str | None = None) -> AudienceSummary:
+def count_audience(
+    source: str, db_path: Path, *, database_url: str | None = None, policy: QueryPolicy = ANY_FILE
+) -> AudienceSummary:
     """The counts prepare_audience would report for `source`, leaving the preparation itself pending.
 
     A file is counted where it lies (it can be read again unchanged); a query is run once, into the staged
@@ -77,7 +80,7 @@ def count_audience(source: str, db_path: Path, *, database_url: str | None = Non
         if database_url is None and path is not None and path.suffix.lower() in FILE_KINDS:
             opened = open_source(con, source, None, "main")
         else:
-            opened = stage_query(con, source, database_url)
+            opened = stage_query(con, source, database_url, policy)
             source = STAGED_SOURCE
         email = map_columns(opened.columns, None).standard("email")
         assert email is not None

@@ -16,7 +16,8 @@ from ac_sync.engine.sql import sql_literal
 from . import csv_source
 from .fields import Column
 from .postgres import check_database_url, load_postgres
-from .statement import query_message, read_only_query, subquery
+from .sandbox import ANY_FILE, QueryPolicy, bind, refusal, run_into
+from .statement import query_message, read_only_query
 
 FILE_KINDS = {
     ".csv": "csv",
@@ -99,7 +100,9 @@ def recorded_source(db_path: Path | str) -> str | None:
         return None
 
 
-def stage_query(con: duckdb.DuckDBPyConnection, source: str, database_url: str | None) -> OpenedSource:
+def stage_query(
+    con: duckdb.DuckDBPyConnection, source: str, database_url: str | None, policy: QueryPolicy = ANY_FILE
+) -> OpenedSource:
     """Run the audience query once into STAGED_TABLE (every column, as the query types it); answer it opened.
 
     STAGED_SOURCE itself (rows someone staged already, e.g. one sub-audience of a campaign) is opened as it is.
@@ -107,15 +110,9 @@ def stage_query(con: duckdb.DuckDBPyConnection, source: str, database_url: str |
     if source == STAGED_SOURCE:
         return _open_staged(con)
     con.execute(f"DROP TABLE IF EXISTS {STAGED_TABLE}")
-    if database_url is not None:
-        opened = open_source(con, source, database_url, "main")  # PostgreSQL: streamed into a table already
-        con.execute(f"ALTER TABLE {opened.relation} RENAME TO {STAGED_TABLE.split('.', 1)[1]}")
-    else:
-        opened = open_source(con, source, None, "main")
-        try:
-            con.execute(f"CREATE TABLE {STAGED_TABLE} AS SELECT * FROM {opened.relation}")
-        except duckdb.Error as exc:
-            raise _query_failed(exc) from None
+    # Either way the rows are in a table already: PostgreSQL's streamed, DuckDB's from the sandbox.
+    opened = open_source(con, source, database_url, "main", policy=policy)
+    con.execute(f"ALTER TABLE {opened.relation} RENAME TO {STAGED_TABLE.split('.', 1)[1]}")
     return _open_staged(con, opened.source_columns)
 
 
@@ -124,8 +121,16 @@ def _open_staged(con: duckdb.DuckDBPyConnection, source_columns: list[str] | Non
     return OpenedSource(STAGED_TABLE, columns, source_columns or [c.name for c in columns])
 
 
-def open_source(con: duckdb.DuckDBPyConnection, source: str, database_url: str | None, stage: str) -> OpenedSource:
-    """Resolve `source`; a PostgreSQL query is copied into the `stage` database first."""
+def open_source(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    database_url: str | None,
+    stage: str,
+    *,
+    policy: QueryPolicy = ANY_FILE,
+) -> OpenedSource:
+    """Resolve `source`; a query (PostgreSQL's, or DuckDB's in the sandbox `policy` rules) is run into a table of
+    the `stage` database first."""
     if source == STAGED_SOURCE:
         return _open_staged(con)
     if database_url is not None:
@@ -136,7 +141,7 @@ def open_source(con: duckdb.DuckDBPyConnection, source: str, database_url: str |
         names, columns = load_postgres(con, source, database_url, table)
         return OpenedSource(table, columns, names)
     if not looks_like_path(source):
-        return _open_query(con, source)
+        return _open_query(con, source, stage, policy)
     path = _existing_file(source)
     if path is None:
         raise AudienceError(f"audience file not found: {source}")
@@ -169,10 +174,40 @@ def _open_file(con: duckdb.DuckDBPyConnection, path: Path) -> OpenedSource:
     return OpenedSource(relation, columns, [c.name for c in detected])
 
 
-def _open_query(con: duckdb.DuckDBPyConnection, query: str) -> OpenedSource:
-    relation = subquery(read_only_query(con, query), "audience_query")
-    columns = _describe(con, relation, None)
-    return OpenedSource(relation, columns, [c.name for c in columns])
+def _open_query(con: duckdb.DuckDBPyConnection, query: str, stage: str, policy: QueryPolicy) -> OpenedSource:
+    """Run the query once, in the sandbox, into `{stage}.query_rows`."""
+    body = read_only_query(con, query)
+    table = f"{stage}.query_rows"
+    try:
+        run_into(con, body, table, policy, near=_folder_of(con))
+    except duckdb.Error as exc:
+        raise (refusal(exc, policy) or _query_failed(exc)) from None
+    columns = _describe(con, table, None)
+    return OpenedSource(table, columns, [c.name for c in columns])
+
+
+def check_source(source: str, policy: QueryPolicy) -> None:
+    """That `source` can be read, without reading its rows: a file's header or schema, or the query bound in
+    its sandbox (raises AudienceError)."""
+    if looks_like_path(source):
+        con = duckdb.connect()
+        try:
+            open_source(con, source, None, "main")
+        finally:
+            con.close()
+        return
+    with duckdb.connect() as con:
+        body = read_only_query(con, source)
+    try:
+        bind(body, policy)
+    except duckdb.Error as exc:
+        raise (refusal(exc, policy) or _query_failed(exc)) from None
+
+
+def _folder_of(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The folder of the database `con` works in (None in memory)."""
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return Path(row[0]).parent if row and row[0] else None
 
 
 def _describe(con: duckdb.DuckDBPyConnection, relation: str, path: Path | None) -> list[Column]:

@@ -48,6 +48,27 @@ def test_sql_that_is_not_one_read_is_refused_before_it_runs(
     assert Admin(sync_env.base_url).requests() == []
 
 
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("SELECT content AS email FROM read_text('/etc/passwd')", "may read only files under"),
+        ("SELECT * FROM 'https://example.com/people.csv'", "may read only files under"),
+        ("SELECT * FROM read_xlsx('exports/people.xlsx')", "needs DuckDB's excel extension"),
+    ],
+    ids=["a file outside", "a URL", "an extension"],
+)
+def test_a_query_reads_only_the_named_folders(
+    sync_env: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, query: str, needle: str
+) -> None:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "people.csv").write_text(PEOPLE, encoding="utf-8")
+    monkeypatch.setenv("AC_SYNC_QUERY_FOLDERS", "exports")
+    assert_clean_failure(run_audience(query, tmp_path), needle)
+    assert Admin(sync_env.base_url).requests() == []
+    allowed = run_audience("SELECT * FROM 'exports/people.csv'", tmp_path)
+    assert allowed.returncode == 0 and summary_of(allowed)["subscribed"] == 2, allowed.stderr[-2000:]
+
+
 def test_sql_errors_pass_through_whole(sync_env: EmulatorProcess, tmp_path: Path) -> None:
     (tmp_path / "people.csv").write_text(PEOPLE, encoding="utf-8")
     mistyped = run_audience("SELEC email FROM 'people.csv'", tmp_path)

@@ -101,24 +101,27 @@ def test_refusal_is_one_line_saying_nothing_ran(workdir: Path) -> None:
 
 
 ACCEPTED = {
-    "leading comment": "-- the VIPs\nSELECT email FROM keep",
-    "block comment": "/* the VIPs */ SELECT email FROM keep",
-    "parentheses": "(SELECT email FROM keep)",
-    "trailing semicolon": "SELECT email FROM keep;",
-    "semicolons and a comment after them": "SELECT email FROM keep ; ; -- done",
-    "trailing line comment": "SELECT email FROM keep -- no newline after this",
-    "with ... select": "WITH k AS (SELECT email FROM keep) SELECT * FROM k",
+    "leading comment": "-- the VIPs\nSELECT email FROM 'keep.csv'",
+    "block comment": "/* the VIPs */ SELECT email FROM 'keep.csv'",
+    "parentheses": "(SELECT email FROM 'keep.csv')",
+    "trailing semicolon": "SELECT email FROM 'keep.csv';",
+    "semicolons and a comment after them": "SELECT email FROM 'keep.csv' ; ; -- done",
+    "trailing line comment": "SELECT email FROM 'keep.csv' -- no newline after this",
+    "with ... select": "WITH k AS (SELECT email FROM 'keep.csv') SELECT * FROM k",
     "recursive with": "WITH RECURSIVE r(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM r WHERE n < 2)"
     " SELECT 'k' || n || '@example.com' AS email FROM r",
-    "from first": "FROM keep",
-    "union": "SELECT email FROM keep WHERE email < 'k1' UNION ALL SELECT email FROM keep WHERE email >= 'k1'",
-    "semicolon and dashes in strings": "SELECT email FROM keep WHERE email NOT IN ('a;b', '--c', '/*d')",
-    "a subquery": "SELECT email FROM (SELECT * FROM keep) t",
+    "from first": "FROM 'keep.csv'",
+    "union": "SELECT email FROM 'keep.csv' WHERE email < 'k1'"
+    " UNION ALL SELECT email FROM 'keep.csv' WHERE email >= 'k1'",
+    "semicolon and dashes in strings": "SELECT email FROM 'keep.csv' WHERE email NOT IN ('a;b', '--c', '/*d')",
+    "a subquery": "SELECT email FROM (SELECT * FROM 'keep.csv') t",
 }
 
 
 @pytest.mark.parametrize("query", ACCEPTED.values(), ids=ACCEPTED.keys())
 def test_a_single_select_runs(workdir: Path, query: str) -> None:
+    # The query runs in a DuckDB of its own (sandbox.py): it reads files, not the audience database's tables.
+    (workdir / "keep.csv").write_text("email\n" + "".join(f"k{i}@example.com\n" for i in range(KEEP_ROWS)))
     summary = prepare_audience(query, workdir / "audience.duckdb")
     assert summary.rows == KEEP_ROWS and summary.valid == KEEP_ROWS
 
