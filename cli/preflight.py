@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ac_sync.engine.errors import AudienceError, ConfigError
+
+if TYPE_CHECKING:
+    from ac_sync.engine.audience.sandbox import QueryPolicy
 
 BLOCK_NAME = re.compile(r"[a-z0-9-]+")
 
@@ -60,11 +63,10 @@ def check_credentials(params: dict[str, Any], settings: Any) -> None:
         raise ConfigError(f"AC_SYNC_API_URL: {exc.message}") from None
 
 
-def check_audience(source: str, database_url: str | None, query_folders: str | None = None) -> None:
+def check_audience(source: str, database_url: str | None, policy: QueryPolicy) -> None:
     """The audience source has a form the run can read: a readable file of a known type, or a query that binds
-    in its sandbox (the folders it may read: `query_folders`, as AC_SYNC_QUERY_FOLDERS)."""
+    in its sandbox (`policy`: what it may reach)."""
     from ac_sync.engine.audience.postgres import check_database_url
-    from ac_sync.engine.audience.sandbox import QueryPolicy
     from ac_sync.engine.audience.source import check_source, looks_like_path
 
     if database_url is not None:
@@ -72,7 +74,7 @@ def check_audience(source: str, database_url: str | None, query_folders: str | N
         if looks_like_path(source):
             raise AudienceError("with a database URL the audience must be a SQL query (SELECT ...)")
         return  # the query runs on that server: the run finds out
-    check_source(source, QueryPolicy.of(query_folders))
+    check_source(source, policy)
 
 
 def check_run(params: dict[str, Any]) -> None:
@@ -81,7 +83,9 @@ def check_run(params: dict[str, Any]) -> None:
     check_names(params, settings)
     check_credentials(params, settings)
     database_url = settings.database_url.get_secret_value() if settings.database_url else None
-    check_audience(params["audience"], database_url, settings.query_folders)
+    from ac_sync.engine.audience.sandbox import QueryPolicy
+
+    check_audience(params["audience"], database_url, QueryPolicy.from_settings(settings))
 
 
 def check_account(params: dict[str, Any]) -> None:

@@ -36,6 +36,10 @@ class SyncSettings(BaseSettings):
     # The folders (separated as in PATH) a DuckDB audience query may read files from; unset, any file this
     # process can read. Either way the query loads no extension and cannot change DuckDB's settings.
     query_folders: str | None = None
+    # A PostgreSQL audience query: its statement timeout, and what to do with a role that can open connections
+    # of its own (dblink) or is a superuser — a read-only transaction does not cover those: refuse, or warn.
+    query_timeout_s: float = Field(3600.0, gt=0)
+    query_role_check: Literal["refuse", "warn"] = "refuse"
     verbose_log: bool = True
     # A private file per list and per run ({state}, {list}, {when}, {run} filled in), written only when a run
     # rejects rows; a path without them is one file.

@@ -25,8 +25,10 @@ async def get_details(sync: SyncSpec, workdir: str) -> AudienceDetails:
     database_url = settings.database_url.get_secret_value() if settings.database_url else None
     # DuckDB releases the GIL, so the event loop (and the Prefect heartbeat) keep going meanwhile. The audience
     # is only counted here; upload-contacts prepares it, and can start sending before it has finished.
-    policy = QueryPolicy.of(settings.query_folders)
+    policy = QueryPolicy.from_settings(settings)
     summary = await asyncio.to_thread(count_audience, sync.audience, db_path, database_url=database_url, policy=policy)
+    for note in summary.notes:
+        get_run_logger().warning(note)
     get_run_logger().info(
         "Audience: %d rows, %d valid, %d invalid, %d duplicates",
         summary.rows,

@@ -17,8 +17,9 @@ from pathlib import Path
 
 @dataclass
 class Server:
-    url: str
+    url: str  # the superuser's: for setting tables up
     log: Path
+    reader_url: str = ""  # a role that can only read public's tables: what an audience query connects as
 
     def log_since(self, offset: int) -> str:
         return self.log.read_bytes()[offset:].decode(errors="replace")
@@ -67,7 +68,14 @@ def postgres_server(binaries: Path) -> Iterator[Server]:
     run(str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
     run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
     try:
-        yield Server(url=f"postgresql://postgres@127.0.0.1:{port}/postgres", log=log)
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("CREATE ROLE audience_reader LOGIN")
+            con.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO audience_reader")
+            con.execute("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO audience_reader")
+        yield Server(url=url, log=log, reader_url=f"postgresql://audience_reader@127.0.0.1:{port}/postgres")
     finally:
         run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(base, ignore_errors=True)

@@ -117,7 +117,12 @@ def count_audience(
     finally:
         con.close()
     summary = AudienceSummary(
-        rows=rows, valid=valid, invalid=invalid, duplicates=rows - valid - invalid, columns=opened.source_columns
+        rows=rows,
+        valid=valid,
+        invalid=invalid,
+        duplicates=rows - valid - invalid,
+        columns=opened.source_columns,
+        notes=opened.notes,
     )
     columns = [[c.name, c.type, c.sql_name] for c in opened.columns]
     pending_path(db_path).write_text(json.dumps({"source": source, "counts": _counts(summary), "columns": columns}))

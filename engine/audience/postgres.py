@@ -7,7 +7,9 @@ The query only reads: it passes the same one-SELECT check as a DuckDB query (sta
 parser understands it, and the server enforces the rest whatever the dialect: everything runs in a READ ONLY
 transaction (a writable CTE, a function that writes, nextval() or SELECT ... FOR UPDATE are refused), and the
 query text only ever goes out as one prepared statement (the extended protocol refuses a second statement,
-which could otherwise COMMIT the read-only transaction and start another).
+which could otherwise COMMIT the read-only transaction and start another). What the transaction does not cover
+— dblink's connections of their own, a superuser's server files — is checked on the role before the query runs
+(check_role), and every statement has a timeout.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ac_sync.engine.errors import AudienceError, one_line
 from ac_sync.engine.sql import quote_ident
 
 from .fields import Column
+from .sandbox import ANY_FILE, QueryPolicy
 from .statement import query_message, read_only_query, subquery
 
 if TYPE_CHECKING:
@@ -40,11 +43,14 @@ def check_database_url(url: str) -> None:
         raise AudienceError(f"unsupported database URL scheme {shown} (supported: {supported})")
 
 
-def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: str) -> tuple[list[str], list[Column]]:
+def load_postgres(
+    con: duckdb.DuckDBPyConnection, query: str, url: str, table: str, policy: QueryPolicy = ANY_FILE
+) -> tuple[list[str], list[Column], list[str]]:
     """Copy the query's rows into DuckDB `table`, every column as text (arrays and json as JSON).
 
-    Answers (the query's column names, the staged columns). Names that differ only by case get a suffix,
-    as DuckDB gives them in its own queries (its names are case-insensitive).
+    Answers (the query's column names, the staged columns, check_role's warnings). Names that differ only by
+    case get a suffix, as DuckDB gives them in its own queries (its names are case-insensitive). The role is
+    checked first (check_role), and every statement has `policy.timeout_s`.
     """
     check_database_url(url)
     query = read_only_query(con, query, foreign=True)
@@ -63,6 +69,10 @@ def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: s
         # BEGIN READ ONLY before the first statement: from then on the server refuses any write.
         pg.read_only = True
         with pg:
+            # For this transaction only: the server cancels a statement (a FETCH too) that runs longer.
+            timeout_ms = str(max(1, int(policy.timeout_s * 1000)))
+            pg.execute("SELECT set_config('statement_timeout', %s, true)", (timeout_ms,))
+            notes = check_role(pg, policy)
             names, structured = _describe(pg, query)
             staged_names = _unique(names)
             staged = [
@@ -81,7 +91,56 @@ def load_postgres(con: duckdb.DuckDBPyConnection, query: str, url: str, table: s
             pg.rollback()
     except psycopg.Error as exc:
         raise AudienceError(f"the PostgreSQL query failed: {query_message(exc)}") from None
-    return names, staged
+    return names, staged, notes
+
+
+# Functions that open a connection of their own, which the read-only transaction does not cover.
+OUTBOUND_FUNCTIONS = (
+    "dblink",
+    "dblink_exec",
+    "dblink_connect",
+    "dblink_connect_u",
+    "dblink_send_query",
+    "dblink_open",
+)
+_ROLE_SQL = """
+SELECT current_user,
+       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+       ARRAY(SELECT DISTINCT p.proname::text FROM pg_proc p
+             WHERE p.proname = ANY(%s) AND has_function_privilege(p.oid, 'EXECUTE') ORDER BY 1),
+       EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'p', 'f')
+                 AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+                 AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE')
+                      OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE')))
+"""
+
+
+def check_role(pg: psycopg.Connection, policy: QueryPolicy) -> list[str]:
+    """What the connecting role could reach beyond a read: a superuser or a role that can call dblink is refused
+    (with policy.role_check "warn": reported); a role that can write is reported (the read-only transaction
+    refuses its writes). Answers the warnings."""
+    row = pg.execute(_ROLE_SQL, (list(OUTBOUND_FUNCTIONS),)).fetchone()
+    assert row is not None
+    role, superuser, outbound, writes = row
+    beyond = []
+    if superuser:
+        beyond.append("is a superuser (it can read server files and open connections of its own)")
+    if outbound:
+        beyond.append(f"can call {', '.join(outbound)} (a connection of its own, outside the read-only transaction)")
+    reports = []
+    if beyond:
+        what = f"the PostgreSQL role {role!r} " + " and ".join(beyond)
+        fix = "use a role that can only read the audience's tables"
+        if policy.role_check == "refuse":
+            raise AudienceError(f"{what}: {fix} (or set AC_SYNC_QUERY_ROLE_CHECK=warn); nothing was run")
+        reports.append(f"{what}; {fix}")
+    if writes:
+        reports.append(
+            f"the PostgreSQL role {role!r} can write to some tables; the audience query runs read-only, but a role"
+            " that can only read is safer"
+        )
+    return reports
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class AudienceSummary:
     columns: list[str]  # columns the source had
     rejected_values: int = 0  # cells left out of a synced contact because they do not fit their field
     naive_datetimes: int = 0  # synced date-time values that carried no zone, taken as UTC
+    notes: list[str] = field(default_factory=list)  # warnings about the source, for the run's log
 
 
 def prepare_audience(

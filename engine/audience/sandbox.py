@@ -18,10 +18,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import duckdb
 
 from ac_sync.engine.errors import AudienceError
+from ac_sync.engine.settings import SyncSettings
 from ac_sync.engine.sql import sql_literal
 
 from .statement import subquery
@@ -37,15 +39,22 @@ _EXTENSION = re.compile(r"requires the extension (\w+)|exists in the (\w+) exten
 @dataclass(frozen=True)
 class QueryPolicy:
     """What the audience query may reach. `folders` empty: any file this process can read (DuckDB's default);
-    else only files under them (and no URL)."""
+    else only files under them (and no URL). On PostgreSQL: `timeout_s` per statement, and `role_check` —
+    "refuse" a role that may open connections of its own (dblink) or is a superuser, or only "warn"."""
 
     folders: tuple[str, ...] = ()
+    timeout_s: float = 3600.0
+    role_check: Literal["refuse", "warn"] = "refuse"
 
     @classmethod
-    def of(cls, setting: str | None) -> QueryPolicy:
-        """From the setting's text: folders separated by the platform's path separator (as in PATH)."""
+    def of(cls, setting: str | None, **options: Any) -> QueryPolicy:
+        """From the folders setting's text: folders separated by the platform's path separator (as in PATH)."""
         parts = [p.strip() for p in (setting or "").split(os.pathsep) if p.strip()]
-        return cls(tuple(str(Path(p).expanduser().resolve()) for p in parts))
+        return cls(tuple(str(Path(p).expanduser().resolve()) for p in parts), **options)
+
+    @classmethod
+    def from_settings(cls, settings: SyncSettings) -> QueryPolicy:
+        return cls.of(settings.query_folders, timeout_s=settings.query_timeout_s, role_check=settings.query_role_check)
 
 
 ANY_FILE = QueryPolicy()  # no folders named: DuckDB's default file access, still without extensions

@@ -46,6 +46,7 @@ class OpenedSource:
     source_columns: list[str]  # what the source had, for the summary
     # Runs after the relation has been read in full (CSV: report unreadable records).
     after_load: Callable[[duckdb.DuckDBPyConnection], None] = field(default=lambda con: None)
+    notes: list[str] = field(default_factory=list)  # warnings for the run's log (a PostgreSQL role's reach)
 
 
 def looks_like_path(source: str) -> bool:
@@ -113,7 +114,9 @@ def stage_query(
     # Either way the rows are in a table already: PostgreSQL's streamed, DuckDB's from the sandbox.
     opened = open_source(con, source, database_url, "main", policy=policy)
     con.execute(f"ALTER TABLE {opened.relation} RENAME TO {STAGED_TABLE.split('.', 1)[1]}")
-    return _open_staged(con, opened.source_columns)
+    staged = _open_staged(con, opened.source_columns)
+    staged.notes = opened.notes
+    return staged
 
 
 def _open_staged(con: duckdb.DuckDBPyConnection, source_columns: list[str] | None = None) -> OpenedSource:
@@ -138,8 +141,8 @@ def open_source(
         if looks_like_path(source):
             raise AudienceError("with a database URL the audience must be a SQL query (SELECT ...)")
         table = f"{stage}.pg_rows"
-        names, columns = load_postgres(con, source, database_url, table)
-        return OpenedSource(table, columns, names)
+        names, columns, notes = load_postgres(con, source, database_url, table, policy)
+        return OpenedSource(table, columns, names, notes=notes)
     if not looks_like_path(source):
         return _open_query(con, source, stage, policy)
     path = _existing_file(source)

@@ -128,7 +128,7 @@ async def test_every_source_both_sides_of_every_threshold(
     postgres: Server | None = None
     if kind == "postgres-query":
         postgres = request.getfixturevalue("postgres")
-        monkeypatch.setenv("AC_SYNC_DATABASE_URL", postgres.url)
+        monkeypatch.setenv("AC_SYNC_DATABASE_URL", postgres.reader_url)
     admin = Admin(sync_env.base_url)
     source = Source(kind, tmp_path, postgres, f"people_{size.replace('-', '_')}_{run.replace('-', '_')}")
     rows = audience(SIZES[size])

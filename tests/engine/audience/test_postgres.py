@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from ac_sync.engine.audience import AudienceError, connect_db, prepare_audience
+from ac_sync.engine.audience import AudienceError, connect_db, count_audience, prepare_audience
 from ac_sync.engine.audience import postgres as pg_source
+from ac_sync.engine.audience.sandbox import QueryPolicy
 from tests.postgres_server import Server, free_port
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install '.[dev]')")
@@ -56,7 +57,7 @@ def fetch(db: Path, sql: str) -> list[tuple[Any, ...]]:
 def test_counts_and_rows(pg_server: Server, tmp_path: Path) -> None:
     db = tmp_path / "audience.duckdb"
     query = 'SELECT id, email AS "Email", first_name, last_name, phone, tags, score FROM people ORDER BY id'
-    summary = prepare_audience(query, db, database_url=pg_server.url)
+    summary = prepare_audience(query, db, database_url=pg_server.reader_url)
 
     invalid = ROWS // 100
     duplicates = ROWS // 50 - invalid
@@ -89,7 +90,7 @@ def test_counts_and_rows(pg_server: Server, tmp_path: Path) -> None:
 def test_tags_from_text_arrays_and_json(pg_server: Server, tmp_path: Path, tags_sql: str, expected: list[str]) -> None:
     db = tmp_path / "audience.duckdb"
     query = f"SELECT email, {tags_sql} AS tags FROM people WHERE id = 1"
-    prepare_audience(query, db, database_url=pg_server.url)
+    prepare_audience(query, db, database_url=pg_server.reader_url)
     assert fetch(db, "SELECT tags FROM audience") == [(expected,)]
 
 
@@ -98,7 +99,9 @@ def test_rows_stream_through_a_named_server_side_cursor(
 ) -> None:
     monkeypatch.setattr(pg_source, "FETCH_ROWS", 3_000)
     offset = pg_server.log_size()
-    summary = prepare_audience("SELECT * FROM people ORDER BY id", tmp_path / "a.duckdb", database_url=pg_server.url)
+    summary = prepare_audience(
+        "SELECT * FROM people ORDER BY id", tmp_path / "a.duckdb", database_url=pg_server.reader_url
+    )
     assert summary.rows == ROWS
     log = pg_server.log_since(offset)
     cursor = pg_source.CURSOR_NAME
@@ -110,7 +113,7 @@ def test_rows_stream_through_a_named_server_side_cursor(
 
 def test_failing_query_is_an_audience_error(pg_server: Server, tmp_path: Path) -> None:
     with pytest.raises(AudienceError) as err:
-        prepare_audience("SELECT * FROM no_such_table", tmp_path / "a.duckdb", database_url=pg_server.url)
+        prepare_audience("SELECT * FROM no_such_table", tmp_path / "a.duckdb", database_url=pg_server.reader_url)
     # PostgreSQL's whole message, its LINE counted in the user's query (not the subquery it is sent in).
     assert str(err.value) == (
         'the PostgreSQL query failed: relation "no_such_table" does not exist\n'
@@ -121,7 +124,7 @@ def test_failing_query_is_an_audience_error(pg_server: Server, tmp_path: Path) -
 
 def test_hints_pass_through(pg_server: Server, tmp_path: Path) -> None:
     with pytest.raises(AudienceError) as err:
-        prepare_audience("SELECT id,\n  emial\nFROM people", tmp_path / "a.duckdb", database_url=pg_server.url)
+        prepare_audience("SELECT id,\n  emial\nFROM people", tmp_path / "a.duckdb", database_url=pg_server.reader_url)
     message = str(err.value)
     assert 'column "emial" does not exist\nLINE 2:   emial\n' in message
     assert 'HINT:  Perhaps you meant to reference the column "people.email".' in message
@@ -172,7 +175,7 @@ def people_and_visits(url: str) -> tuple[int, int]:
 def test_only_reads(pg_server: Server, tmp_path: Path, writable_function: str, query: str, needle: str) -> None:
     offset = pg_server.log_size()
     with pytest.raises(AudienceError) as err:
-        prepare_audience(query, tmp_path / "a.duckdb", database_url=pg_server.url)
+        prepare_audience(query, tmp_path / "a.duckdb", database_url=pg_server.reader_url)
     assert needle in str(err.value)
     assert people_and_visits(pg_server.url) == (ROWS, 0)
     if "cannot execute" in needle:
@@ -183,14 +186,14 @@ def test_postgresql_only_syntax_still_reads(pg_server: Server, tmp_path: Path) -
     # DuckDB's parser refuses ONLY; the server runs it, read-only.
     offset = pg_server.log_size()
     query = "SELECT email FROM ONLY people WHERE id IN (1, 2) ORDER BY id;"
-    summary = prepare_audience(query, tmp_path / "a.duckdb", database_url=pg_server.url)
+    summary = prepare_audience(query, tmp_path / "a.duckdb", database_url=pg_server.reader_url)
     assert (summary.rows, summary.valid) == (2, 2)
     assert "BEGIN READ ONLY" in pg_server.log_since(offset)
 
 
 def test_query_without_email_column(pg_server: Server, tmp_path: Path) -> None:
     with pytest.raises(AudienceError, match=r"no 'email' column \(columns found: id, score\)"):
-        prepare_audience("SELECT id, score FROM people", tmp_path / "a.duckdb", database_url=pg_server.url)
+        prepare_audience("SELECT id, score FROM people", tmp_path / "a.duckdb", database_url=pg_server.reader_url)
 
 
 def test_unreachable_server(tmp_path: Path) -> None:
@@ -198,3 +201,81 @@ def test_unreachable_server(tmp_path: Path) -> None:
     with pytest.raises(AudienceError, match="^cannot connect to PostgreSQL: ") as err:
         prepare_audience("SELECT 1 AS email", tmp_path / "a.duckdb", database_url=url)
     assert "\n" not in str(err.value)
+
+
+# --- what a read-only transaction does not cover: the role's reach, and time ------------------------------
+
+
+@pytest.fixture(scope="session")
+def outbound(pg_server: Server) -> str:
+    """A database of its own where dblink is installed (EXECUTE to PUBLIC, as CREATE EXTENSION leaves it)."""
+    with psycopg.connect(pg_server.url, autocommit=True) as con:
+        con.execute("CREATE DATABASE outbound")
+    with psycopg.connect(pg_server.url.rsplit("/", 1)[0] + "/outbound", autocommit=True) as con:
+        con.execute("CREATE EXTENSION dblink")
+        con.execute("CREATE TABLE people (email text)")
+        con.execute("INSERT INTO people VALUES ('a@example.com')")
+        con.execute("GRANT SELECT ON people TO audience_reader")
+    return pg_server.reader_url.rsplit("/", 1)[0] + "/outbound"
+
+
+def test_a_role_that_can_call_dblink_is_refused_before_the_query_runs(
+    pg_server: Server, outbound: str, tmp_path: Path
+) -> None:
+    # dblink_exec would run its INSERT on a connection of its own, outside the read-only transaction.
+    insert = "'INSERT INTO people VALUES (''x'')'"
+    query = f"SELECT email, dblink_exec('dbname=outbound user=postgres', {insert}) AS t FROM people"
+    offset = pg_server.log_size()
+    with pytest.raises(AudienceError) as err:
+        count_audience(query, tmp_path / "a.duckdb", database_url=outbound)
+    message = str(err.value)
+    assert "'audience_reader' can call dblink" in message and "nothing was run" in message, message
+    assert "AC_SYNC_QUERY_ROLE_CHECK=warn" in message
+    assert "dblink_exec('dbname" not in pg_server.log_since(offset)  # the query itself never went out
+    admin = pg_server.url.rsplit("/", 1)[0] + "/outbound"
+    with psycopg.connect(admin) as con:
+        assert con.execute("SELECT count(*) FROM people").fetchone() == (1,)
+    # Told only to warn, the query goes out (this cluster's trust logins keep dblink itself from connecting).
+    with pytest.raises(AudienceError, match="password is required"):
+        count_audience(query, tmp_path / "b.duckdb", database_url=outbound, policy=QueryPolicy(role_check="warn"))
+
+
+def test_a_superuser_is_refused_unless_told_to_warn(pg_server: Server, tmp_path: Path) -> None:
+    query = "SELECT email FROM people WHERE id = 1"
+    with pytest.raises(AudienceError, match="'postgres' is a superuser"):
+        count_audience(query, tmp_path / "a.duckdb", database_url=pg_server.url)
+    summary = count_audience(
+        query, tmp_path / "b.duckdb", database_url=pg_server.url, policy=QueryPolicy(role_check="warn")
+    )
+    assert summary.valid == 1 and any("is a superuser" in note for note in summary.notes), summary.notes
+
+
+def test_a_role_that_can_write_is_a_warning(pg_server: Server, tmp_path: Path) -> None:
+    with psycopg.connect(pg_server.url, autocommit=True) as con:
+        con.execute("CREATE ROLE audience_writer LOGIN")
+        con.execute("GRANT SELECT, INSERT ON people TO audience_writer")
+    url = pg_server.reader_url.replace("audience_reader", "audience_writer")
+    summary = count_audience("SELECT email FROM people WHERE id = 1", tmp_path / "a.duckdb", database_url=url)
+    assert summary.valid == 1 and summary.notes == [
+        "the PostgreSQL role 'audience_writer' can write to some tables; the audience query runs read-only, but a"
+        " role that can only read is safer"
+    ]
+    assert count_audience("SELECT email FROM people WHERE id = 1", tmp_path / "b.duckdb",
+                          database_url=pg_server.reader_url).notes == []  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("SELECT pg_read_file('/etc/passwd') AS email", "permission denied for function pg_read_file"),
+        ("SELECT set_config('transaction_read_only', 'off', false) AS email", "read-write"),
+        ("SELECT email FROM people, pg_sleep(3) LIMIT 1", "statement timeout"),
+    ],
+    ids=["a server file", "leaving read-only", "a query that runs too long"],
+)
+def test_the_reader_cannot_reach_further(pg_server: Server, tmp_path: Path, query: str, needle: str) -> None:
+    with pytest.raises(AudienceError) as err:
+        count_audience(
+            query, tmp_path / "a.duckdb", database_url=pg_server.reader_url, policy=QueryPolicy(timeout_s=0.5)
+        )
+    assert needle in str(err.value), str(err.value)
