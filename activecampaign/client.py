@@ -10,7 +10,10 @@ Every answer an operation reads is validated (`ac_sync.activecampaign.models`) b
 that does not fit (an HTML page, an empty body, JSON without the keys the operation needs, a filter the API
 did not apply) is counted as `unexpected_body` and retried like a transient failure, then raised as
 UnexpectedAnswerError; only answers to requests that create something are not retried, since the first
-may have created it. List endpoints are walked by `ac_sync.activecampaign.paging`.
+may have created it. A create that says how to find what it makes (`found`) looks for it after any answer it
+cannot trust — unreadable, a 5xx, none at all — and uses it; only when it is not there is the create sent
+again, and past the budget that is an UnconfirmedWriteError. List endpoints are walked by
+`ac_sync.activecampaign.paging`.
 
 Every operation answers the frozen models of `ac_sync.activecampaign.models`, never the API's own dicts.
 """
@@ -21,7 +24,7 @@ import asyncio
 import json
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -38,6 +41,7 @@ from ac_sync.activecampaign.errors import (
     NotFoundError,
     PermissionDeniedError,
     TransportError,
+    UnconfirmedWriteError,
     UnexpectedAnswerError,
     ValidationError,
 )
@@ -49,6 +53,7 @@ from ac_sync.activecampaign.judgement import (
     judge_transport,
     judge_unparsed,
     message_of,
+    untrusted,
 )
 from ac_sync.activecampaign.models import (
     AnswerShapeError,
@@ -329,12 +334,15 @@ class ACClient:
         json_body: Any = None,
         kind: Kind = "request",
         retry_unexpected: bool = True,
+        found: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
         """Send one request and answer `parse` of its 2xx answer; what any other answer means is `judge`'s.
 
         `json_body` is encoded by `encode_json` (bytes are taken as encoded already). An answer `parse`
         refuses is retried within the transient budget, unless `retry_unexpected` is off (the request
-        creates something, and the first attempt may have).
+        creates something, and the first attempt may have). A create given `found` (a lookup of what it makes)
+        asks it after an answer it cannot trust, and answers what it finds; it is sent again only when the
+        lookup finds nothing.
         """
         url = f"{self.base_url}/{path.lstrip('/')}"
         content = None if json_body is None else json_body if isinstance(json_body, bytes) else encode_json(json_body)
@@ -366,6 +374,29 @@ class ACClient:
                 else:
                     self.stats.by_status[str(status)] += 1
 
+            if found is not None and untrusted(verdict):
+                # The write may have acted: what it would have made is looked for before anything is sent again.
+                existing = await found()
+                if existing is not None:
+                    self.stats.by_status["found_after_unreadable"] += 1
+                    return existing
+                failures += 1
+                if failures < self.retry.max_attempts:
+                    self.stats.retries += 1
+                    await asyncio.sleep(self._backoff(failures))
+                    continue
+                what = reason or (f"status {status}" if status is not None else "no answer")
+                raise UnconfirmedWriteError(
+                    self._scrub(
+                        f"{method} /api/3/{path.lstrip('/')}: {failures} attempt{'s' if failures != 1 else ''}"
+                        f" answered nothing the sync can read ({what}) and what it would make is not there: it"
+                        " may still appear in ActiveCampaign"
+                    ),
+                    status=status,
+                    method=method,
+                    path=path,
+                    body=body,
+                )
             if verdict.action is Action.THROTTLE:
                 self.stats.rate_limited += 1
                 throttled += 1
@@ -484,7 +515,13 @@ class ACClient:
     async def create_group(self, title: str, descript: str = "", *, permissions: Sequence[str] = ()) -> Group:
         """Create a user group; `permissions` are the pg* flags it gets (a group made without any has none)."""
         body = {"group": {"title": title, "descript": descript, **dict.fromkeys(permissions, 1)}}
-        return await self._ask("POST", "groups", _one("group", Group), json_body=body, retry_unexpected=False)
+
+        async def found() -> Group | None:
+            return next((g for g in await self.groups() if g.title == title), None)
+
+        return await self._ask(
+            "POST", "groups", _one("group", Group), json_body=body, retry_unexpected=False, found=found
+        )
 
     async def lists_named(self, name: str) -> list[MailingList]:
         """Every list whose name is exactly `name`: the API's name filter may match partially."""
@@ -506,7 +543,12 @@ class ACClient:
             "sender_reminder": sender_reminder,
         }
         parse = _one("list", MailingList)
-        return await self._ask("POST", "lists", parse, json_body={"list": payload}, retry_unexpected=False)
+
+        async def found() -> MailingList | None:
+            named = await self.lists_named(name)
+            return next((lst for lst in named if lst.stringid == stringid), named[0] if len(named) == 1 else None)
+
+        return await self._ask("POST", "lists", parse, json_body={"list": payload}, retry_unexpected=False, found=found)
 
     async def link_list_to_group(self, list_id: int, group_id: int) -> bool:
         """Link a list to a user group. True if linked now, False if the API says the pair already exists."""
@@ -614,8 +656,13 @@ class ACClient:
         for key, value in (("perstag", perstag), ("descript", descript), ("defval", defval), ("ordernum", ordernum)):
             if value is not None:
                 entry[key] = value
+
+        async def found() -> Field | None:
+            same = [f for f in await self.fields() if f.title == title and (perstag is None or f.perstag == perstag)]
+            return same[0] if len(same) == 1 else None
+
         return await self._ask(
-            "POST", "fields", _created_field(title), json_body={"field": entry}, retry_unexpected=False
+            "POST", "fields", _created_field(title), json_body={"field": entry}, retry_unexpected=False, found=found
         )
 
     async def add_field_options(self, field_id: int, values: Sequence[str | tuple[str, str]]) -> list[FieldOption]:
@@ -627,15 +674,28 @@ class ACClient:
                 for i, (value, label) in enumerate(pairs, start=1)
             ]
         }
-        return await self._ask(
-            "POST", "fieldOption/bulk", _many("fieldOptions", FieldOption), json_body=body, retry_unexpected=False
-        )
+
+        async def found() -> list[FieldOption] | None:
+            # Every option there: the bulk acted (a part of them is no answer: the bulk is all or nothing).
+            field = next((f for f in await self.fields() if f.id == field_id), None)
+            have = {o.value: o for o in field.options} if field is not None else {}
+            return [have[v] for v, _ in pairs] if all(v in have for v, _ in pairs) else None
+
+        parse = _many("fieldOptions", FieldOption)
+        return await self._ask("POST", "fieldOption/bulk", parse, json_body=body, retry_unexpected=False, found=found)
 
     async def relate_field(self, field_id: int, list_id: int) -> FieldRel:
         """Relate a field to a list (0: to every list)."""
         body = {"fieldRel": {"field": field_id, "relid": list_id}}
         parse = _one("fieldRel", FieldRel)
-        return await self._ask("POST", "fieldRels", parse, json_body=body, retry_unexpected=False)
+
+        async def found() -> FieldRel | None:
+            field = next((f for f in await self.fields() if f.id == field_id), None)
+            related = field is not None and (list_id in field.list_ids or (list_id == 0 and field.all_lists))
+            # The lookup does not say the relation's own id; nothing reads it.
+            return FieldRel(id=0, field_id=field_id, list_id=list_id) if related else None
+
+        return await self._ask("POST", "fieldRels", parse, json_body=body, retry_unexpected=False, found=found)
 
     async def contact_field_values(self, contact_id: int) -> list[FieldValue]:
         return await self._ask("GET", f"contacts/{contact_id}/fieldValues", _many("fieldValues", FieldValue))
@@ -660,7 +720,11 @@ class ACClient:
 
     async def create_tag(self, name: str, *, tag_type: str = "contact", description: str = "") -> Tag:
         body = {"tag": {"tag": name, "tagType": tag_type, "description": description}}
-        return await self._ask("POST", "tags", _one("tag", Tag), json_body=body, retry_unexpected=False)
+
+        async def found() -> Tag | None:
+            return next((t for t in await self.tags(search=name) if t.tag == name), None)
+
+        return await self._ask("POST", "tags", _one("tag", Tag), json_body=body, retry_unexpected=False, found=found)
 
     async def contact_tags(self, contact_id: int) -> list[ContactTag]:
         """The contact's tags. The reference shows no answer here: a JSON object without `contactTags` is none."""

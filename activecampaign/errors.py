@@ -18,7 +18,9 @@
     ├── ServerError                5xx past the retry budget                                           [transient]
     ├── TransportError             connection reset or timed out past the retry budget                 [transient]
     └── UnexpectedAnswerError      a 2xx answer that is not what the operation needs (not JSON, keys missing,
-                                   a filter ignored), past the retry budget; or pages short of meta.total
+        │                          a filter ignored), past the retry budget; or pages short of meta.total
+        └── UnconfirmedWriteError  a create whose answer could not be read (or never came) and whose result a
+                                   lookup did not find, past the retry budget: it may still appear [transient]
 
 Each class says what kind of failure it is (in brackets above): `transient`, true when the same request would
 succeed later without anyone changing anything; and `code`, the stable code of the failure an operator can fix
@@ -36,6 +38,8 @@ from typing import Any, ClassVar
 class ACError(Exception):
     """Base class of every error the client raises."""
 
+    # Each is a typed failure with its playbook, or a kind of failure with its advice: no traceback for it.
+    quiet_traceback: ClassVar[bool] = True
     transient: ClassVar[bool] = False
     code: ClassVar[str | None] = None
     title: ClassVar[str | None] = None  # the failure's title, where it has a code
@@ -195,4 +199,14 @@ class UnexpectedAnswerError(ACError):
     """
 
     transient = False
+    code = None
+
+
+class UnconfirmedWriteError(UnexpectedAnswerError):
+    """A create (a list, a group, a field, its options or relation, a tag) whose answer could not be read — an
+    HTML page, an empty body, JSON without the object, a 5xx, a lost connection or a timeout, any of which may
+    come after the write acted — and whose result the lookup made before each retry did not find. It may still
+    appear: the next run looks for it again before creating it."""
+
+    transient = True
     code = None

@@ -152,6 +152,13 @@ UNREADABLE = Verdict(Action.RETRY, UnexpectedAnswerError, _UNREADABLE % "after {
 UNREADABLE_CREATE = Verdict(Action.REFUSE, UnexpectedAnswerError, _UNREADABLE % "not retried, it may have acted")
 
 
+def untrusted(verdict: Verdict) -> bool:
+    """Whether a write given this verdict may have acted although its answer does not say so: a 2xx it could not
+    read, a 5xx, a connection lost or timed out (a host never reached, ApiUrlError, got nothing to act on)."""
+    unreadable = verdict.error is UnexpectedAnswerError
+    return unreadable or (verdict.action is Action.RETRY and verdict.error is not ApiUrlError)
+
+
 def judge_unparsed(*, retry_allowed: bool) -> Verdict:
     """A 2xx the operation could not read: retried like a transient failure, unless the request creates something
     (the first attempt may have created it, and a second would make a duplicate)."""

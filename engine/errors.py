@@ -117,6 +117,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "StateError": ("STATE_DAMAGED", "The sync state cannot be read or written"),
     "ServerError": ("API_UNAVAILABLE", "ActiveCampaign kept failing (5xx) past the retry budget"),
     "TransportError": ("API_UNAVAILABLE", "ActiveCampaign could not be reached past the retry budget"),
+    "UnconfirmedWriteError": ("WRITE_UNCONFIRMED", "A write may have happened: its answer could not be read"),
     "UnexpectedAnswerError": ("UNEXPECTED_ANSWER", "ActiveCampaign answered something the sync cannot read"),
     "ValidationError": ("API_REFUSED", "ActiveCampaign refused a request"),
     "NotFoundError": ("API_REFUSED", "ActiveCampaign did not find something the sync needs"),

@@ -544,6 +544,11 @@ UNTYPED_ADVICE = {
     "machine's connection, then run again; confirmed batches are not sent again.",
     "UNEXPECTED_ANSWER": "ActiveCampaign (or a proxy in front of it) answered something the sync cannot read: check "
     "the API URL and any proxy, then run again; confirmed batches are not sent again.",
+    "WRITE_UNCONFIRMED": "ActiveCampaign (or a proxy in front of it) answered a create with something the sync "
+    "cannot read, or not at all, each time it tried, and what it would have made is not there (yet). Check in "
+    "ActiveCampaign whether the object the message names exists (Lists, Settings → Users → Groups, Fields, Tags); "
+    "if it does, the next run finds it and uses it, and if it does not, the next run creates it once. Check the "
+    "API URL and any proxy, then run again; completed steps and confirmed batches are not done again.",
     "API_REFUSED": "ActiveCampaign refused a request: the message says which and why. Correct the cause, then run "
     "again.",
     "LIST_BUSY": "Another run holds the list: let it finish (the message names it), then run again.",

@@ -15,6 +15,9 @@ A rule is a JSON object:
        "drop_after_effect": true                                   # apply the request, then close
        "delay_s": 3.0                                              # real seconds, then answer normally
                                                                    # (may also precede status or a drop)
+     "after_effect": true   with status (and body), or delay_s: the request is applied first, then answered
+                            that way (a 500 or an HTML page for a create that was made, or its own answer
+                            delay_s late, past a client's timeout)
        "import_status": "failed" | "interrupted" | "false", "hold_s": 2.0   # bulk_import POSTs only
      optional frequency (all given ones must agree; none = every matching request):
        "times": N, "every": N, "probability": 0.3, "seed": 7}
@@ -47,6 +50,7 @@ _KNOWN_KEYS = {
     "retry_after",
     "drop_connection",
     "drop_after_effect",
+    "after_effect",
     "delay_s",
     "import_status",
     "hold_s",
@@ -92,6 +96,7 @@ class FaultRule:
     content_type: str | None
     retry_after: float | None
     drop: str | None  # None, "before" or "after" the request's effect
+    after_effect: bool  # the status (or the delay) comes after the request was applied
     delay_s: float
     import_status: str | None
     hold_s: float
@@ -139,6 +144,9 @@ class FaultRule:
         content_type = raw.get("content_type")
         if content_type is not None and (not isinstance(content_type, str) or status is None):
             raise FaultError("content_type must be a media type string, and needs a status")
+        after_effect = bool(raw.get("after_effect"))
+        if after_effect and (drop is not None or import_status is not None or (status is None and not delay_s)):
+            raise FaultError("after_effect goes with a status or a delay_s")
         return cls(
             source=dict(raw),
             method=str(raw.get("method", "*")).upper(),
@@ -150,6 +158,7 @@ class FaultRule:
             content_type=content_type,
             retry_after=retry_after,
             drop=drop,
+            after_effect=after_effect,
             delay_s=delay_s,
             import_status=import_status,
             hold_s=_number(raw, "hold_s"),

@@ -55,7 +55,7 @@ class ApiGate:
         """Answer the request; True when its connection was dropped instead."""
         emu = self.emulator
         rule = emu.faults.request_fault(request)
-        if rule is not None:
+        if rule is not None and not rule.after_effect:
             if rule.delay_s:
                 await asyncio.sleep(rule.delay_s)
             if rule.status is not None:
@@ -89,6 +89,21 @@ class ApiGate:
             await self.app(scope, receive, _discard)
             await self._drop(scope, send)
             return True
+        if rule is not None and rule.after_effect:
+            held: list[Message] = []
+
+            async def hold(message: Message) -> None:
+                held.append(message)
+
+            await self.app(scope, receive, _with_headers(hold, limit_headers))
+            if rule.delay_s:
+                await asyncio.sleep(rule.delay_s)
+            if rule.status is not None:
+                await _fault_response(rule)(scope, receive, send)
+            else:
+                for message in held:
+                    await send(message)
+            return False
         await self.app(scope, receive, _with_headers(send, limit_headers))
         return False
 

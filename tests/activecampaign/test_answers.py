@@ -11,6 +11,7 @@ from ac_sync.activecampaign.errors import (
     ApiUrlError,
     AuthenticationError,
     NotFoundError,
+    UnconfirmedWriteError,
     UnexpectedAnswerError,
     ValidationError,
 )
@@ -63,15 +64,34 @@ async def test_an_empty_list_is_an_answer() -> None:
     assert len(api.sent) == 1
 
 
-async def test_an_odd_answer_to_a_create_is_not_retried() -> None:
-    # The first attempt may have created the list: a second would make a duplicate.
-    api = FakeAPI().on("POST", "lists", reply({}, 201))
+NO_LISTS = {"lists": [], "meta": {"total": "0"}}
+MADE = {"lists": [{"id": "7", "name": "VIP", "stringid": "vip"}], "meta": {"total": "1"}}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [reply({}, 201), reply(text="<html>Maintenance</html>"), reply(), reply({"message": "oops"}, 500)],
+    ids=["empty-object", "html", "empty", "500"],
+)
+async def test_an_odd_answer_to_a_create_is_looked_up_not_sent_again(answer: Any) -> None:
+    # The first attempt may have created the list: the lookup finds it, and a second would make a duplicate.
+    api = FakeAPI().on("POST", "lists", answer).on("GET", "lists", reply(MADE))
     async with api.client() as ac:
-        with pytest.raises(UnexpectedAnswerError) as info:
+        made = await ac.create_list(name="VIP", stringid="vip", sender_url="https://x.example", sender_reminder="r")
+        assert ac.stats.by_status["found_after_unreadable"] == 1
+    assert made.id == 7 and len(api.calls("POST", "lists")) == 1
+
+
+async def test_a_create_is_sent_again_only_when_the_lookup_finds_nothing_and_then_unconfirmed() -> None:
+    api = FakeAPI().on("POST", "lists", reply({}, 201)).on("GET", "lists", reply(NO_LISTS))
+    async with api.client() as ac:
+        with pytest.raises(UnconfirmedWriteError) as info:
             await ac.create_list(name="VIP", stringid="vip", sender_url="https://x.example", sender_reminder="r")
-        assert ac.stats.retries == 0
-    assert len(api.sent) == 1
-    assert "not retried" in str(info.value) and "no 'list' object in {}" in str(info.value)
+    # Each attempt is followed by a lookup, and only an empty lookup lets the next attempt go.
+    assert [s.method for s in api.sent] == ["POST", "GET"] * RETRY.max_attempts
+    message = str(info.value)
+    assert message.startswith(f"POST /api/3/lists: {RETRY.max_attempts} attempts answered nothing the sync can read")
+    assert "may still appear" in message and info.value.transient
 
 
 async def test_the_key_never_reaches_a_message_even_if_an_answer_echoes_it() -> None:

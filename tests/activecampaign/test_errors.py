@@ -32,6 +32,7 @@ ME = {"user": {"id": "1", "username": "admin", "email": "admin@example.com"}}
         (acerr.ServerError, True, None),
         (acerr.TransportError, True, None),
         (acerr.UnexpectedAnswerError, False, None),
+        (acerr.UnconfirmedWriteError, True, None),
     ],
 )
 def test_each_class_says_its_kind_and_code(cls: type[acerr.ACError], transient: bool, code: str | None) -> None:
@@ -42,7 +43,7 @@ def test_every_error_class_is_in_the_table_above() -> None:
     def tree(cls: type[acerr.ACError]) -> set[type[acerr.ACError]]:
         return {cls}.union(*(tree(sub) for sub in cls.__subclasses__()))
 
-    assert len(tree(acerr.ACError)) == 13
+    assert len(tree(acerr.ACError)) == 14
 
 
 def test_the_tables_verdicts_agree_with_the_kinds() -> None:

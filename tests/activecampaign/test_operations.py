@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ac_sync.activecampaign.errors import NotFoundError, UnexpectedAnswerError
+from ac_sync.activecampaign.errors import NotFoundError, UnconfirmedWriteError, UnexpectedAnswerError
 from ac_sync.activecampaign.models import Contact, ContactList, Field, FieldOption, GroupLimit
 from tests.activecampaign.fake_api import RETRY, FakeAPI, example, paged, reply
 
@@ -168,13 +168,18 @@ async def test_create_field_sends_only_what_is_given() -> None:
 
 
 async def test_create_field_reads_the_references_fields_list_form() -> None:
-    api = FakeAPI().on("POST", "fields", reply(example("POST /fields", "201"), 201))
+    api = (
+        FakeAPI()
+        .on("POST", "fields", reply(example("POST /fields", "201"), 201))
+        .on("GET", "fields", reply({"fields": [], "meta": {"total": "0"}}))
+    )
     async with api.client() as ac:
         assert (await ac.create_field("Title", "textarea")).id == 1
-        # The reference's answer holds no field of the title asked for: no guessing which one is new.
-        with pytest.raises(UnexpectedAnswerError, match="0 fields titled 'Field Title'"):
+        # The reference's answer holds no field of the title asked for: no guessing which one is new. The
+        # lookup after each attempt finds none either, so it is sent again, then unconfirmed.
+        with pytest.raises(UnconfirmedWriteError, match="0 fields titled 'Field Title'"):
             await ac.create_field("Field Title", "textarea")
-    assert len(api.sent) == 2  # a create is not retried
+    assert [s.method for s in api.sent] == ["POST"] + ["POST", "GET"] * RETRY.max_attempts
 
 
 async def test_add_field_options_and_relate_field_bodies() -> None:
