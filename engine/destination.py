@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
 import logging
+import os
 import re
 import secrets
 import unicodedata
@@ -21,11 +23,12 @@ from typing import Any
 
 from ac_sync.activecampaign.client import ACClient
 from ac_sync.activecampaign.errors import PermissionDeniedError
-from ac_sync.activecampaign.models import Group
+from ac_sync.activecampaign.models import Group, MailingList
 from ac_sync.engine.errors import AmbiguousListName, InvalidGroupName, ListGone, ListPermissionDenied, StateMismatch
 from ac_sync.engine.results import GroupTarget, ListTarget
 from ac_sync.engine.syncs import RunOptions
-from ac_sync.engine.upload.state import SyncState, open_state
+from ac_sync.engine.upload.lock import ListLock
+from ac_sync.engine.upload.state import SyncState, account_key, open_state
 
 GROUP_DESCRIPTION = "Created by ac-sync to see the lists it syncs"
 # What the users of a group made by create-group need to work with the list this tool fills: see and edit it,
@@ -97,17 +100,25 @@ async def find_or_make_list(
     stringid: str | None = None
     try:
         if list_id is None:
-            found = await client.lists_named(name)
-            if len(found) > 1:
-                raise AmbiguousListName(
-                    f"{len(found)} lists are named {name!r} (ids {', '.join(str(f.id) for f in found)})",
-                    list_name=name,
-                    list_ids=[f.id for f in found],
-                )
+            found = await _named(client, name)
+            if not found and not options.dry_run:
+                # Runs that may create the list take the account's lock on its name, then look again: of
+                # concurrent first runs one creates it, and the others find it.
+                async with ListLock(_name_lock(options.state, client.base_url, name), **_lock_terms(options)):
+                    found = await _named(client, name)
+                    if not found:
+                        new = await client.create_list(
+                            name=name,
+                            stringid=slugify(name),
+                            sender_url=options.sender_url,
+                            sender_reminder=options.sender_reminder,
+                        )
+                        found, created = [new], True
+                        log.info("Created list %r (id %d) with sender URL %s", name, new.id, options.sender_url)
             if found:
                 list_id, stringid = found[0].id, found[0].stringid
-            elif options.dry_run:
-                return ListTarget(
+            else:
+                return ListTarget(  # a plan: the list to create
                     list_id=None,
                     name=name,
                     created=True,
@@ -115,15 +126,6 @@ async def find_or_make_list(
                     sender_url=options.sender_url,
                     sender_reminder=options.sender_reminder,
                 )
-            else:
-                new = await client.create_list(
-                    name=name,
-                    stringid=slugify(name),
-                    sender_url=options.sender_url,
-                    sender_reminder=options.sender_reminder,
-                )
-                list_id, stringid, created = new.id, new.stringid, True
-                log.info("Created list %r (id %d) with sender URL %s", name, list_id, options.sender_url)
         state = open_state(options.state, client.base_url, list_id)
         async with hold(state) if hold and not options.dry_run else contextlib.nullcontext():
             await _claim(client, state, list_id, group.id, name, stringid, created, start_fresh, options.dry_run)
@@ -142,6 +144,29 @@ async def find_or_make_list(
         sender_url=options.sender_url if created else None,
         sender_reminder=options.sender_reminder if created else None,
     )
+
+
+async def _named(client: ACClient, name: str) -> list[MailingList]:
+    """The lists named `name`: none or one; several are AmbiguousListName."""
+    found = await client.lists_named(name)
+    if len(found) > 1:
+        raise AmbiguousListName(
+            f"{len(found)} lists are named {name!r} (ids {', '.join(str(f.id) for f in found)})",
+            list_name=name,
+            list_ids=[f.id for f in found],
+        )
+    return found
+
+
+def _name_lock(location: str, api_base_url: str, name: str) -> SyncState:
+    """Where the lock on creating a list of this name in this account lives: beside the account's list states
+    (the name as a digest: a file name holds any list name)."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:24]
+    return SyncState(location, f"{account_key(api_base_url)}/new-list-{digest}")
+
+
+def _lock_terms(options: RunOptions) -> dict[str, Any]:
+    return {"wait_s": options.lock_wait_s, "owner": f"ac-sync (pid {os.getpid()}, creating a list)"}
 
 
 async def _claim(
