@@ -188,6 +188,10 @@ def one_line(exc: BaseException) -> str:
 
 
 _LINE_MARK = re.compile(r"^LINE (\d+):", re.M)
+# DuckDB quotes the record it could not read ("Original Line: a@example.com,Ann,..."): a row of the audience,
+# personal data that the message would carry into the terminal, the summary and Prefect, and of any length.
+_ORIGINAL_LINE = re.compile(r"^(Original Line:).*$", re.M)
+LONGEST_MESSAGE_LINE = 500
 
 
 def engine_message(exc: BaseException, lines_before: int = 0) -> str:
@@ -196,7 +200,11 @@ def engine_message(exc: BaseException, lines_before: int = 0) -> str:
     `lines_before`: lines of this tool's SQL that came before the user's query in the statement sent; the
     engines' `LINE n:` marks are renumbered to count the user's lines, padded so that the caret stays aligned.
     """
-    text = str(exc).strip() or type(exc).__name__
+    text = _ORIGINAL_LINE.sub(r"\1 (left out: it holds a row of the audience)", str(exc).strip())
+    text = "\n".join(
+        line if len(line) <= LONGEST_MESSAGE_LINE else line[:LONGEST_MESSAGE_LINE] + " …" for line in text.splitlines()
+    )
+    text = text or type(exc).__name__
 
     def renumber(match: re.Match[str]) -> str:
         sent = int(match.group(1))

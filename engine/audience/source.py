@@ -161,7 +161,7 @@ def _open_file(con: duckdb.DuckDBPyConnection, path: Path) -> OpenedSource:
     if kind == "csv":
         names, delim = csv_source.read_header(path)
         relation, columns = csv_source.csv_relation(path, names, delim)
-        return OpenedSource(relation, columns, names, lambda c: csv_source.raise_for_rejects(c, path))
+        return OpenedSource(relation, columns, names, lambda c: _csv_read_whole(c, path))
     literal = sql_literal(str(path))
     if kind == "parquet":
         relation = f"read_parquet({literal})"
@@ -205,6 +205,12 @@ def check_source(source: str, policy: QueryPolicy) -> None:
         bind(body, policy)
     except duckdb.Error as exc:
         raise (refusal(exc, policy) or _query_failed(exc)) from None
+
+
+def _csv_read_whole(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """After DuckDB read a CSV: the records it could not parse, then what its reader can miss, as one line."""
+    csv_source.raise_for_rejects(con, path)
+    csv_source.check_lines(path)
 
 
 def _folder_of(con: duckdb.DuckDBPyConnection) -> Path | None:

@@ -159,3 +159,20 @@ def test_credentials_save_refuses_a_pasted_key(sync_env: EmulatorProcess, tmp_pa
         "error: the credentials block's API key holds a character that cannot be in an API key (a tab at position 8):"
         " paste it again"
     )
+
+
+@pytest.mark.parametrize(
+    ("row", "needle"),
+    [
+        (b"big@example.com," + b"x" * (9 << 20), "people.csv line 3: the line is longer than 8 MB"),
+        (b"bad@example.com,Ren\xe9", "people.csv line 3: not valid UTF-8"),
+    ],
+    ids=["an-over-long-line", "bad-bytes-in-another-column"],
+)
+def test_a_row_the_reader_cannot_take_is_named_before_any_write(
+    sync_env: EmulatorProcess, tmp_path: Path, row: bytes, needle: str
+) -> None:
+    (tmp_path / "people.csv").write_bytes(b"email,first_name\nann@example.com,Ann\n" + row + b"\nbob@example.com,Bob\n")
+    proc = run_audience(str(tmp_path / "people.csv"), tmp_path)
+    assert_clean_failure(proc, needle)
+    assert [r for r in Admin(sync_env.base_url).requests() if r["method"] != "GET"] == []

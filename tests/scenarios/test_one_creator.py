@@ -23,8 +23,19 @@ def test_concurrent_first_runs_of_a_new_list_make_one_list(sync_env: EmulatorPro
         csv.writer(fh).writerows([["email"], *([e] for e in people)])
     runs = [
         start_cli(
-            "run", "--audience", str(tmp_path / "a.csv"), "--list", "Launch", "--group", "Admin", "--json",
-            "--pause-timeout", "0", cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            "run",
+            "--audience",
+            str(tmp_path / "a.csv"),
+            "--list",
+            "Launch",
+            "--group",
+            "Admin",
+            "--json",
+            "--pause-timeout",
+            "0",
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )  # fmt: skip
         for _ in range(RUNS)
     ]

@@ -10,6 +10,8 @@ import pytest
 from ac_sync.engine.audience import (
     AudienceError,
     connect_db,
+    count_audience,
+    csv_source,
     iter_batches,
     iter_rows,
     prepare_audience,
@@ -145,3 +147,54 @@ def test_reading_a_missing_database(tmp_path: Path) -> None:
     with pytest.raises(AudienceError, match="no prepared audience at"):
         list(iter_batches(tmp_path / "nope.duckdb"))
     assert not (tmp_path / "nope.duckdb").exists()
+
+
+# --- nothing dropped: a record the reader cannot take is named, never left out -----------------------------
+
+
+def _with_row(tmp_path: Path, name: str, row: bytes) -> Path:
+    lines = [b"email,first_name"] + [f"u{i}@example.com,N{i}".encode() for i in range(9)]
+    lines.insert(5, row)
+    path = tmp_path / name
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+LIMIT = csv_source.LONGEST_LINE
+
+
+@pytest.mark.parametrize("count", [True, False], ids=["count", "prepare"])
+@pytest.mark.parametrize(
+    ("row", "needle"),
+    [
+        (b"big@example.com," + b"x" * (LIMIT + 1), "line 6: the line is longer than 8 MB"),
+        (b"big@example.com," + b"x" * (50 << 20), "line 6: the line is longer than 8 MB"),
+        (b"bad@example.com,Ren\xe9", "line 6: not valid UTF-8"),
+        (b'q@example.com,"broken quote', "line 6: Value with unterminated quote found."),
+    ],
+    ids=["just-over-the-limit", "a-50-MB-cell", "bad-encoding-in-another-column", "broken-quote"],
+)
+def test_a_record_the_reader_cannot_take_refuses_the_file_naming_its_line(
+    tmp_path: Path, row: bytes, needle: str, count: bool
+) -> None:
+    path = _with_row(tmp_path, "a.csv", row)
+    read = count_audience if count else prepare_audience
+    with pytest.raises(AudienceError) as err:
+        read(str(path), tmp_path / "w" / "audience.duckdb")
+    assert needle in str(err.value) and "\n" not in str(err.value)
+    assert "big@example.com" not in str(err.value)
+
+
+def test_a_line_just_under_the_limit_is_a_row_like_any_other(tmp_path: Path) -> None:
+    path = _with_row(tmp_path, "a.csv", b"long@example.com," + b"x" * (LIMIT - 100))
+    summary = count_audience(str(path), tmp_path / "w" / "audience.duckdb")
+    assert (summary.rows, summary.valid) == (10, 10)
+
+
+def test_a_query_error_never_quotes_the_row(tmp_path: Path) -> None:
+    path = _with_row(tmp_path, "a.csv", b"secret@example.com," + b"x" * (3 << 20))
+    with pytest.raises(AudienceError) as err:
+        count_audience(f"SELECT * FROM '{path}'", tmp_path / "w" / "audience.duckdb")
+    message = str(err.value)
+    assert "secret@example.com" not in message and "Original Line: (left out" in message
+    assert max(len(line) for line in message.splitlines()) <= 502
