@@ -164,14 +164,16 @@ def reason_sql(value: str, field: AccountField) -> str:
 
 
 def _options_map(field: AccountField) -> str:
+    """The field's options by their lower case, in parentheses: `MAP {}::MAP(VARCHAR, VARCHAR)[x]` would parse
+    as an array type (a field retyped to a dropdown with no options yet)."""
     if not field.options:
-        return "MAP {}::MAP(VARCHAR, VARCHAR)"
+        return "(MAP {}::MAP(VARCHAR, VARCHAR))"
     # The first option wins when two differ only by case.
     seen: dict[str, str] = {}
     for option in field.options:
         seen.setdefault(option.lower(), option)
     pairs = ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in seen.items())
-    return f"MAP {{{pairs}}}"
+    return f"(MAP {{{pairs}}})"
 
 
 def _options_text(field: AccountField) -> str:

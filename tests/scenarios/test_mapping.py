@@ -209,3 +209,18 @@ async def test_a_field_the_list_cannot_show_is_related_before_the_first_import(
     )
     assert rel < first_write
     assert admin.contact("a@example.com")["fields"] == {str(company): "Initech"}
+
+
+@pytest.mark.parametrize("kind", ["dropdown", "listbox", "radio"])
+async def test_a_choice_field_with_no_options_is_values_not_sent_never_a_parser_error(
+    sync_env: EmulatorProcess, tmp_path: Path, kind: str
+) -> None:
+    admin = Admin(sync_env.base_url)
+    create_field(sync_env, "Plan", kind, [], perstag="PLAN")  # retyped to a choice, its options not made yet
+    export = tmp_path / "export.csv"
+    export.write_text("email,Plan\na@example.com,Pro\nb@example.com,Free\nc@example.com,\n")
+    code, summary = await sync(audience=str(export), list_name="Choices", group_name="Admin")
+    assert code == 0, summary
+    assert admin.members("Choices") == {"a@example.com", "b@example.com", "c@example.com"}
+    assert summary["rejected_values"] == 2, summary
+    assert admin.contact("a@example.com")["fields"] == {}
