@@ -54,6 +54,11 @@ class StateError(SyncInputError):
     """The sync state cannot be read or written; the message names the file and how to rebuild the state."""
 
 
+class StateWriteError(StateError):
+    """A file of the sync state could not be written (a full disk, a permission, the store refusing): the
+    message names the path, what it would have recorded, and what the next run does without it."""
+
+
 class SyncFailure(Exception):
     """A failure an operator can fix while the run waits. `context`: what its playbook shows (names, ids,
     counts; never the API key, never an audience's email)."""
@@ -114,6 +119,7 @@ SYNC_FAILURES: dict[str, type[SyncFailure]] = {cls.code: cls for cls in SyncFail
 KINDS: dict[str, tuple[str, str]] = {
     "ConfigError": ("CONFIG_INVALID", "A setting, flag or credentials source is wrong"),
     "AudienceError": ("AUDIENCE_INVALID", "The audience cannot be read"),
+    "StateWriteError": ("STATE_UNWRITABLE", "The sync state cannot be written"),
     "StateError": ("STATE_DAMAGED", "The sync state cannot be read or written"),
     "ServerError": ("API_UNAVAILABLE", "ActiveCampaign kept failing (5xx) past the retry budget"),
     "TransportError": ("API_UNAVAILABLE", "ActiveCampaign could not be reached past the retry budget"),

@@ -540,6 +540,8 @@ UNTYPED_ADVICE = {
     "AUDIENCE_INVALID": "Correct the audience (the file, or the query) as the message says, then run again.",
     "STATE_DAMAGED": "The message names the file and the command that rebuilds the list's sync state; run it, "
     "then run again.",
+    "STATE_UNWRITABLE": "Make room (or fix the permission) where the message says, then run again: what was "
+    "recorded is kept, and the next run does what the message says for the rest.",
     "API_UNAVAILABLE": "ActiveCampaign (or the network to it) kept failing: check its status page and this "
     "machine's connection, then run again; confirmed batches are not sent again.",
     "UNEXPECTED_ANSWER": "ActiveCampaign (or a proxy in front of it) answered something the sync cannot read: check "

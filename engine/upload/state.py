@@ -41,7 +41,7 @@ from typing import Any
 import duckdb
 import fsspec
 
-from ac_sync.engine.errors import StateError, one_line
+from ac_sync.engine.errors import StateError, StateWriteError, one_line
 from ac_sync.engine.sql import drop_relation, sql_literal
 from ac_sync.engine.upload import state_checks as checks
 from ac_sync.engine.upload.stores import is_local, is_object_store, open_location, shown
@@ -201,16 +201,31 @@ class SyncState:
             raise checks.damaged(self.shown(path), str(exc), lost, command) from None
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        self._put_bytes(self._path("meta.json"), json.dumps(meta, sort_keys=True).encode())
+        self._put_bytes(
+            self._path("meta.json"),
+            json.dumps(meta, sort_keys=True).encode(),
+            "the list's record was not updated; the next run writes it again",
+        )
 
-    def _put_bytes(self, path: str, data: bytes) -> None:
-        # Write beside and move into place: a reader never sees half a file, even on a local disk.
+    def _put_bytes(self, path: str, data: bytes, unwritten: str) -> None:
+        """Write beside and move into place: a reader never sees half a file, even on a local disk. `unwritten`
+        says what is lost if it cannot be written, and what the next run does instead."""
         self._guarded()
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-        with self.fs.open(tmp, "wb") as fh:
-            fh.write(data)
-        self.fs.mv(tmp, path)
+        try:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            with self.fs.open(tmp, "wb") as fh:
+                fh.write(data)
+            self.fs.mv(tmp, path)
+        except OSError as exc:
+            raise self._unwritable(path, tmp, exc, unwritten) from None
+
+    def _unwritable(self, path: str, tmp: str, exc: OSError, unwritten: str) -> StateWriteError:
+        with contextlib.suppress(OSError):
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
+        why = exc.strerror or one_line(exc)
+        return StateWriteError(f"cannot write the sync state's {self.shown(path)}: {why}; {unwritten}")
 
     # --- rows --------------------------------------------------------------------------------------
 
@@ -222,7 +237,12 @@ class SyncState:
         lines = [json.dumps({"email": e, "fields_hash": h, "status": s, "sent": v}) for e, h, s, v in rows]
         if not lines:
             return
-        self._put_bytes(self._next_delta(), ("\n".join(lines) + "\n").encode())
+        self._put_bytes(
+            self._next_delta(),
+            ("\n".join(lines) + "\n").encode(),
+            f"{len(lines)} contacts ActiveCampaign confirmed are not recorded; the next run compares them with the"
+            " list again and sends only what differs (earlier batches stay recorded)",
+        )
 
     def checkpoint_query(self, con: duckdb.DuckDBPyConnection, select: str) -> int:
         """Record the rows of `select` (columns email, fields_hash, status, sent) as one delta; answers how many.
@@ -245,7 +265,12 @@ class SyncState:
 
     def add_pending(self, batch_id: str, rows: list[dict[str, Any]]) -> None:
         """Remember a queued batch, so that a later run polls it instead of sending it again."""
-        self._put_bytes(self._path("pending", f"{batch_id}.json"), json.dumps(rows).encode())
+        self._put_bytes(
+            self._path("pending", f"{batch_id}.json"),
+            json.dumps(rows).encode(),
+            f"batch {batch_id}, queued by ActiveCampaign, is not recorded as pending; the next run sends its"
+            f" {len(rows)} contacts again (a bulk import only adds or updates them)",
+        )
 
     def remove_pending(self, batch_id: str) -> None:
         path = self._path("pending", f"{batch_id}.json")
@@ -466,11 +491,13 @@ class SyncState:
     def _put_file(self, path: str, local: str) -> None:
         # As _put_bytes, without holding the whole file in memory.
         self._guarded()
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-        self.fs.put_file(local, tmp)
         try:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(local, tmp)
             self.fs.mv(tmp, path)
+        except OSError as exc:
+            raise self._unwritable(path, tmp, exc, "the next run writes it again") from None
         except BaseException:
             with contextlib.suppress(OSError):
                 self.fs.rm(tmp)
