@@ -6,7 +6,9 @@ machine; it shares this process's process group, so the terminal's Ctrl-C kills 
 other command (`ac-sync resolve` in a second shell) starts one more. The server started here waits for its
 database as long as it is alive (no race against a clock), runs in a session of its own (only this process
 stops it, after the run's last state is recorded), and announces itself under PREFECT_HOME so that `ac-sync
-resolve` from another shell uses it rather than starting its own. It serves the API only, no UI.
+resolve` from another shell uses it rather than starting its own. It serves the API only, no UI. Whatever
+ends a command — a signal while the server starts included — stops the server it started; and a server left
+by a command killed outright (SIGKILL) is stopped by the next command on the same PREFECT_HOME.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -158,16 +162,28 @@ class LocalServer:
             )
 
     def start(self) -> str:
+        """Start the server and answer its API URL; whatever ends the start (a signal, a failure), the server
+        it spawned is stopped."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> str:
         deadline = time.monotonic() + STARTUP_LIMIT_S
         self.home.mkdir(parents=True, exist_ok=True)
         # One start at a time per PREFECT_HOME: two servers migrating one fresh database at once crash.
         with (self.home / "ac-sync-server.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             for _ in range(3):  # another process may take the free port between choosing and binding it
-                self.proc = self._spawn()
+                # A signal waits until the child is both spawned and on record: none is left unknown.
+                with _signals_held():
+                    self.proc = self._spawn()
+                    self._announce(ready=False)
                 while self.proc.poll() is None and time.monotonic() < deadline:
                     if _healthy(self.api_url):
-                        self._announce()
+                        self._announce(ready=True)
                         return self.api_url
                     time.sleep(0.1)
                 if self.proc.poll() is None:
@@ -186,11 +202,21 @@ class LocalServer:
             return ""
         return lines[-1][:200] if lines else ""
 
-    def _announce(self) -> None:
+    def _announce(self, *, ready: bool) -> None:
+        """The record of this command's server: its URL once it answers (`ready`), and from its spawn on, its
+        pid, so that the next command finds and stops it if this one is killed (kill -9) before it could."""
+        assert self.proc is not None
         folder = self.home / ANNOUNCE_DIR
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{os.getpid()}.json"
-        path.write_text(json.dumps({"url": self.api_url, "pid": os.getpid()}), encoding="utf-8")
+        record = {
+            "url": self.api_url,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "server_pid": self.proc.pid,
+            "ready": ready,
+        }
+        path.write_text(json.dumps(record), encoding="utf-8")
         self._announced = path
 
     def stop(self) -> None:
@@ -210,21 +236,73 @@ class LocalServer:
             proc.wait(timeout=10)
 
 
-def announced_server() -> str | None:
-    """The API of a local server another ac-sync command runs on this PREFECT_HOME (a paused run's), if any."""
+def _records() -> Iterator[tuple[Path, dict[str, Any]]]:
     folder = _home() / ANNOUNCE_DIR
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
-            url, pid = str(entry["url"]), int(entry["pid"])
+            int(entry["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _alive(pid):
-            path.unlink(missing_ok=True)  # left by a process that was killed
-            continue
-        if _healthy(url):
-            return url
+        yield path, entry
+
+
+def announced_server() -> str | None:
+    """The API of a local server another ac-sync command runs on this PREFECT_HOME (a paused run's), if any."""
+    for _, entry in _records():
+        if entry.get("ready", True) and _alive(int(entry["pid"])) and _healthy(str(entry.get("url"))):
+            return str(entry["url"])
     return None
+
+
+def stop_orphans() -> list[int]:
+    """Stop the local servers whose command is gone (killed with SIGKILL, or crashed before it could stop its
+    server) on this PREFECT_HOME; answers their pids."""
+    stopped = []
+    for path, entry in _records():
+        if entry.get("host", socket.gethostname()) != socket.gethostname() or _alive(int(entry["pid"])):
+            continue  # another host's pids are not this one's to judge
+        server = int(entry.get("server_pid") or 0)
+        if server and _alive(server) and _is_local_server(server):
+            _end_group(server)
+            stopped.append(server)
+        path.unlink(missing_ok=True)
+    return stopped
+
+
+def _is_local_server(pid: int) -> bool:
+    """Whether `pid` is still a Prefect API server (a pid the system gave to another process is left alone)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"prefect.server.api.server:create_app" in cmdline
+
+
+def _end_group(pid: int) -> None:
+    """SIGTERM to the server's session (it leads one), then SIGKILL if it has not ended within 10 s."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and _is_local_server(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid) and _is_local_server(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the block (delivered at its end), on the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 @contextlib.contextmanager
@@ -238,6 +316,7 @@ def prefect_api(status: Callable[[str], None] = lambda _: None, *, reuse: bool =
         return
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
+    stop_orphans()
     url = announced_server() if reuse else None
     server = None
     if url is None:

@@ -13,8 +13,6 @@ from tests.syncing import Admin, sync
 SPELLINGS = {
     "host-case": "http://LOCALHOST:{port}",
     "scheme-case": "HTTP://localhost:{port}",
-    "trailing-slash": "http://localhost:{port}/",
-    "api-path": "http://localhost:{port}/api/3",
     "api-path-slash": "http://localhost:{port}/api/3/",
 }
 
