@@ -420,6 +420,9 @@ class ACClient:
                 attempts=attempts,
                 reason=reason,
             )
+            if method != "GET" and untrusted(verdict):
+                # A write whose last answer could not be read may have acted all the same.
+                message += "; the write may have happened (the next run reads what it did before writing again)"
             raise await self._failure(verdict, self._scrub(message), status=status, method=method, path=path, body=body)
 
     async def _send(
