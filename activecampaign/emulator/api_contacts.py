@@ -259,6 +259,49 @@ async def set_contact_list(request: Request) -> Response:
     )
 
 
+@requires("pgContactEdit")
+@ac.by_id(ac.CONTACTS)
+async def update_contact(request: Request, contact: Contact) -> Response:
+    """PUT /contacts/{id}: email, firstName, lastName, phone and fieldValues, each only when given."""
+    emu = ac.emulator(request)
+    data = ac.wrapped(request, "contact")
+    if data is None:
+        return ac.bad_request()
+    email = data.get("email")
+    if email is not None:
+        if not isinstance(email, str) or not is_valid_email(email.strip(), emu.config.accept_unicode_email):
+            entry = ac.field_error("Contact Email Address is not valid.", "email_invalid", "email")
+            return ac.errors(emu.config.invalid_email_status, [entry])
+        owner = emu.account.find_contact(email)
+        if owner is not None and owner.id != contact.id:
+            entry = ac.field_error("Email address already exists in the system", "duplicate", "email")
+            return ac.errors(422, [entry])
+    # Field values are checked before anything is written, so a refused request changes nothing.
+    written = _write(request, contact, data)
+    if isinstance(written, Response):
+        return written
+    if email is not None and email.strip() != contact.email:
+        emu.account.change_email(contact, email)
+    base = ac.base_url(request)
+    return ac.ok(
+        {
+            "fieldValues": [field_value(fv, base) for fv in contact.field_values.values()],
+            "contact": render.contact_echoed(contact, base, with_edate=True),
+        }
+    )
+
+
+async def list_contact_lists(request: Request) -> Response:
+    """GET /contactLists: every membership, by id, paged like the other collections."""
+    account = ac.emulator(request).account
+    page = ac.paginate(request, sorted(account.memberships.values(), key=lambda m: m.id))
+    if isinstance(page, Response):
+        return page
+    base = ac.base_url(request)
+    listed = [render.contact_list(m, account.contacts[m.contact_id], base) for m in page.items]
+    return ac.ok({"contactLists": listed, "meta": {"total": page.total}})
+
+
 @ac.by_id(ac.CONTACTS)
 async def get_contact(request: Request, contact: Contact) -> Response:
     account = ac.emulator(request).account
@@ -294,8 +337,10 @@ ROUTES = [
     Route("/api/3/contacts", list_contacts, methods=["GET"]),
     Route("/api/3/contacts", create_contact, methods=["POST"]),
     Route("/api/3/contacts/{id}", get_contact, methods=["GET"]),
+    Route("/api/3/contacts/{id}", update_contact, methods=["PUT"]),
     Route("/api/3/contacts/{id}", delete_contact, methods=["DELETE"]),
     Route("/api/3/contacts/{id}/contactLists", get_contact_lists, methods=["GET"]),
     Route("/api/3/contact/sync", sync_contact, methods=["POST"]),
+    Route("/api/3/contactLists", list_contact_lists, methods=["GET"]),
     Route("/api/3/contactLists", set_contact_list, methods=["POST"]),
 ]

@@ -14,6 +14,7 @@ from . import render
 from .field_types import judge_one
 from .guards import MESSAGE, requires
 from .model import ALL_LISTS, FIELD_TYPES, Contact, CustomField, FieldValue, truthy
+from .refusals import not_found
 from .render_fields import ZERO_AUTHORS, field, field_option, field_rel, field_value, field_value_written
 from .state import Account
 
@@ -53,6 +54,13 @@ async def list_fields(request: Request) -> Response:
 async def get_field(request: Request, custom_field: CustomField) -> Response:
     base = ac.base_url(request)
     return ac.ok({**_sideloads(ac.emulator(request).account, [custom_field], base), "field": field(custom_field, base)})
+
+
+@ac.by_id(FIELDS)
+async def options_of_field(request: Request, custom_field: CustomField) -> Response:
+    base = ac.base_url(request)
+    options = ac.emulator(request).account.options_of(custom_field)
+    return ac.ok({"fieldOptions": [field_option(o, base) for o in options]})
 
 
 def perstag_of(text: str, from_title: bool) -> str:
@@ -136,6 +144,13 @@ async def bulk_field_options(request: Request) -> Response:
     return ac.ok({"fieldOptions": [field_option(o, base) for o in created]}, 201)
 
 
+async def bulk_field_options_plural(request: Request) -> Response:
+    """POST /fieldOptions/bulk, the vendor's MCP server's spelling; plural_field_options_path says whether it exists."""
+    if ac.emulator(request).config.plural_field_options_path == "not_found":
+        return not_found(request.url.path)
+    return await bulk_field_options(request)
+
+
 def _is_option(entry: Any) -> bool:
     return isinstance(entry, dict) and entry.get("value") is not None and ac.int_or_none(entry.get("field")) is not None
 
@@ -166,6 +181,11 @@ async def list_field_values(request: Request) -> Response:
         return page
     base = ac.base_url(request)
     return ac.ok({"fieldValues": [field_value(fv, base) for fv in page.items], "meta": {"total": page.total}})
+
+
+@ac.by_id(FIELD_VALUES)
+async def get_field_value(request: Request, fv: FieldValue) -> Response:
+    return ac.ok({"fieldValue": field_value(fv, ac.base_url(request))})
 
 
 def _write_value(request: Request, contact: Contact, custom_field: CustomField, raw: Any) -> Response:
@@ -219,10 +239,13 @@ ROUTES = [
     Route("/api/3/fields", list_fields, methods=["GET"]),
     Route("/api/3/fields", create_field, methods=["POST"]),
     Route("/api/3/fields/{id}", get_field, methods=["GET"]),
+    Route("/api/3/fields/{id}/options", options_of_field, methods=["GET"]),
     Route("/api/3/fieldOption/bulk", bulk_field_options, methods=["POST"]),
+    Route("/api/3/fieldOptions/bulk", bulk_field_options_plural, methods=["POST"]),
     Route("/api/3/fieldRels", create_field_rel, methods=["POST"]),
     Route("/api/3/fieldValues", list_field_values, methods=["GET"]),
     Route("/api/3/fieldValues", create_field_value, methods=["POST"]),
+    Route("/api/3/fieldValues/{id}", get_field_value, methods=["GET"]),
     Route("/api/3/fieldValues/{id}", update_field_value, methods=["PUT"]),
     Route("/api/3/fieldValues/{id}", delete_field_value, methods=["DELETE"]),
     Route("/api/3/contacts/{id}/fieldValues", field_values_of_contact, methods=["GET"]),

@@ -54,17 +54,26 @@ async def list_lists(request: Request) -> Response:
     return ac.ok({"lists": [render.ac_list(lst, base) for lst in page.items], "meta": {"total": page.total}})
 
 
+def _text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 @requires("pgListAdd")
 async def create_list(request: Request) -> Response:
     emu = ac.emulator(request)
     data = ac.wrapped(request, "list")
     if data is None:
         return ac.bad_request()
-    missing = [f for f in REQUIRED_LIST_FIELDS if not isinstance(data.get(f), str) or not data[f].strip()]
+    # Without list_stringid_required a missing stringid is derived from the name below.
+    required = [f for f in REQUIRED_LIST_FIELDS if f != "stringid" or emu.config.list_stringid_required]
+    missing = [f for f in required if _text(data, f) is None]
     if missing:
         return ac.errors(422, [ac.field_error(f"The {f} field is required", "field_missing", f) for f in missing])
+    name = data["name"]
+    stringid = data["stringid"] if _text(data, "stringid") is not None else emu.account.stringid_for(name)
     if emu.config.duplicate_list_names == "error":
-        clash = _duplicate(emu.account.lists.values(), data["name"], data["stringid"])
+        clash = _duplicate(emu.account.lists.values(), name, stringid)
         if clash is not None:
             title = f"A list with this {clash} already exists"
             return ac.errors(422, [ac.field_error(title, "duplicate", clash)])
@@ -72,16 +81,16 @@ async def create_list(request: Request) -> Response:
     limit = list_limit_reached(emu.account, user)
     if limit is not None:
         return over_limit(emu.config.list_limit_status, f"Your group has reached its limit of {limit} lists.", "name")
-    lst = emu.account.create_list(
-        data["name"], data["stringid"], data["sender_url"], data["sender_reminder"], creator_id=user.id
-    )
+    lst = emu.account.create_list(name, stringid, data["sender_url"], data["sender_reminder"], creator_id=user.id)
     if emu.config.non_admin_list_link == "own_group" and not has_right(emu.account, user, ADMIN_ONLY):
         emu.account.link_list_group(lst.id, user.group_id)
     return ac.ok({"list": render.list_created(lst, ac.base_url(request))}, emu.config.list_create_status)
 
 
-def _duplicate(lists: Iterable[AcList], name: str, stringid: str) -> str | None:
+def _duplicate(lists: Iterable[AcList], name: str, stringid: str, itself: int | None = None) -> str | None:
     for lst in lists:
+        if lst.id == itself:
+            continue
         if lst.name.lower() == name.lower():
             return "name"
         if lst.stringid.lower() == stringid.lower():
@@ -92,6 +101,33 @@ def _duplicate(lists: Iterable[AcList], name: str, stringid: str) -> str | None:
 @ac.by_id(LISTS)
 async def get_list(request: Request, lst: AcList) -> Response:
     return hidden_list(request, lst) or ac.ok({"list": render.ac_list(lst, ac.base_url(request))})
+
+
+@requires("pgListEdit")
+@ac.by_id(LISTS)
+async def update_list(request: Request, lst: AcList) -> Response:
+    """PUT /lists/{id}: the attributes the emulator keeps (name, stringid, sender_url, sender_reminder) change;
+    others (carboncopy, send_last_broadcast, ...) are accepted and not kept."""
+    hidden = hidden_list(request, lst)
+    if hidden is not None:
+        return hidden
+    emu = ac.emulator(request)
+    data = ac.wrapped(request, "list")
+    if data is None:
+        return ac.bad_request()
+    blank = [f for f in REQUIRED_LIST_FIELDS if f in data and data[f] is not None and _text(data, f) is None]
+    if blank:
+        return ac.errors(422, [ac.field_error(f"The {f} field is required", "field_missing", f) for f in blank])
+    changes = {f: data[f] for f in REQUIRED_LIST_FIELDS if _text(data, f) is not None}
+    if emu.config.duplicate_list_names == "error":
+        clash = _duplicate(
+            emu.account.lists.values(), changes.get("name", lst.name), changes.get("stringid", lst.stringid), lst.id
+        )
+        if clash is not None:
+            title = f"A list with this {clash} already exists"
+            return ac.errors(422, [ac.field_error(title, "duplicate", clash)])
+    emu.account.update_list(lst, changes)
+    return ac.ok({"list": render.ac_list(lst, ac.base_url(request))})
 
 
 @requires("pgListDelete")
@@ -146,6 +182,7 @@ ROUTES = [
     Route("/api/3/lists", create_list, methods=["POST"]),
     Route("/api/3/lists/exclusions", list_exclusions, methods=["GET"]),
     Route("/api/3/lists/{id}", get_list, methods=["GET"]),
+    Route("/api/3/lists/{id}", update_list, methods=["PUT"]),
     Route("/api/3/lists/{id}", delete_list, methods=["DELETE"]),
     Route("/api/3/listGroups", create_list_group, methods=["POST"]),
 ]

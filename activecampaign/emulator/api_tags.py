@@ -11,10 +11,11 @@ from starlette.routing import Route
 
 from . import api_common as ac
 from .guards import requires
-from .model import Contact, ContactTag
-from .render_fields import contact_tag, tag
+from .model import Contact, ContactTag, Tag
+from .render_fields import contact_tag, contact_tag_listed, tag
 
 CONTACT_TAGS: ac.Kind[ContactTag] = ac.Kind("SubscriberTag", lambda account: account.contact_tags)
+TAGS: ac.Kind[Tag] = ac.Kind("Tag", lambda account: account.tags)
 _SEARCH_FILTER = re.compile(r"filters\[search\](?:\[([^\]]*)\])?")
 _OPERATORS = ("eq", "neq", "lt", "lte", "gt", "gte", "contains", "starts_with")
 
@@ -66,6 +67,47 @@ async def create_tag(request: Request) -> Response:
     return ac.ok({"tag": tag(created, ac.base_url(request), created=True)}, 201)
 
 
+@ac.by_id(TAGS)
+async def get_tag(request: Request, found: Tag) -> Response:
+    return ac.ok({"tag": tag(found, ac.base_url(request))})
+
+
+@ac.by_id(TAGS)
+async def update_tag(request: Request, found: Tag) -> Response:
+    emu = ac.emulator(request)
+    data = ac.wrapped(request, "tag")
+    if data is None:
+        return ac.bad_request()
+    name = data.get("tag")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            return ac.errors(422, [ac.field_error("Tag name is required", "field_missing", "tag")])
+        clash = emu.account.find_tag(name)
+        if emu.config.duplicate_tag_names == "error" and clash is not None and clash.id != found.id:
+            detail = f"A tag named '{name.strip()}' already exists"
+            return ac.errors(422, [ac.field_error("Duplicate tag", "duplicate", "tag", detail)])
+    tag_type, description = data.get("tagType"), data.get("description")
+    emu.account.update_tag(
+        found,
+        name,
+        tag_type if isinstance(tag_type, str) and tag_type else None,
+        description if isinstance(description, str) else None,
+    )
+    return ac.ok({"tag": tag(found, ac.base_url(request))})
+
+
+delete_tag = ac.deleting(TAGS, lambda account, found: account.delete_tag(found.id))
+
+
+async def list_contact_tags(request: Request) -> Response:
+    account = ac.emulator(request).account
+    page = ac.paginate(request, sorted(account.contact_tags.values(), key=lambda ct: ct.id))
+    if isinstance(page, Response):
+        return page
+    base = ac.base_url(request)
+    return ac.ok({"contactTags": [contact_tag_listed(ct, base) for ct in page.items], "meta": {"total": page.total}})
+
+
 def _not_found(what: str) -> JSONResponse:
     return ac.errors(404, [{"status": 404, "title": "Not Found", "detail": f"{what} not found"}])
 
@@ -101,6 +143,10 @@ async def tags_of_contact(request: Request, contact: Contact) -> Response:
 ROUTES = [
     Route("/api/3/tags", list_tags, methods=["GET"]),
     Route("/api/3/tags", create_tag, methods=["POST"]),
+    Route("/api/3/tags/{id}", get_tag, methods=["GET"]),
+    Route("/api/3/tags/{id}", update_tag, methods=["PUT"]),
+    Route("/api/3/tags/{id}", delete_tag, methods=["DELETE"]),
+    Route("/api/3/contactTags", list_contact_tags, methods=["GET"]),
     Route("/api/3/contactTags", create_contact_tag, methods=["POST"]),
     Route("/api/3/contactTags/{id}", delete_contact_tag, methods=["DELETE"]),
     Route("/api/3/contacts/{id}/contactTags", tags_of_contact, methods=["GET"]),

@@ -8,11 +8,23 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import admin, api_automations, api_contacts, api_fields, api_imports, api_lists, api_tags, api_users
+from . import (
+    admin,
+    api_automations,
+    api_contacts,
+    api_fields,
+    api_imports,
+    api_lists,
+    api_readonly,
+    api_tags,
+    api_users,
+    api_webhooks,
+)
 from .config import EmulatorConfig
 from .core import Emulator
 from .gate import ApiGate
 from .model import account_now, set_clock_offset
+from .refusals import EXCEPTION_HANDLERS
 
 
 class AccountClock:
@@ -49,8 +61,11 @@ def create_app(config: EmulatorConfig | None = None, emulator: Emulator | None =
             *api_tags.ROUTES,
             *api_automations.ROUTES,
             *api_imports.ROUTES,
+            *api_webhooks.ROUTES,
+            *api_readonly.ROUTES,
             *admin.ROUTES,
         ],
+        exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(AccountClock, emulator=emu), Middleware(ApiGate, emulator=emu)],
     )
     app.state.emulator = emu

@@ -33,7 +33,14 @@ class EmulatorConfig:
     forbidden_body: str = _one_of("empty", "json")
     limit_over_max: str = _one_of("clamp", "error")
     name_filter: str = _one_of("partial", "exact")
+    # Whether a second list may have a name or stringid (compared case-insensitively) that a list already has.
     duplicate_list_names: str = _one_of("allow", "error")
+    # The reference lists stringid as required, yet the vendor's own MCP server creates lists without one; by
+    # default the emulator derives it from the name (a slug no list has yet), True refuses with 422.
+    list_stringid_required: bool = False
+    # POST /fieldOptions/bulk (plural, what the vendor's MCP server sends) beside the documented
+    # /fieldOption/bulk: "accept" treats both alike, "not_found" answers the plural path as an unknown route.
+    plural_field_options_path: str = _one_of("accept", "not_found")
     duplicate_list_group: str = _one_of("idempotent", "error")
     success_casing: str = _one_of("Success", "success")
     invalid_email_status: int = _one_of(422, 400)

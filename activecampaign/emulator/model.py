@@ -1,4 +1,5 @@
-"""The account's records: groups and their users, lists, contacts and memberships, fields, tags, automations."""
+"""The account's records: groups and their users, lists, contacts and memberships, fields, tags, automations,
+webhooks."""
 
 from __future__ import annotations
 
@@ -148,6 +149,7 @@ class AcList:
     sender_reminder: str
     cdate: str
     creator_id: int = ADMIN_USER_ID
+    # When the list last changed; set at creation, as udate is in the reference's answer to POST /lists.
     udate: str | None = None
     group_ids: list[int] = field(default_factory=list)
 
@@ -269,3 +271,16 @@ class ContactAutomation:
     adddate: str
     # The bulk import that started it, if one did.
     batch_id: str | None = None
+
+
+@dataclass
+class Webhook:
+    """A webhook as the API stores it; the emulator never calls it (it sends nothing anywhere)."""
+
+    id: int
+    name: str
+    url: str
+    events: list[str]
+    sources: list[str]
+    listid: str
+    cdate: str

@@ -150,10 +150,18 @@ def _contact_common(c: Contact) -> dict[str, Any]:
     }
 
 
+def _read_stamps(c: Contact) -> dict[str, Any]:
+    """What the current API adds to a contact it reads back, beyond the reference's examples, and what
+    tap-activecampaign and Airbyte's connector read: *_timestamp in the style of the contactLists' ones, and
+    email_empty as POST /contact/sync shows it."""
+    return {"created_timestamp": plain(c.cdate), "updated_timestamp": plain(c.udate), "email_empty": not c.email}
+
+
 def contact(c: Contact, base: str) -> dict[str, Any]:
     """A contact in GET /contacts."""
     return {
         **_contact_common(c),
+        **_read_stamps(c),
         "udate": c.udate,
         "deleted_at": "0000-00-00 00:00:00",
         "scoreValues": [],
@@ -218,6 +226,7 @@ def contact_detail(c: Contact, memberships: list[Membership], automation_ids: li
     del common["anonymized"]  # absent from this variant in the reference
     return {
         **common,
+        **_read_stamps(c),
         "adate": None,
         "udate": c.udate,
         "edate": None,

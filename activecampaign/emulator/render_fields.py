@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .model import ContactTag, CustomField, FieldOption, FieldRel, FieldValue, Tag
-from .render import links
+from .render import links, plain
 
 FIELD_VALUE_LINKS = ("owner", "field")
 
@@ -122,3 +122,9 @@ def contact_tag(ct: ContactTag, base: str) -> dict[str, Any]:
         "links": links(base, "contactTags", ct.id, ("contact", "tag")),
         "tag": str(ct.tag_id),
     }
+
+
+def contact_tag_listed(ct: ContactTag, base: str) -> dict[str, Any]:
+    """A contactTag in GET /contactTags: POST's shape with the *_timestamp fields that incremental readers
+    (tap-activecampaign) take their bookmark from; a contactTag never changes, so both are its cdate."""
+    return {**contact_tag(ct, base), "created_timestamp": plain(ct.cdate), "updated_timestamp": plain(ct.cdate)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -25,6 +26,7 @@ from .model import (
     Membership,
     Tag,
     User,
+    Webhook,
     timestamp,
 )
 
@@ -65,6 +67,7 @@ class Account:
         self._contacts_by_group: Counter[int] = Counter()
         self.exclusions: list[str] = []
         self._excluded: set[str] = set()
+        self.webhooks: dict[int, Webhook] = {}
         # A fresh account has only the Admin group, numbered 3 as in real accounts, and its user 1.
         self._ids = {
             kind: itertools.count(ADMIN_GROUP_ID + 1 if kind == "group" else 1)
@@ -83,6 +86,7 @@ class Account:
                 "contact_tag",
                 "automation",
                 "contact_automation",
+                "webhook",
             )
         }
         self.groups[ADMIN_GROUP_ID] = Group(ADMIN_GROUP_ID, "Admin", ADMIN_DESCRIPTION, timestamp(), admin=True)
@@ -125,9 +129,26 @@ class Account:
     def create_list(
         self, name: str, stringid: str, sender_url: str, sender_reminder: str, creator_id: int = ADMIN_USER_ID
     ) -> AcList:
-        ac_list = AcList(self._next("list"), name, stringid, sender_url, sender_reminder, timestamp(), creator_id)
+        now = timestamp()
+        ac_list = AcList(self._next("list"), name, stringid, sender_url, sender_reminder, now, creator_id, udate=now)
         self.lists[ac_list.id] = ac_list
         return ac_list
+
+    def update_list(self, ac_list: AcList, changes: Mapping[str, str]) -> None:
+        """Change a list's name, stringid, sender_url or sender_reminder (the keys of `changes`)."""
+        for key, value in changes.items():
+            setattr(ac_list, key, value)
+        ac_list.udate = timestamp()
+
+    def stringid_for(self, name: str) -> str:
+        """A URL-safe slug of `name` that no list has yet: "Spring Sale" -> spring-sale, then spring-sale-2."""
+        base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "list"
+        taken = {lst.stringid.lower() for lst in self.lists.values()}
+        candidate, n = base, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
 
     def delete_list(self, list_id: int) -> None:
         del self.lists[list_id]
@@ -173,6 +194,11 @@ class Account:
         self.by_email[email_key(email)] = contact.id
         self._contacts_by_group[self.users[creator_id].group_id] += 1
         return contact
+
+    def change_email(self, contact: Contact, email: str) -> None:
+        del self.by_email[email_key(contact.email)]
+        contact.email = email.strip()
+        self.by_email[email_key(contact.email)] = contact.id
 
     def contacts_created_by_group(self, group_id: int) -> int:
         return self._contacts_by_group[group_id]
@@ -334,6 +360,33 @@ class Account:
         self._tag_named.setdefault(tag.tag.lower(), tag.id)
         return tag
 
+    def update_tag(self, tag: Tag, name: str | None, tag_type: str | None, description: str | None) -> None:
+        if name is not None:
+            self._forget_name(tag)
+            tag.tag = name.strip()
+            self._tag_named.setdefault(tag.tag.lower(), tag.id)
+        if tag_type is not None:
+            tag.tag_type = tag_type
+        if description is not None:
+            tag.description = description
+
+    def delete_tag(self, tag_id: int) -> None:
+        """Remove a tag and every contact's use of it."""
+        self._forget_name(self.tags[tag_id])
+        del self.tags[tag_id]
+        for contact_tag in [ct for ct in self.contact_tags.values() if ct.tag_id == tag_id]:
+            self.untag(contact_tag.id)
+
+    def _forget_name(self, tag: Tag) -> None:
+        """Stop finding `tag` by its name; another tag of that name (duplicate_tag_names=allow) takes over."""
+        key = tag.tag.lower()
+        if self._tag_named.get(key) != tag.id:
+            return
+        del self._tag_named[key]
+        others = sorted(t.id for t in self.tags.values() if t.id != tag.id and t.tag.lower() == key)
+        if others:
+            self._tag_named[key] = others[0]
+
     def tag_contact(self, contact_id: int, tag_id: int) -> ContactTag:
         """Tag a contact; tagging it again with the same tag answers the existing contactTag."""
         own = self._tags_of.setdefault(contact_id, {})
@@ -354,6 +407,13 @@ class Account:
 
     def tags_of(self, contact_id: int) -> list[ContactTag]:
         return sorted(self._tags_of.get(contact_id, {}).values(), key=lambda ct: ct.id)
+
+    # Webhooks
+
+    def create_webhook(self, name: str, url: str, events: list[str], sources: list[str], listid: str) -> Webhook:
+        webhook = Webhook(self._next("webhook"), name, url, events, sources, listid, timestamp())
+        self.webhooks[webhook.id] = webhook
+        return webhook
 
     # Exclusions
 

@@ -108,15 +108,19 @@ def test_duplicate_list_names(setting: str, emulator_api: httpx.Client, emulator
         assert same_stringid.json()["errors"][0]["source"]["pointer"] == "/data/attributes/stringid"
 
 
-def test_list_requires_four_fields(emulator_api: httpx.Client) -> None:
+@pytest.mark.parametrize("stringid_required", [False, True])
+def test_list_requires_its_fields(
+    stringid_required: bool, emulator_api: httpx.Client, emulator_admin: httpx.Client
+) -> None:
+    # The reference names four required fields; whether stringid really is one is the list_stringid_required option.
+    configure(emulator_admin, list_stringid_required=stringid_required)
     response = emulator_api.post("/lists", json={"list": {"name": "Only a name"}})
     assert response.status_code == 422
     errors = response.json()["errors"]
-    assert [e["source"]["pointer"] for e in errors] == [
-        "/data/attributes/stringid",
-        "/data/attributes/sender_url",
-        "/data/attributes/sender_reminder",
-    ]
+    expected = ["/data/attributes/sender_url", "/data/attributes/sender_reminder"]
+    assert [e["source"]["pointer"] for e in errors] == (
+        ["/data/attributes/stringid", *expected] if stringid_required else expected
+    )
     assert {e["code"] for e in errors} == {"field_missing"}
 
 
