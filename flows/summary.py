@@ -72,11 +72,12 @@ def _sent(target: Target) -> SentCounts:
 def _planned(plan: dict[str, Any], target: Target, reads_made: int) -> dict[str, Any]:
     """A plan's requests with what the run adds to the writes the plan itself made no room for: the list's
     creation and link; and its reads: those the plan made, those the contact-API work reads as it goes
-    (lookups, tags), and, for a list the run creates, the read that confirms it is still there at the end."""
+    (lookups, tags), and, for a list the run creates, the look again under the lock on its name (another run
+    may have made it meanwhile) and the read that confirms it is still there at the end."""
     will = dict(plan["requests"])
     created = bool(target.listed and target.listed.created)
     will.update(lists=int(created), listGroups=int(bool(target.listed and target.listed.linked)))
-    will["reads"] = reads_made + will.get("contacts", 0) + will.get("tags", 0) + int(created)
+    will["reads"] = reads_made + will.get("contacts", 0) + will.get("tags", 0) + 2 * int(created)
     return {**plan, "requests": will}
 
 

@@ -76,6 +76,7 @@ async def test_one_failing_sync_fails_the_run_and_holds_no_other_back(
     create_list(sync_env, "Healthy")  # exists: its sync never creates a list
     healthy = write_sample(tmp_path / "healthy.csv", 65, malformed_ratio=0, duplicate_ratio=0, seed=1)
     broken = write_sample(tmp_path / "broken.csv", 40, seed=2)
+    # Every create answered 500 and none made: the list may still appear, so the sync stops, unconfirmed.
     admin.post("/faults", {"rules": [{"method": "POST", "path": "/api/3/lists$", "status": 500}]})
     spec = syncs_file(
         tmp_path / "syncs.yaml",
@@ -90,15 +91,15 @@ async def test_one_failing_sync_fails_the_run_and_holds_no_other_back(
     assert summary["syncs"]["healthy"]["status"] == "completed"
     assert admin.members("Healthy") == set(healthy.valid)
     failed = summary["syncs"]["broken"]
-    assert failed["status"] == "failed" and failed["failure"]["code"] == "API_UNAVAILABLE"
+    assert failed["status"] == "failed" and failed["failure"]["code"] == "WRITE_UNCONFIRMED"
     assert failed["failure"]["step"] == "ensure-list" and failed["failure"]["playbook"]
     assert [f["sync"] for f in summary["failures"]] == ["broken"]
     async with get_client() as client:
         run = await client.read_flow_run(UUID(summary["flow_run_id"]))
     assert run.state is not None and run.state.is_failed(), run.state
-    assert "sync broken: API_UNAVAILABLE in step ensure-list" in (run.state.message or "")
+    assert "sync broken: WRITE_UNCONFIRMED in step ensure-list" in (run.state.message or "")
     assert [(e, p["error"], p["lists"]) for e, p in alerts] == [
-        (alerting_module.RUN_FAILED, "API_UNAVAILABLE", ["Broken"])
+        (alerting_module.RUN_FAILED, "WRITE_UNCONFIRMED", ["Broken"])
     ]
     alerts.clear()
     # Fixed: the next run completes the broken sync and leaves the healthy one as it is.

@@ -58,4 +58,5 @@ async def test_an_older_folder_under_the_host_as_typed_moves_into_place(
     since = len(admin.requests())
     code, summary = await sync(**common)
     assert code == 0 and summary["plan"]["adds"] == 0 and admin.accepted_bulk(since) == 0, summary["plan"]
-    assert (state / f"localhost_{port}").is_dir() and not any((state / f"LOCALHOST_{port}").glob("list-*"))
+    older = [p for p in (state / f"LOCALHOST_{port}").glob("list-*") if p.is_dir()]
+    assert (state / f"localhost_{port}").is_dir() and older == []  # (its empty lock files may stay)
