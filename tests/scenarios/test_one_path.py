@@ -190,8 +190,10 @@ def test_a_stopped_run_and_its_continuation_add_up_to_the_list(slow_upload: Admi
     valid = len(sample.valid)
     args = [*run_args(sample.path, "Adds Up"), "--json"]
     stopped = Cli(args, tmp_path)
-    # Stopped once ActiveCampaign has applied several batches (the run confirms them as it polls).
-    stopped.wait_for(lambda: admin.member_count("Adds Up") >= 2000, "2,000 members on the list")
+    # Stopped once ActiveCampaign has applied several batches and the run has confirmed (recorded) one: the
+    # run polls when it chooses, so the list's count alone does not say the run knows of any yet.
+    recorded = lambda: any((tmp_path / "state").rglob("deltas/*.jsonl"))  # noqa: E731
+    stopped.wait_for(lambda: admin.member_count("Adds Up") >= 2000 and recorded(), "2,000 members, one recorded")
     stopped.proc.send_signal(signal.SIGINT)
     assert stopped.end(timeout=30) == 130, stopped.stderr[-3000:]
     first = json.loads(stopped.out[-1])
