@@ -87,3 +87,39 @@ def test_a_list_create_that_never_answers_readably_is_a_playbook(sync_env: Emula
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert [lst["name"] for lst in admin.state()["lists"]] == ["Odd"] and admin.members("Odd") == set(PEOPLE)
+
+
+CONTACT_API = {"contact-sync": "/contact/sync$", "contact-lists": "/contactLists$"}
+CONTACT_ANSWERS = ("html", "braces", "500-after", "dropped-after")
+
+
+@pytest.mark.parametrize("answer", CONTACT_ANSWERS, ids=list(CONTACT_ANSWERS))
+@pytest.mark.parametrize("write", CONTACT_API, ids=list(CONTACT_API))
+async def test_an_odd_answer_to_a_contact_api_write_leaves_the_list_exact(
+    sync_env: EmulatorProcess, tmp_path: Path, write: str, answer: str
+) -> None:
+    """A handful of changes goes through the contact API (idempotent writes, sent again after an answer that
+    cannot be trusted): the renamed contacts end renamed, the removed ones removed, each once."""
+    admin = Admin(sync_env.base_url)
+    people = PEOPLE[:30]
+    path = tmp_path / "a.csv"
+
+    def audience(rows: list[tuple[str, str]]) -> None:
+        with path.open("w", newline="") as fh:
+            csv.writer(fh).writerows([["email", "first_name"], *rows])
+
+    audience([(e, e[:3]) for e in people])
+    params = {"audience": str(path), "list_name": "Few", "group_name": "Admin", "mode": "mirror"}
+    code, summary = await sync(**params)
+    assert code == 0, summary
+    renamed, removed = people[:3], people[3:5]
+    audience([(e, "Renamed" if e in renamed else e[:3]) for e in people if e not in removed])
+    admin.post("/faults", {"rules": [{"method": "POST", "path": CONTACT_API[write], "times": 1, **ANSWERS[answer]}]})
+    code, summary = await sync(**params, max_removals="10%")
+    assert code == 0, summary
+    assert admin.members("Few") == set(people) - set(removed)
+    assert admin.members("Few", status=2) == set(removed)
+    assert all(admin.contact(e)["first_name"] == "Renamed" for e in renamed)
+    assert (summary["updated"], summary["removed"]) == (3, 2), summary
+    (rule,) = admin.http.get("/faults").json()["rules"]
+    assert rule["fired"] == 1  # the odd answer was given: these writes went through the contact API
