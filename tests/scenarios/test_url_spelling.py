@@ -12,7 +12,6 @@ from tests.syncing import Admin, sync
 
 SPELLINGS = {
     "host-case": "http://LOCALHOST:{port}",
-    "scheme-case": "HTTP://localhost:{port}",
     "api-path-slash": "http://localhost:{port}/api/3/",
 }
 
